@@ -1,0 +1,1 @@
+"""Code shared by every VideoFlow function: models, settings, the event log, errors."""

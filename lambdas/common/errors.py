@@ -1,0 +1,72 @@
+"""Named errors. The state machine retries transient ones by name and catches the rest.
+
+An `UploadRejected` means the input is at fault: the job ends REJECTED, nothing is retried.
+Anything else that escapes a step ends the job FAILED. The class name is the Step Functions
+error name (the Lambda runtime reports it as errorType), so the names are part of the API.
+"""
+
+
+class VideoFlowError(Exception):
+    """Base for errors a step raises on purpose."""
+
+    code = "ERROR"
+
+
+class UploadRejected(VideoFlowError):
+    """The upload cannot be processed; the message says why in words a person understands."""
+
+    code = "REJECTED"
+
+
+class EmptyUpload(UploadRejected):
+    code = "EMPTY_FILE"
+
+
+class NotAVideo(UploadRejected):
+    code = "NOT_A_VIDEO"
+
+
+class MediaUnreadable(UploadRejected):
+    code = "UNREADABLE_MEDIA"
+
+
+class NoVideoStream(UploadRejected):
+    code = "NO_VIDEO_STREAM"
+
+
+class DurationTooLong(UploadRejected):
+    code = "DURATION_LIMIT"
+
+
+class DurationTooShort(UploadRejected):
+    code = "DURATION_TOO_SHORT"
+
+
+class FileTooLarge(UploadRejected):
+    code = "SIZE_LIMIT"
+
+
+class UnsafeKey(UploadRejected):
+    code = "UNSAFE_KEY"
+
+
+class SourceMissing(UploadRejected):
+    code = "SOURCE_MISSING"
+
+
+class TransientError(VideoFlowError):
+    """Worth retrying: a dependency was busy or briefly unavailable."""
+
+    code = "TRANSIENT"
+
+
+def rejection_error_names() -> list[str]:
+    """Every error name that means REJECTED: the Catch of the workflow lists exactly these."""
+    return sorted(cls.__name__ for cls in _all_subclasses(UploadRejected)) + ["UploadRejected"]
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_all_subclasses(sub)]
+    return found

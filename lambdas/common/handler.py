@@ -1,0 +1,50 @@
+"""The thin handler every workflow step shares: parse, call the pure logic, return a model.
+
+Powertools Logger (job id as correlation id), Tracer and Metrics wrap each call; the
+request model validates the workflow state on the way in, the result model on the way out.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
+from lambdas.common.observability import instruments
+from lambdas.common.settings import Settings, get_settings
+
+Request = TypeVar("Request", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a step's logic may use besides its request: configuration, the stores, metrics."""
+
+    settings: Settings
+    events: EventLog
+    jobs: JobStore
+    metrics: Metrics
+    logger: Logger
+
+
+def step_handler(
+    function_name: str,
+    request_model: type[Request],
+    run: Callable[[Request, Step], BaseModel],
+) -> Callable[[dict, LambdaContext], dict]:
+    logger, tracer, metrics = instruments(function_name)
+
+    @logger.inject_lambda_context(correlation_id_path="job_id")
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler
+    def handler(event: dict, context: LambdaContext) -> dict:
+        settings = get_settings()
+        step = Step(settings, EventLog(settings.events_table), JobStore(settings.jobs_table), metrics, logger)
+        request = request_model.model_validate(event)
+        return run(request, step).model_dump(mode="json")
+
+    return handler

@@ -1,0 +1,125 @@
+"""Models that cross a boundary: the workflow state, S3 references, media facts.
+
+Each step reads the parts of the workflow state it needs (extra fields are ignored) and
+returns one small model that the state machine stores under the step's ResultPath. State
+passes references (S3 keys), never media: the Step Functions payload limit is 256 KB.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SourceObject(Model):
+    """The uploaded original. It is never modified; every read names its version."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str = ""
+    size_bytes: int = Field(ge=0)
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    def get_args(self) -> dict:
+        """Arguments for S3 GetObject/HeadObject that pin the exact version uploaded."""
+        args = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id and self.version_id != "null":
+            args["VersionId"] = self.version_id
+        return args
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class JobRequest(Model):
+    """What every step receives: the job id and the source, plus whatever earlier steps added."""
+
+    job_id: str = Field(min_length=8, max_length=80)
+    source: SourceObject
+
+
+class UploadCheck(Model):
+    """validate_upload's verdict on the bytes, before anything is decoded."""
+
+    size_bytes: int
+    detected_format: str
+    content_sha256_prefix: str = Field(description="sha256 of the first MiB, for duplicate checks")
+
+
+class MediaInfo(Model):
+    """What probe_media learned. width/height are as displayed (rotation and pixel aspect applied)."""
+
+    container: str
+    duration_s: float = Field(ge=0)
+    size_bytes: int = Field(ge=0)
+    video_codec: str
+    coded_width: int = Field(gt=0)
+    coded_height: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    rotation_deg: int = 0
+    frame_rate: float = Field(ge=0)
+    has_audio: bool
+    audio_codec: str | None = None
+    audio_channels: int = 0
+    audio_sample_rate_hz: int = 0
+
+    @property
+    def orientation(self) -> Literal["landscape", "portrait", "square"]:
+        if self.width == self.height:
+            return "square"
+        return "landscape" if self.width > self.height else "portrait"
+
+
+class S3Object(Model):
+    bucket: str
+    key: str
+
+
+class VideoFile(S3Object):
+    width: int
+    height: int
+    duration_s: float | None = None
+
+
+class FrameSet(Model):
+    bucket: str
+    prefix: str
+    keys: list[str]
+    interval_s: float
+
+
+class Derivatives(Model):
+    proxy: VideoFile
+    audio: S3Object | None
+    frames: FrameSet
+    audio_absent_reason: str | None = None
+
+
+class Failure(Model):
+    """handle_failure's outcome: what the job became and why, in one line."""
+
+    status: Literal["REJECTED", "FAILED"]
+    reason: str
+    reason_code: str
+    error: str
+
+
+class Event(Model):
+    """One entry of a job's event log: (job_id, seq) is unique, seq strictly increasing."""
+
+    job_id: str
+    seq: int = Field(ge=1)
+    at: datetime
+    type: str
+    step: str
+    detail: dict = Field(default_factory=dict)

@@ -1,0 +1,6 @@
+from lambdas.common.handler import step_handler
+from lambdas.enforce_limits.logic import LimitsRequest, enforce_limits
+
+handler = step_handler(
+    "enforce_limits", LimitsRequest, lambda request, step: enforce_limits(request, step.settings, step.events)
+)

@@ -1,0 +1,75 @@
+"""Shared fixtures: a moto account with the buckets and tables the stack declares."""
+
+import os
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambdas.common import aws as common_aws
+from lambdas.common import settings as common_settings
+
+REGION = "us-east-1"
+ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "JOBS_TABLE": "videoflow-jobs",
+    "EVENTS_TABLE": "videoflow-events",
+    "INGEST_BUCKET": "videoflow-ingest",
+    "OUTPUT_BUCKET": "videoflow-output",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch):
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    common_settings.get_settings.cache_clear()
+    common_aws.reset()
+    yield
+    common_settings.get_settings.cache_clear()
+    common_aws.reset()
+
+
+@pytest.fixture
+def aws_state():
+    """moto with the ingest and output buckets and the jobs and events tables."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (ENV["INGEST_BUCKET"], ENV["OUTPUT_BUCKET"]):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=ENV["INGEST_BUCKET"], VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName=ENV["EVENTS_TABLE"],
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}, {"AttributeName": "seq", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "job_id", "AttributeType": "S"},
+                {"AttributeName": "seq", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.create_table(
+            TableName=ENV["JOBS_TABLE"],
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": "job_id", "AttributeType": "S"},
+                {"AttributeName": "fingerprint", "AttributeType": "S"},
+                {"AttributeName": "created_at", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[{
+                "IndexName": "by_fingerprint",
+                "KeySchema": [
+                    {"AttributeName": "fingerprint", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield s3
