@@ -68,7 +68,7 @@ def aws_state():
                     {"AttributeName": "fingerprint", "KeyType": "HASH"},
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status"]},
             }],
             BillingMode="PAY_PER_REQUEST",
         )
