@@ -1,0 +1,38 @@
+"""Assembles the layers into one stack and turns cdk-nag AwsSolutions findings into synth errors.
+
+One stack, constructs by layer: cross-stack exports would freeze the bucket and table
+names the pipeline imports, and the data is kept on delete by its removal policy anyway.
+"""
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from stacks.config import VideoFlowConfig, load_config
+from stacks.nag import acknowledge
+from stacks.pipeline import PipelineLayer
+from stacks.state import StateLayer
+
+STACK_NAME = "VideoFlow"
+
+
+class VideoFlowStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: VideoFlowConfig, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        self.state = StateLayer(self, "State", config=config)
+        self.pipeline = PipelineLayer(self, "Pipeline", state=self.state, config=config)
+        for child in self.node.children:
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                acknowledge(child, {
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AWSLambdaBasicExecutionRole]": "CDK's own deploy-time handler that turns on EventBridge "
+                    "notifications for the ingest bucket; the managed policy only lets it write its logs.",
+                })
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    config = load_config(app.node.try_get_context("videoflow"))
+    VideoFlowStack(app, STACK_NAME, config=config,
+                   description="VideoFlow: upload a video, get edit-ready derivatives and AI-chosen clips")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app

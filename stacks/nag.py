@@ -1,0 +1,21 @@
+"""cdk-nag acknowledgements: every one names the finding and says why it is acceptable."""
+
+import aws_cdk as cdk
+from constructs import Construct
+
+
+def logical_id(construct: Construct) -> str:
+    """The CloudFormation logical id of an L2 construct's resource (cdk-nag names findings by it)."""
+    return cdk.Stack.of(construct).get_logical_id(construct.node.default_child)
+
+
+def acknowledge(construct: Construct, findings: dict[str, str]) -> None:
+    """Acknowledge cdk-nag findings on one construct, each with the reason a reviewer reads."""
+    cdk.Validations.of(construct).acknowledge(
+        *(cdk.Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items())
+    )
+
+
+def object_wildcard(bucket, prefix: str) -> str:
+    """The cdk-nag name of the resource `<bucket ARN>/<prefix>*`."""
+    return f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{prefix}*]"

@@ -1,0 +1,203 @@
+"""Layers 02 and 03: the functions, the MediaConvert role, the workflow and its trigger."""
+
+import aws_cdk as cdk
+from aws_cdk import (
+    aws_cloudwatch as cloudwatch,
+    aws_events as events,
+    aws_events_targets as targets,
+    aws_iam as iam,
+    aws_lambda as lambda_,
+    aws_logs as logs,
+    aws_sqs as sqs,
+    aws_stepfunctions as sfn,
+)
+from constructs import Construct
+
+from lambdas.common.constants import DERIVATIVES_PREFIX, INGEST_PREFIX, MANIFESTS_PREFIX, OUTPUTS_PREFIX
+from stacks.config import VideoFlowConfig
+from lambdas.common.jobs import FINGERPRINT_INDEX
+from stacks.functions import RUNTIME, PipelineFunction, lambda_code
+from stacks.nag import acknowledge, logical_id, object_wildcard
+from stacks.state import StateLayer
+from stacks.workflow import JobWorkflow
+
+READ_ORIGINAL = ["s3:GetObject", "s3:GetObjectVersion"]
+ORIGINALS_WILDCARD = "Reads any original under the upload prefix: object names are chosen by uploaders."
+PER_JOB_WILDCARD = "Objects live under a per-job prefix (the job id is decided at run time)."
+
+# name -> (timeout s, memory MB, purpose)
+STEP_FUNCTIONS = {
+    "validate_upload": (30, 256, "Checks the key, the size and the magic bytes of an upload"),
+    "probe_media": (120, 256, "Reads duration, streams and orientation with MediaConvert Probe"),
+    "enforce_limits": (10, 128, "Rejects media beyond the configured limits"),
+    "register_job": (10, 128, "Creates the job record"),
+    "check_duplicate": (10, 128, "Finds an earlier completed job with the same content"),
+    "build_mediaconvert_job": (10, 128, "Builds the one MediaConvert job for the three derivatives"),
+    "record_derivatives": (60, 256, "Checks and records the proxy, audio and frames"),
+    "build_frame_manifest": (60, 256, "Splits the frames into chunks for the vision work"),
+    "publish_results": (30, 256, "Writes the job manifest and completes the job"),
+    "handle_failure": (30, 256, "Records why a job was rejected or failed"),
+}
+
+
+class PipelineLayer(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, state: StateLayer, config: VideoFlowConfig):
+        super().__init__(scope, construct_id)
+        code = lambda_code()
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools",
+            f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:017000801446:layer:"
+            f"AWSLambdaPowertoolsPythonV3-{RUNTIME.name.replace('.', '')}-x86_64:{config.powertools_layer_version}",
+        )
+        environment = {
+            "JOBS_TABLE": state.jobs_table.table_name,
+            "EVENTS_TABLE": state.events_table.table_name,
+            "INGEST_BUCKET": state.ingest_bucket.bucket_name,
+            "OUTPUT_BUCKET": state.output_bucket.bucket_name,
+            **config.function_environment(),
+        }
+
+        def function(name: str, timeout_s: int, memory_mb: int, description: str, **extra_env) -> PipelineFunction:
+            return PipelineFunction(
+                self, name, code=code, layer=layer, config=config, description=description,
+                environment={**environment, **extra_env},
+                timeout=cdk.Duration.seconds(timeout_s), memory_mb=memory_mb,
+            )
+
+        self.mediaconvert_role = self._mediaconvert_role(state)
+        fns = {name: function(name, *spec) for name, spec in STEP_FUNCTIONS.items()}
+        fns["build_mediaconvert_job"].function.add_environment("MEDIACONVERT_ROLE_ARN", self.mediaconvert_role.role_arn)
+        self.functions = fns
+        self._grant(fns, state)
+
+        workflow = JobWorkflow(self, "Workflow", functions=fns, mediaconvert_role=self.mediaconvert_role, config=config)
+        self.state_machine = sfn.StateMachine(
+            self, "JobStateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(workflow.chain),
+            timeout=cdk.Duration.hours(config.workflow_timeout_h),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(
+                    self, "WorkflowLogs",
+                    retention=logs.RetentionDays[config.log_retention],
+                    removal_policy=cdk.RemovalPolicy.DESTROY,
+                ),
+                level=sfn.LogLevel.ALL,
+                include_execution_data=True,
+            ),
+        )
+        # The MediaConvert task already grants iam:PassRole on exactly that role, conditioned on
+        # iam:PassedToService = mediaconvert.amazonaws.com (asserted in tests/infra).
+        acknowledge(self.state_machine.role, {
+            "AwsSolutions-IAM5[Resource::*]": "mediaconvert:CreateJob/GetJob/CancelJob, X-Ray and CloudWatch Logs "
+                                              "delivery actions have no resource-level permissions.",
+            **{
+                f"AwsSolutions-IAM5[Resource::<{logical_id(fn.function)}.Arn>:*]":
+                    "Invoking a pipeline function by qualified ARN (version or alias) of that same function."
+                for fn in fns.values()
+            },
+        })
+
+        self.start_pipeline = function(
+            "start_pipeline", 30, 256, "Starts one workflow per uploaded object version",
+            STATE_MACHINE_ARN=self.state_machine.state_machine_arn,
+            IDEMPOTENCY_TABLE=state.idempotency_table.table_name,
+        )
+        self.state_machine.grant_start_execution(self.start_pipeline.role)
+        state.idempotency_table.grant_read_write_data(self.start_pipeline.role)
+        self.start_pipeline.allow(["dynamodb:Query", "dynamodb:PutItem"], [state.events_table.table_arn])
+        self.functions["start_pipeline"] = self.start_pipeline
+        self.upload_rule = self._trigger(state)
+        self._alarms()
+
+    def _mediaconvert_role(self, state: StateLayer) -> iam.Role:
+        """MediaConvert reads the upload prefix and writes the derivatives prefix, nothing else."""
+        role = iam.Role(
+            self, "MediaConvertRole",
+            assumed_by=iam.ServicePrincipal("mediaconvert.amazonaws.com"),
+            description="VideoFlow MediaConvert: read originals, write derivatives",
+        )
+        role.add_to_policy(iam.PolicyStatement(
+            actions=READ_ORIGINAL, resources=[state.ingest_bucket.arn_for_objects(f"{INGEST_PREFIX}*")],
+        ))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[state.output_bucket.arn_for_objects(f"{DERIVATIVES_PREFIX}*")],
+        ))
+        acknowledge(role, {
+            object_wildcard(state.ingest_bucket, INGEST_PREFIX): ORIGINALS_WILDCARD,
+            object_wildcard(state.output_bucket, DERIVATIVES_PREFIX): PER_JOB_WILDCARD,
+        })
+        return role
+
+    def _grant(self, fns: dict[str, PipelineFunction], state: StateLayer) -> None:
+        """Each function gets the exact actions its logic calls, on the exact resources."""
+        events_table, jobs_table = state.events_table.table_arn, state.jobs_table.table_arn
+        ingest, output = state.ingest_bucket, state.output_bucket
+        for fn in fns.values():
+            fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [events_table])
+        for name in ("validate_upload", "probe_media"):
+            fns[name].allow(READ_ORIGINAL, [ingest.arn_for_objects(f"{INGEST_PREFIX}*")])
+            acknowledge(fns[name].role, {object_wildcard(ingest, INGEST_PREFIX): ORIGINALS_WILDCARD})
+        fns["probe_media"].allow(["mediaconvert:Probe"], ["*"])
+        for name in ("register_job", "publish_results", "handle_failure", "record_derivatives"):
+            fns[name].allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs_table])
+        fns["check_duplicate"].allow(
+            ["dynamodb:GetItem", "dynamodb:Query"], [jobs_table, f"{jobs_table}/index/{FINGERPRINT_INDEX}"]
+        )
+        fns["record_derivatives"].allow(
+            ["s3:ListBucket"], [output.bucket_arn], {"StringLike": {"s3:prefix": [f"{DERIVATIVES_PREFIX}*"]}}
+        )
+        for name, actions, prefix in (
+            ("record_derivatives", ["s3:GetObject"], DERIVATIVES_PREFIX),
+            ("build_frame_manifest", ["s3:PutObject"], MANIFESTS_PREFIX),
+            ("publish_results", ["s3:GetObject", "s3:PutObject"], OUTPUTS_PREFIX),
+            ("handle_failure", ["s3:PutObject"], OUTPUTS_PREFIX),
+        ):
+            fns[name].allow(actions, [output.arn_for_objects(f"{prefix}*")])
+            acknowledge(fns[name].role, {object_wildcard(output, prefix): PER_JOB_WILDCARD})
+
+    def _trigger(self, state: StateLayer) -> events.Rule:
+        """S3 Object Created under the upload prefix -> start_pipeline; undeliverable events go to a DLQ."""
+        dlq = sqs.Queue(
+            self, "TriggerDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(dlq, {"AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the upload trigger."})
+        rule = events.Rule(
+            self, "UploadCreated",
+            description="A new original under the upload prefix starts one VideoFlow job",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [state.ingest_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": INGEST_PREFIX}]},
+                },
+            ),
+        )
+        rule.add_target(targets.LambdaFunction(
+            self.start_pipeline.function,
+            dead_letter_queue=dlq,
+            retry_attempts=8,
+            max_event_age=cdk.Duration.hours(24),
+        ))
+        return rule
+
+    def _alarms(self) -> None:
+        for metric, name in (
+            (self.state_machine.metric_failed(), "ExecutionsFailed"),
+            (self.state_machine.metric_timed_out(), "ExecutionsTimedOut"),
+            (self.state_machine.metric_aborted(), "ExecutionsAborted"),
+        ):
+            cloudwatch.Alarm(
+                self, name,
+                metric=metric.with_(period=cdk.Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"VideoFlow workflow: {name}",
+            )

@@ -1,0 +1,85 @@
+"""Layer 05, state: where everything rests. Buckets and tables are retained when the stack goes."""
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb, aws_s3 as s3
+from constructs import Construct
+
+from lambdas.common.jobs import FINGERPRINT_INDEX
+from stacks.config import VideoFlowConfig
+from stacks.nag import acknowledge
+
+
+class StateLayer(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: VideoFlowConfig):
+        super().__init__(scope, construct_id)
+        removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
+
+        self.access_logs = s3.Bucket(
+            self, "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+            removal_policy=removal,
+        )
+        acknowledge(self.access_logs, {
+            "AwsSolutions-S1": "This is the access-log bucket itself; logging it into itself would loop.",
+        })
+        # Originals: versioned so an overwrite never loses the object a job is reading.
+        self.ingest_bucket = self._bucket("Ingest", removal, versioned=True, event_bridge=True)
+        # Derivatives, frame manifests and published results.
+        self.output_bucket = self._bucket("Output", removal, versioned=False)
+
+        self.jobs_table = dynamodb.Table(
+            self, "Jobs",
+            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            **self._table_defaults(removal),
+        )
+        self.jobs_table.add_global_secondary_index(
+            index_name=FINGERPRINT_INDEX,
+            partition_key=dynamodb.Attribute(name="fingerprint", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=["status"],
+        )
+        self.events_table = dynamodb.Table(
+            self, "Events",
+            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="seq", type=dynamodb.AttributeType.NUMBER),
+            # The stream feeds live push to clients (interface layer); the table stays the truth.
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
+            **self._table_defaults(removal),
+        )
+        # Powertools idempotency records for start_pipeline; expired records are deleted by TTL.
+        self.idempotency_table = dynamodb.Table(
+            self, "Idempotency",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            **self._table_defaults(cdk.RemovalPolicy.DESTROY),
+        )
+
+    def _bucket(self, name: str, removal: cdk.RemovalPolicy, *, versioned: bool, event_bridge: bool = False):
+        return s3.Bucket(
+            self, name,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=versioned,
+            event_bridge_enabled=event_bridge,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=f"{name.lower()}/",
+            lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=cdk.Duration.days(7))],
+            removal_policy=removal,
+        )
+
+    @staticmethod
+    def _table_defaults(removal: cdk.RemovalPolicy) -> dict:
+        return {
+            "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+            "encryption": dynamodb.TableEncryption.AWS_MANAGED,
+            "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            "removal_policy": removal,
+        }
