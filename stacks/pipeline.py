@@ -145,13 +145,15 @@ class PipelineLayer(Construct):
         fns["check_duplicate"].allow(
             ["dynamodb:GetItem", "dynamodb:Query"], [jobs_table, f"{jobs_table}/index/{FINGERPRINT_INDEX}"]
         )
-        fns["record_derivatives"].allow(
-            ["s3:ListBucket"], [output.bucket_arn], {"StringLike": {"s3:prefix": [f"{DERIVATIVES_PREFIX}*"]}}
-        )
+        for name in ("record_derivatives", "build_frame_manifest"):
+            fns[name].allow(
+                ["s3:ListBucket"], [output.bucket_arn], {"StringLike": {"s3:prefix": [f"{DERIVATIVES_PREFIX}*"]}}
+            )
         for name, actions, prefix in (
             ("record_derivatives", ["s3:GetObject"], DERIVATIVES_PREFIX),
             ("build_frame_manifest", ["s3:PutObject"], MANIFESTS_PREFIX),
-            ("publish_results", ["s3:GetObject", "s3:PutObject"], OUTPUTS_PREFIX),
+            ("publish_results", ["s3:GetObject"], MANIFESTS_PREFIX),
+            ("publish_results", ["s3:PutObject"], OUTPUTS_PREFIX),
             ("handle_failure", ["s3:PutObject"], OUTPUTS_PREFIX),
         ):
             fns[name].allow(actions, [output.arn_for_objects(f"{prefix}*")])

@@ -70,3 +70,9 @@ def _all_subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         found += [sub, *_all_subclasses(sub)]
     return found
+
+
+class DerivativeMissing(VideoFlowError):
+    """A step expected an output that is not there: the job fails rather than publish a gap."""
+
+    code = "DERIVATIVE_MISSING"

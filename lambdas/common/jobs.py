@@ -6,6 +6,7 @@ from typing import Literal
 from boto3.dynamodb.conditions import Key
 
 from lambdas.common import aws
+from lambdas.common.constants import PIPELINE_VERSION
 from lambdas.common.dynamo import from_dynamo, to_dynamo
 
 JobStatus = Literal["RUNNING", "COMPLETED", "REJECTED", "FAILED"]
@@ -47,3 +48,8 @@ class JobStore:
             if item["job_id"] != exclude_job_id and item.get("status") == "COMPLETED":
                 return self.get(item["job_id"])
         return None
+
+
+def content_fingerprint(size_bytes: int, etag: str, head_sha256: str) -> str:
+    """Same bytes, same pipeline version -> same fingerprint (ETag alone depends on part sizes)."""
+    return ":".join((PIPELINE_VERSION, str(size_bytes), etag.strip('"'), head_sha256[:16]))

@@ -92,9 +92,11 @@ class VideoFile(S3Object):
 
 
 class FrameSet(Model):
+    """Frames as a prefix and a count: a long video has thousands, too many for workflow state."""
+
     bucket: str
     prefix: str
-    keys: list[str]
+    count: int = Field(ge=0)
     interval_s: float
 
 
@@ -103,6 +105,34 @@ class Derivatives(Model):
     audio: S3Object | None
     frames: FrameSet
     audio_absent_reason: str | None = None
+
+
+class SourceSummary(Model):
+    name: str
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    has_audio: bool | None = None
+
+
+class ManifestDerivatives(Model):
+    """Keys in the output bucket (the local export rewrites them as paths beside the manifest)."""
+
+    proxy: str
+    audio: str | None
+    frames: list[str]
+
+
+class JobManifest(Model):
+    """The published result of a job, written to outputs/<job_id>/manifest.json."""
+
+    job_id: str
+    status: Literal["COMPLETED", "REJECTED", "FAILED"]
+    reason: str | None = None
+    reason_code: str | None = None
+    source: SourceSummary
+    derivatives: ManifestDerivatives | None = None
+    duplicate_of: str | None = None
 
 
 class Failure(Model):

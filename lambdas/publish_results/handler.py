@@ -1,0 +1,11 @@
+from lambdas.common.handler import step_handler
+from lambdas.publish_results.logic import PublishRequest, publish_results
+
+
+def _run(request: PublishRequest, step):
+    published = publish_results(request, step.settings.output_bucket, step.jobs, step.events)
+    step.metrics.add_metric(name="JobsCompleted", unit="Count", value=1)
+    return published
+
+
+handler = step_handler("publish_results", PublishRequest, _run)

@@ -1,0 +1,54 @@
+"""publish_results: write the job manifest and mark the job COMPLETED."""
+
+from lambdas.build_frame_manifest.logic import FrameManifestRef, frame_manifest_key
+from lambdas.check_duplicate.logic import DuplicateCheck
+from lambdas.common import storage
+from lambdas.common.errors import DerivativeMissing
+from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
+from lambdas.common.manifest import source_summary, write_manifest
+from lambdas.common.models import Derivatives, JobManifest, JobRequest, ManifestDerivatives, MediaInfo, Model
+
+
+class PublishRequest(JobRequest):
+    media: MediaInfo
+    duplicate: DuplicateCheck = DuplicateCheck()
+    derivatives: Derivatives | None = None
+    frame_manifest: FrameManifestRef | None = None
+
+
+class Published(Model):
+    status: str
+    manifest_key: str
+
+
+def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore, events: EventLog) -> Published:
+    derivatives, frames_key = _results_of(request, jobs)
+    frames = [frame["key"] for chunk in storage.get_json(output_bucket, frames_key)["chunks"] for frame in chunk["frames"]]
+    manifest = JobManifest(
+        job_id=request.job_id,
+        status="COMPLETED",
+        source=source_summary(request.source, request.media),
+        derivatives=ManifestDerivatives(
+            proxy=derivatives.proxy.key, audio=derivatives.audio.key if derivatives.audio else None, frames=frames
+        ),
+        duplicate_of=request.duplicate.duplicate_of,
+    )
+    key = write_manifest(output_bucket, manifest)
+    jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),
+                duplicate_of=request.duplicate.duplicate_of)
+    events.append(request.job_id, "job.completed", "PublishResults", manifest_key=key,
+                  duplicate_of=request.duplicate.duplicate_of)
+    return Published(status="COMPLETED", manifest_key=key)
+
+
+def _results_of(request: PublishRequest, jobs: JobStore) -> tuple[Derivatives, str]:
+    """This job's own derivatives, or those of the earlier job with the same content."""
+    if request.duplicate.duplicate_of is None:
+        if request.derivatives is None or request.frame_manifest is None:
+            raise DerivativeMissing("Nothing to publish: the derivatives were not recorded.")
+        return request.derivatives, request.frame_manifest.key
+    earlier = jobs.get(request.duplicate.duplicate_of)
+    if earlier is None or "derivatives" not in earlier:
+        raise DerivativeMissing(f"The earlier job {request.duplicate.duplicate_of} has no derivatives to reuse.")
+    return Derivatives.model_validate(earlier["derivatives"]), frame_manifest_key(request.duplicate.duplicate_of)
