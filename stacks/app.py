@@ -13,7 +13,7 @@ from stacks.nag import acknowledge
 from stacks.pipeline import PipelineLayer
 from stacks.state import StateLayer
 
-STACK_NAME = "VideoFlow"
+from stacks.names import STACK_NAME
 
 
 class VideoFlowStack(cdk.Stack):

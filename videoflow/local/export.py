@@ -1,0 +1,41 @@
+"""Copy a job's results out of the local account into DIR/<job_id>/.
+
+The published manifest names S3 keys; the exported one names paths relative to itself,
+so the folder can be moved, zipped or opened as it is.
+"""
+
+import json
+from pathlib import Path
+
+from lambdas.common.events import EventLog
+from lambdas.common.manifest import manifest_key
+from lambdas.common.models import JobManifest
+from lambdas.common.storage import get_json
+
+FRAMES_DIR = "frames"
+
+
+def export_job(s3, output_bucket: str, events_table: str, job_id: str, out_dir: Path) -> Path:
+    target = out_dir / job_id
+    target.mkdir(parents=True, exist_ok=True)
+    manifest = JobManifest.model_validate(get_json(output_bucket, manifest_key(job_id)))
+    local = manifest.model_dump(mode="json")
+    if manifest.derivatives:
+        derivatives = manifest.derivatives
+
+        def fetch(key: str, relative: str) -> str:
+            path = target / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(output_bucket, key, str(path))
+            return relative
+
+        local["derivatives"] = {
+            "proxy": fetch(derivatives.proxy, "proxy" + Path(derivatives.proxy).suffix),
+            "audio": fetch(derivatives.audio, "audio" + Path(derivatives.audio).suffix) if derivatives.audio else None,
+            "frames": [fetch(key, f"{FRAMES_DIR}/{Path(key).name}") for key in derivatives.frames],
+        }
+    (target / "manifest.json").write_text(json.dumps(local, indent=2) + "\n")
+    with (target / "events.jsonl").open("w") as log:
+        for event in EventLog(events_table).read(job_id):
+            log.write(event.model_dump_json() + "\n")
+    return target

@@ -1,0 +1,261 @@
+"""The local account: moto, the synthesized stack, in-process functions, local adapters.
+
+    with LocalPipeline() as pipeline:
+        job = pipeline.submit(Path("talk.mp4"))
+        status = pipeline.wait(job)
+        pipeline.export(job, Path("videoflow-out"))
+
+Everything the stack declares is created in moto from the template: buckets, tables,
+the state machine (definition as synthesized, only adapted task Resources rewritten)
+and every function's environment. Lambda tasks run the real handler modules.
+"""
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+from moto.events.models import EventPattern
+
+from lambdas.common import aws as common_aws
+from lambdas.common import media_probe
+from lambdas.common.constants import INGEST_PREFIX
+from lambdas.common.settings import get_settings
+from videoflow.local.export import export_job
+from videoflow.local.lambda_runtime import LocalLambdas, import_handler
+from videoflow.local.synth import load_template
+from videoflow.local.template import ACCOUNT, REGION, LocalTemplate, adapter_name, rewrite_integrations
+
+# Integration -> adapter(parameters) returning the service's response shape.
+Adapter = Callable[[dict], dict]
+ProgressCallback = Callable[["Progress"], None]
+
+
+def default_adapters() -> dict[str, Adapter]:
+    from videoflow.local.mediaconvert import create_job_sync
+
+    return {"mediaconvert:createJob.sync": create_job_sync}
+
+
+class LocalRunError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One line of what the workflow is doing: a state entered, left or failed."""
+
+    kind: str  # entered | exited | failed | finished
+    state: str
+    seconds: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    execution_arn: str | None
+    started: bool
+
+
+class LocalPipeline:
+    def __init__(self, template: dict | None = None, adapters: dict[str, Adapter] | None = None,
+                 extra_environment: dict[str, str] | None = None):
+        self.template = LocalTemplate(template or load_template())
+        self.adapters = {**default_adapters(), **(adapters or {})}
+        self.lambdas = LocalLambdas()
+        self._extra_environment = extra_environment or {}
+        self._saved_environment: dict[str, str | None] = {}
+        self._stack: list = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> "LocalPipeline":
+        self._set_environment({
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "POWERTOOLS_DEV": "false",
+        })
+        mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        mock.start()
+        self._stack.append(mock.stop)
+        installed = self.lambdas.installed()
+        installed.__enter__()
+        self._stack.append(lambda: installed.__exit__(None, None, None))
+        common_aws.reset()
+        self._create_state()
+        self._create_functions()
+        self._create_state_machine()
+        get_settings.cache_clear()
+        from videoflow.local.ffprobe import FfprobeProber
+
+        media_probe.register(FfprobeProber())
+        self._stack.append(lambda: media_probe.register(None))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        while self._stack:
+            self._stack.pop()()
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+        common_aws.reset()
+
+    # -- what a user does --------------------------------------------------------------------
+    def submit(self, video: Path, key: str | None = None) -> Submitted:
+        """Upload like a user would and deliver the S3 "Object Created" event to start_pipeline."""
+        key = key or f"{INGEST_PREFIX}{video.name}"
+        with video.open("rb") as body:
+            put = self.s3.put_object(Bucket=self.ingest_bucket, Key=key, Body=body)
+        return self.deliver(self.object_created_event(key, put))
+
+    def object_created_event(self, key: str, put: dict) -> dict:
+        """The EventBridge event S3 sends, key URL-encoded as S3 does."""
+        from urllib.parse import quote_plus
+
+        head = self.s3.head_object(Bucket=self.ingest_bucket, Key=key, VersionId=put["VersionId"])
+        return {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
+            "account": ACCOUNT, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+            "resources": [f"arn:aws:s3:::{self.ingest_bucket}"],
+            "detail": {
+                "version": "0", "bucket": {"name": self.ingest_bucket},
+                "object": {"key": quote_plus(key, safe="/"), "size": head["ContentLength"],
+                           "etag": head["ETag"].strip('"'), "version-id": put["VersionId"],
+                           "sequencer": f"{time.time_ns():X}"},
+                "request-id": uuid.uuid4().hex[:16].upper(), "requester": ACCOUNT,
+                "source-ip-address": "127.0.0.1", "reason": "PutObject",
+            },
+        }
+
+    def deliver(self, event: dict) -> Submitted:
+        """What the EventBridge rule does: match the pattern, invoke the target."""
+        if not self.rule_matches(event):
+            raise LocalRunError(f"the upload rule does not match this event (key {event['detail']['object']['key']})")
+        ok, result = self.lambdas.invoke(self._start_function, event)
+        if not ok:
+            raise LocalRunError(f"start_pipeline failed: {result['errorType']}: {result['errorMessage']}")
+        return Submitted(result["job_id"], result["execution_arn"], result["started"])
+
+    def rule_matches(self, event: dict) -> bool:
+        rule = next(iter(self.template.of_type("AWS::Events::Rule").values()))
+        pattern = self.template.resolve(rule["Properties"]["EventPattern"])
+        # moto's TestEventPattern API answers nothing; its rule matcher is the one it delivers with.
+        return EventPattern.load(json.dumps(pattern)).matches_event(event)
+
+    def wait(self, job_id: str, on_progress: ProgressCallback | None = None, timeout_s: float = 3600) -> dict:
+        """Follow the execution to its end; returns describe_execution's answer."""
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{self.state_machine_name}:{job_id}"
+        seen, entered_at = 0, {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            for event in history[seen:]:
+                for line in _progress_lines(event, entered_at):
+                    if on_progress:
+                        on_progress(line)
+            seen = len(history)
+            execution = self.sfn.describe_execution(executionArn=arn)
+            if execution["status"] != "RUNNING" and seen >= len(
+                    self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]):
+                return execution
+            if time.monotonic() > deadline:
+                raise LocalRunError(f"job {job_id} still running after {timeout_s:.0f} s")
+            time.sleep(0.1)
+
+    def export(self, job_id: str, out_dir: Path) -> Path:
+        return export_job(self.s3, self.output_bucket, get_settings().events_table, job_id, out_dir)
+
+    # -- resources from the template ---------------------------------------------------------
+    def _create_state(self) -> None:
+        self.s3 = boto3.client("s3", region_name=REGION)
+        for logical_id, bucket in self.template.of_type("AWS::S3::Bucket").items():
+            name = self.template.names[logical_id]
+            self.s3.create_bucket(Bucket=name)
+            if bucket["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for logical_id, table in self.template.of_type("AWS::DynamoDB::Table").items():
+            props = table["Properties"]
+            create = {
+                "TableName": self.template.names[logical_id],
+                "KeySchema": props["KeySchema"],
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                create["GlobalSecondaryIndexes"] = [
+                    {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")}
+                    for index in props["GlobalSecondaryIndexes"]
+                ]
+            dynamodb.create_table(**create)
+        self.ingest_bucket = self._bucket_named("Ingest")
+        self.output_bucket = self._bucket_named("Output")
+
+    def _bucket_named(self, construct: str) -> str:
+        return self.template.names[self.template.find("AWS::S3::Bucket", f"State{construct}")]
+
+    def _create_functions(self) -> None:
+        environment: dict[str, str] = {}
+        for logical_id, function in self.template.of_type("AWS::Lambda::Function").items():
+            props = function["Properties"]
+            if not props.get("Handler", "").startswith("lambdas."):
+                continue  # CDK's own deploy-time helpers
+            name = self.template.names[logical_id]
+            self.lambdas.register(name, import_handler(props["Handler"]), memory_mb=props.get("MemorySize", 128),
+                                  timeout_s=props.get("Timeout", 3))
+            environment.update(self.template.resolve(props.get("Environment", {}).get("Variables", {})))
+            if props["Handler"] == "lambdas.start_pipeline.handler.handler":
+                self._start_function = name
+        # Functions share one process here, so they share one environment: the union of theirs.
+        self._set_environment({**environment, **self._extra_environment})
+
+    def _create_state_machine(self) -> None:
+        logical_id = self.template.find("AWS::StepFunctions::StateMachine", "PipelineJobStateMachine")
+        definition, integrations = rewrite_integrations(self.template.state_machine_definition(logical_id))
+        missing = integrations - set(self.adapters)
+        if missing:
+            raise LocalRunError(f"no local adapter for {sorted(missing)}")
+        for integration in integrations:
+            adapter = self.adapters[integration]
+            self.lambdas.register(adapter_name(integration), lambda event, context, run=adapter: run(event),
+                                  timeout_s=24 * 3600)
+        self.state_machine_name = self.template.names[logical_id]
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        role = self.template.resolve(self.template.resources[logical_id]["Properties"]["RoleArn"])
+        self.sfn.create_state_machine(name=self.state_machine_name, definition=json.dumps(definition), roleArn=role,
+                                      type="STANDARD")
+        self.definition = definition
+
+    def _set_environment(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = str(value)
+
+
+def _progress_lines(event: dict, entered_at: dict) -> list[Progress]:
+    kind = event["type"]
+    moment = event["timestamp"].timestamp()
+    if kind.endswith("StateEntered"):
+        name = event["stateEnteredEventDetails"]["name"]
+        entered_at[name] = moment
+        return [Progress("entered", name)]
+    if kind.endswith("StateExited"):
+        name = event["stateExitedEventDetails"]["name"]
+        return [Progress("exited", name, seconds=moment - entered_at.get(name, moment))]
+    if kind in ("TaskFailed", "LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskTimedOut"):
+        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        return [Progress("failed", details.get("resource", ""), detail=details.get("error", ""))]
+    if kind.startswith("Execution") and kind != "ExecutionStarted":
+        return [Progress("finished", kind.removeprefix("Execution").upper())]
+    return []

@@ -1,0 +1,56 @@
+"""Synthesize the CDK app once per change of its sources, and read the template back.
+
+The definition that runs locally is the one that deploys: it comes out of the same
+`app.py`, never a hand-written copy. Synthesis is cached by a hash of what feeds it.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from stacks.names import STACK_NAME
+
+ROOT = Path(__file__).resolve().parents[2]
+_INPUTS = ("app.py", "cdk.json", "stacks", "lambdas")
+
+
+class SynthError(RuntimeError):
+    pass
+
+
+def sources_hash() -> str:
+    digest = hashlib.sha256()
+    for name in _INPUTS:
+        path = ROOT / name
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+        for file in files:
+            digest.update(str(file.relative_to(ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def synthesize(outdir: Path | None = None) -> Path:
+    """Run app.py with CDK_OUTDIR set (no CDK CLI, no AWS credentials, no Docker)."""
+    outdir = outdir or ROOT / "build" / f"cdk.out-{sources_hash()}"
+    template = outdir / f"{STACK_NAME}.template.json"
+    if template.exists():
+        return outdir
+    context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
+    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0 or not template.exists():
+        raise SynthError(f"cdk synth failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return outdir
+
+
+def load_template(outdir: Path | None = None) -> dict:
+    outdir = outdir or synthesize()
+    return json.loads((outdir / f"{STACK_NAME}.template.json").read_text())
