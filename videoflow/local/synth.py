@@ -7,6 +7,7 @@ The definition that runs locally is the one that deploys: it comes out of the sa
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,12 +33,14 @@ def sources_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def synthesize(outdir: Path | None = None) -> Path:
+def synthesize(outdir: Path | None = None, force: bool = False) -> Path:
     """Run app.py with CDK_OUTDIR set (no CDK CLI, no AWS credentials, no Docker)."""
-    outdir = outdir or ROOT / "build" / f"cdk.out-{sources_hash()}"
+    outdir = (outdir or ROOT / "build" / f"cdk.out-{sources_hash()}").resolve()
     template = outdir / f"{STACK_NAME}.template.json"
-    if template.exists():
+    if template.exists() and not force:
         return outdir
+    if force:
+        shutil.rmtree(outdir, ignore_errors=True)
     context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
     env = {
         **os.environ,
