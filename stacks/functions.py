@@ -5,6 +5,7 @@ shared `lambdas.common` code, once) and the public Powertools layer for its depe
 """
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -19,9 +20,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 
 
 def lambda_code() -> lambda_.Code:
-    """Stage a clean copy of the lambdas package (no caches, no tests) as the one code asset."""
-    staging = ROOT / "build" / "lambda"
-    shutil.rmtree(staging, ignore_errors=True)
+    """Stage a clean copy of the lambdas package (no caches) as the one code asset.
+
+    A fresh temporary folder per synth, so synths running side by side never collide; CDK
+    copies the asset into cdk.out by content hash, so the folder's name does not matter.
+    """
+    staging = Path(tempfile.mkdtemp(prefix="videoflow-lambda-"))
     shutil.copytree(ROOT / "lambdas", staging / "lambdas", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return lambda_.Code.from_asset(str(staging))
 
@@ -39,7 +43,11 @@ class PipelineFunction(Construct):
         timeout: cdk.Duration = cdk.Duration.seconds(30),
         memory_mb: int = 256,
         description: str = "",
+        unscoped_actions: dict[str, str] | None = None,
+        async_retry_attempts: int = 0,
+        on_failure: lambda_.IDestination | None = None,
     ):
+        """`unscoped_actions`: actions that AWS offers on Resource "*" only, each with the reason."""
         super().__init__(scope, name)
         self.name = name
         self.timeout = timeout
@@ -70,15 +78,19 @@ class PipelineFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": "videoflow",
                 "POWERTOOLS_METRICS_NAMESPACE": "VideoFlow",
             },
-            # The workflow retries with its own policy; asynchronous invokes do not retry blindly.
-            retry_attempts=0,
+            # Workflow steps are invoked synchronously and retried by the workflow's own policy;
+            # an asynchronously invoked function (start_pipeline) sets retries and a destination.
+            retry_attempts=async_retry_attempts,
+            on_failure=on_failure,
             description=description or f"VideoFlow {name}",
         )
         self.log_group.grant_write(self.role)
-        acknowledge(self.role, {
-            "AwsSolutions-IAM5[Resource::*]":
-                "X-Ray PutTraceSegments and PutTelemetryRecords have no resource-level permissions.",
-        })
+        unscoped_actions = unscoped_actions or {}
+        if unscoped_actions:
+            self.allow(sorted(unscoped_actions), ["*"])
+        reasons = ["X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
+                   *(f"{action}: {why}" for action, why in sorted(unscoped_actions.items()))]
+        acknowledge(self.role, {"AwsSolutions-IAM5[Resource::*]": " ".join(reasons)})
         acknowledge(self.function, {
             "AwsSolutions-L1": f"Pinned to {RUNTIME.name}, the newest runtime with a published Powertools layer "
                                "that this project has tested; moving up is a one-line change in stacks/functions.py.",

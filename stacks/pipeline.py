@@ -3,11 +3,15 @@
 import aws_cdk as cdk
 from aws_cdk import (
     aws_cloudwatch as cloudwatch,
+    aws_cloudwatch_actions as cloudwatch_actions,
     aws_events as events,
     aws_events_targets as targets,
     aws_iam as iam,
+    aws_kms as kms,
     aws_lambda as lambda_,
+    aws_lambda_destinations as destinations,
     aws_logs as logs,
+    aws_sns as sns,
     aws_sqs as sqs,
     aws_stepfunctions as sfn,
 )
@@ -24,6 +28,11 @@ from stacks.workflow import JobWorkflow
 READ_ORIGINAL = ["s3:GetObject", "s3:GetObjectVersion"]
 ORIGINALS_WILDCARD = "Reads any original under the upload prefix: object names are chosen by uploaders."
 PER_JOB_WILDCARD = "Objects live under a per-job prefix (the job id is decided at run time)."
+
+# Actions AWS offers on Resource "*" only, per function, with the reason.
+UNSCOPED_ACTIONS = {
+    "probe_media": {"mediaconvert:Probe": "MediaConvert Probe has no resource-level permissions."},
+}
 
 # name -> (timeout s, memory MB, purpose)
 STEP_FUNCTIONS = {
@@ -57,11 +66,12 @@ class PipelineLayer(Construct):
             **config.function_environment(),
         }
 
-        def function(name: str, timeout_s: int, memory_mb: int, description: str, **extra_env) -> PipelineFunction:
+        def function(name: str, timeout_s: int, memory_mb: int, description: str, extra_env=None,
+                     **options) -> PipelineFunction:
             return PipelineFunction(
                 self, name, code=code, layer=layer, config=config, description=description,
-                environment={**environment, **extra_env},
-                timeout=cdk.Duration.seconds(timeout_s), memory_mb=memory_mb,
+                environment={**environment, **(extra_env or {})}, unscoped_actions=UNSCOPED_ACTIONS.get(name),
+                timeout=cdk.Duration.seconds(timeout_s), memory_mb=memory_mb, **options,
             )
 
         self.mediaconvert_role = self._mediaconvert_role(state)
@@ -99,13 +109,23 @@ class PipelineLayer(Construct):
             },
         })
 
+        self.alarm_topic = self._alarm_topic()
+        self.dead_letters = self._dead_letters()
         self.start_pipeline = function(
             "start_pipeline", 30, 256, "Starts one workflow per uploaded object version",
-            STATE_MACHINE_ARN=self.state_machine.state_machine_arn,
-            IDEMPOTENCY_TABLE=state.idempotency_table.table_name,
+            extra_env={
+                "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                "IDEMPOTENCY_TABLE": state.idempotency_table.table_name,
+            },
+            # EventBridge invokes it asynchronously: Lambda retries, then parks the event here.
+            async_retry_attempts=2,
+            on_failure=destinations.SqsDestination(self.dead_letters),
         )
         self.state_machine.grant_start_execution(self.start_pipeline.role)
-        state.idempotency_table.grant_read_write_data(self.start_pipeline.role)
+        self.start_pipeline.allow(
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [state.idempotency_table.table_arn],
+        )
         self.start_pipeline.allow(["dynamodb:Query", "dynamodb:PutItem"], [state.events_table.table_arn])
         self.functions["start_pipeline"] = self.start_pipeline
         self.upload_rule = self._trigger(state)
@@ -139,7 +159,10 @@ class PipelineLayer(Construct):
         for name in ("validate_upload", "probe_media"):
             fns[name].allow(READ_ORIGINAL, [ingest.arn_for_objects(f"{INGEST_PREFIX}*")])
             acknowledge(fns[name].role, {object_wildcard(ingest, INGEST_PREFIX): ORIGINALS_WILDCARD})
-        fns["probe_media"].allow(["mediaconvert:Probe"], ["*"])
+        # Without ListBucket S3 answers 403 rather than 404 for a missing key.
+        fns["validate_upload"].allow(
+            ["s3:ListBucket"], [ingest.bucket_arn], {"StringLike": {"s3:prefix": [f"{INGEST_PREFIX}*"]}}
+        )
         for name in ("register_job", "publish_results", "handle_failure", "record_derivatives"):
             fns[name].allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs_table])
         fns["check_duplicate"].allow(
@@ -161,13 +184,6 @@ class PipelineLayer(Construct):
 
     def _trigger(self, state: StateLayer) -> events.Rule:
         """S3 Object Created under the upload prefix -> start_pipeline; undeliverable events go to a DLQ."""
-        dlq = sqs.Queue(
-            self, "TriggerDeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(dlq, {"AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the upload trigger."})
         rule = events.Rule(
             self, "UploadCreated",
             description="A new original under the upload prefix starts one VideoFlow job",
@@ -182,24 +198,47 @@ class PipelineLayer(Construct):
         )
         rule.add_target(targets.LambdaFunction(
             self.start_pipeline.function,
-            dead_letter_queue=dlq,
+            dead_letter_queue=self.dead_letters,
             retry_attempts=8,
             max_event_age=cdk.Duration.hours(24),
         ))
         return rule
 
+    def _dead_letters(self) -> sqs.Queue:
+        """Uploads whose start failed for good wait here (14 days) to be replayed; an alarm says so."""
+        queue = sqs.Queue(
+            self, "TriggerDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(queue, {"AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the upload trigger."})
+        return queue
+
+    def _alarm_topic(self) -> sns.Topic:
+        topic = sns.Topic(
+            self, "Alarms",
+            display_name="VideoFlow alarms",
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            enforce_ssl=True,
+        )
+        return topic
+
     def _alarms(self) -> None:
+        """Failed, timed-out and aborted executions, and parked uploads, notify the alarm topic."""
         for metric, name in (
             (self.state_machine.metric_failed(), "ExecutionsFailed"),
             (self.state_machine.metric_timed_out(), "ExecutionsTimedOut"),
             (self.state_machine.metric_aborted(), "ExecutionsAborted"),
+            (self.dead_letters.metric_approximate_number_of_messages_visible(), "UploadsDeadLettered"),
         ):
-            cloudwatch.Alarm(
+            alarm = cloudwatch.Alarm(
                 self, name,
                 metric=metric.with_(period=cdk.Duration.minutes(5), statistic="Sum"),
                 threshold=1,
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"VideoFlow workflow: {name}",
+                alarm_description=f"VideoFlow: {name}",
             )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))

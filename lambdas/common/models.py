@@ -52,7 +52,7 @@ class UploadCheck(Model):
 
     size_bytes: int
     detected_format: str
-    content_sha256_prefix: str = Field(description="sha256 of the first MiB, for duplicate checks")
+    content_sha256_prefix: str = Field(description="sha256 of the first 64 KiB, for duplicate checks")
 
 
 class MediaInfo(Model):

@@ -98,12 +98,6 @@ def test_given_an_iam_acknowledgement_then_it_names_the_one_finding_not_the_whol
             assert name.endswith("]") and "[" in name, (path, name)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "DEFECT stacks/functions.py + stacks/pipeline.py: every function role acknowledges "
-    "AwsSolutions-IAM5[Resource::*] with an X-Ray-only reason, but probe_media's role also holds "
-    "mediaconvert:Probe on '*': the reason a reviewer reads does not cover that grant (and the blanket "
-    "acknowledgement would silently cover any future '*' grant on any function role)."
-))
 def test_given_a_policy_with_resource_star_then_its_acknowledgement_names_every_service_it_excuses(synth):
     import aws_cdk as cdk
 

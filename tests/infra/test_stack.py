@@ -1,8 +1,6 @@
 """The VideoFlow stack, read from its synthesized template: properties, not only counts.
 
-Each test states one behaviour a reviewer expects of the deployed stack. Defects still open
-in stacks/ are written as the expected property and marked xfail(strict=True): the day the
-stack is fixed the xfail turns into a failure that asks for the marker to go.
+Each test states one behaviour a reviewer expects of the deployed stack.
 """
 
 import re
@@ -425,12 +423,6 @@ def test_given_the_trigger_dead_letter_queue_then_eventbridge_may_send_only_from
     })
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "DEFECT stacks/functions.py: every function, start_pipeline included, has EventInvokeConfig "
-    "MaximumRetryAttempts=0 and no OnFailure destination. EventBridge invokes start_pipeline "
-    "asynchronously; once Lambda accepts the event, a handler error (throttled StartExecution, a "
-    "DynamoDB blip) drops the upload silently: the rule's DLQ only covers delivery failures."
-))
 def test_given_start_pipeline_when_its_asynchronous_invoke_fails_then_the_event_is_kept_for_replay(synth):
     start_id = synth.logical_id(synth.stack.pipeline.start_pipeline.function)
     configs = [
@@ -459,10 +451,6 @@ def test_given_the_state_machine_when_an_execution_ends_badly_then_an_alarm_fire
     })
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "DEFECT stacks/pipeline.py _alarms: the workflow alarms have no AlarmActions (no SNS topic or "
-    "other action), so a failed, timed-out or aborted execution changes an alarm state nobody sees."
-))
 def test_given_a_workflow_alarm_when_it_fires_then_someone_is_notified(template_dict, state_machine_id):
     alarms = [
         a["Properties"] for a in cfn.resources(template_dict, "AWS::CloudWatch::Alarm").values()
@@ -473,10 +461,6 @@ def test_given_a_workflow_alarm_when_it_fires_then_someone_is_notified(template_
         assert alarm.get("AlarmActions"), alarm["MetricName"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "DEFECT stacks/pipeline.py _trigger: no alarm watches the trigger dead-letter queue, so an upload "
-    "whose event could not be delivered to start_pipeline waits there unnoticed for 14 days, then is gone."
-))
 def test_given_the_trigger_dead_letter_queue_when_a_message_lands_in_it_then_an_alarm_fires(synth):
     rule = cfn.properties(synth.template_dict, synth.logical_id(synth.stack.pipeline.upload_rule))
     (target,) = rule["Targets"]
@@ -512,11 +496,6 @@ def test_given_every_policy_statement_then_resource_star_is_only_for_actions_wit
             assert allowed, (logical_id, action)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "DEFECT stacks/pipeline.py: start_pipeline gets idempotency_table.grant_read_write_data, i.e. also "
-    "Scan, BatchGetItem, BatchWriteItem, ConditionCheckItem, DescribeTable and the stream reads "
-    "GetRecords/GetShardIterator; Powertools idempotency needs only GetItem, PutItem, UpdateItem, DeleteItem."
-))
 def test_given_start_pipeline_then_it_may_only_do_what_powertools_idempotency_does_on_its_table(synth):
     table = cfn.arn_of(_table_id(synth, "idempotency"))
     role = synth.logical_id(synth.stack.pipeline.start_pipeline.role)
