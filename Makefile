@@ -1,0 +1,49 @@
+# VideoFlow: every target installs what it needs first (a .venv with the project, ffmpeg).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup test demo synth lint bench deploy destroy clean
+
+setup: $(STAMP) tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# ffmpeg/ffprobe stand in for MediaConvert locally; node runs the CDK's jsii runtime.
+tools:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg >/dev/null)
+	@command -v node >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs >/dev/null)
+
+test: setup
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/videoflow demo $(VIDEO)
+
+synth: setup
+	$(BIN)/videoflow synth --out cdk.out
+	$(BIN)/cfn-lint cdk.out/*.template.json
+
+bench: setup
+	$(BIN)/python bench/derivatives.py
+
+# Needs AWS credentials and the CDK CLI (fetched from npm by npx).
+deploy: synth
+	npx --yes aws-cdk@2 deploy --app cdk.out --all
+
+destroy:
+	npx --yes aws-cdk@2 destroy --app cdk.out --all
+
+clean:
+	rm -rf $(VENV) cdk.out build videoflow-out .pytest_cache
