@@ -30,7 +30,14 @@ class VideoFlowStack(cdk.Stack):
                 })
 
 
+# Access logs are delivered under a bucket policy, not the legacy log-delivery ACL, so the
+# log bucket can disable ACLs altogether (object ownership "bucket owner enforced").
+FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+
+
 def build_app(app: cdk.App) -> cdk.App:
+    for flag, value in FEATURE_FLAGS.items():
+        app.node.set_context(flag, value)
     config = load_config(app.node.try_get_context("videoflow"))
     VideoFlowStack(app, STACK_NAME, config=config,
                    description="VideoFlow: upload a video, get edit-ready derivatives and AI-chosen clips")

@@ -14,12 +14,8 @@ JUSTIFIED_WARNINGS = {
     # CDK's Function L2 adds DependsOn on its role (and the role's default policy) so the policy
     # exists before the function is invoked; the role ARN GetAtt already implies half of it.
     # Redundant, harmless, and not ours to change.
+    # `make synth` ignores the same list.
     "W3005": "redundant DependsOn emitted by CDK's Function and StateMachine constructs",
-    # The server-access-log bucket: CDK grants S3 log delivery through the LogDeliveryWrite ACL
-    # because its object ownership is BucketOwnerPreferred; CDK itself acknowledges
-    # CloudFormation-Validate::W3045 on that bucket. (Ownership BucketOwnerEnforced would switch CDK
-    # to a bucket-policy grant and clear this warning.)
-    "W3045": "LogDeliveryWrite ACL on the access-log bucket, set by CDK for S3 server access logging",
 }
 
 
