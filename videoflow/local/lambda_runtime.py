@@ -22,6 +22,10 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 Invocable = Callable[[dict, object], object]
 
 
+class ServiceTaskFailed(Exception):
+    """Raised through moto's Lambda API so the engine records States.TaskFailed."""
+
+
 @dataclass
 class LocalLambdaContext:
     """The Lambda context object, as much of it as Powertools reads."""
@@ -84,6 +88,11 @@ class LocalLambdas:
         def invoke(backend, function_name, qualifier, body, headers, response_headers):
             event = json.loads(body) if body else {}
             ok, payload = self.invoke(function_name, event)
+            if not ok and payload["errorType"] == "States.TaskFailed":
+                # A service task that failed (a MediaConvert job in ERROR). The engine refuses
+                # function errors named States.*, and reports any other exception raised here as
+                # States.TaskFailed with the message as its cause, like the real integration.
+                raise ServiceTaskFailed(payload["errorMessage"])
             if not ok:
                 response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(payload).encode()

@@ -173,6 +173,16 @@ class LocalPipeline:
                 raise LocalRunError(f"job {job_id} still running after {timeout_s:.0f} s")
             time.sleep(0.1)
 
+    def events(self, job_id: str, after_seq: int = 0) -> list:
+        from lambdas.common.events import EventLog
+
+        return EventLog(get_settings().events_table).read(job_id, after_seq)
+
+    def jobs_table_item(self, job_id: str) -> dict | None:
+        from lambdas.common.jobs import JobStore
+
+        return JobStore(get_settings().jobs_table).get(job_id)
+
     def export(self, job_id: str, out_dir: Path) -> Path:
         return export_job(self.s3, self.output_bucket, get_settings().events_table, job_id, out_dir)
 
@@ -201,6 +211,7 @@ class LocalPipeline:
             dynamodb.create_table(**create)
         self.ingest_bucket = self._bucket_named("Ingest")
         self.output_bucket = self._bucket_named("Output")
+        self.idempotency_table = self.template.names[self.template.find("AWS::DynamoDB::Table", "StateIdempotency")]
 
     def _bucket_named(self, construct: str) -> str:
         return self.template.names[self.template.find("AWS::S3::Bucket", f"State{construct}")]

@@ -1,0 +1,48 @@
+"""The synthesized workflow, run locally: one synth per session, a fresh local account per test."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videoflow.local.runner import LocalPipeline
+from videoflow.local.synth import load_template
+
+
+@pytest.fixture(scope="session")
+def template() -> dict:
+    return load_template()
+
+
+@pytest.fixture
+def run_job(template, tmp_path):
+    """Submit a file (optionally under a given key, with fakes or env overrides) and wait for the end.
+
+    Returns a JobRun: the execution, the exported folder and its manifest, and the pipeline
+    (still open) for further questions to the local account.
+    """
+    opened = []
+
+    def run(video: Path, key: str | None = None, adapters=None, environment=None) -> "JobRun":
+        pipeline = LocalPipeline(template, adapters=adapters, extra_environment=environment)
+        pipeline.__enter__()
+        opened.append(pipeline)
+        submitted = pipeline.submit(video, key=key)
+        execution = pipeline.wait(submitted.job_id, timeout_s=300)
+        folder = pipeline.export(submitted.job_id, tmp_path / "out")
+        return JobRun(pipeline, submitted.job_id, execution, folder)
+
+    yield run
+    for pipeline in reversed(opened):
+        pipeline.__exit__(None, None, None)
+
+
+class JobRun:
+    def __init__(self, pipeline: LocalPipeline, job_id: str, execution: dict, folder: Path):
+        self.pipeline, self.job_id, self.execution, self.folder = pipeline, job_id, execution, folder
+        self.manifest = json.loads((folder / "manifest.json").read_text())
+        self.events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+
+    @property
+    def event_types(self) -> list[str]:
+        return [event["type"] for event in self.events]

@@ -1,0 +1,34 @@
+"""Faults injected into the MediaConvert stand-in: Retry absorbs the transient, Catch records the rest."""
+
+from tests.media import make_video
+from tests.workflow.fakes import FailingMediaConvertFake
+from videoflow.local.mediaconvert import TaskFailed, TooManyRequestsException
+
+DERIVATIVES = "mediaconvert:createJob.sync"
+
+
+def test_a_throttled_mediaconvert_job_is_retried_and_the_job_completes(run_job, tmp_path):
+    flaky = FailingMediaConvertFake(TooManyRequestsException("Too many requests"), times=1)
+
+    job = run_job(make_video(tmp_path / "a.mp4", seconds=2), adapters={DERIVATIVES: flaky})
+
+    assert job.manifest["status"] == "COMPLETED"
+    assert flaky.calls == 2
+
+
+def test_a_mediaconvert_job_that_ends_in_error_fails_the_job_with_the_reason(run_job, tmp_path):
+    broken = FailingMediaConvertFake(TaskFailed({
+        "Id": "1700000000000-abcdef", "Status": "ERROR", "ErrorCode": 1010,
+        "ErrorMessage": "Unable to open input file: decoder not found",
+    }), times=99)
+
+    job = run_job(make_video(tmp_path / "a.mp4", seconds=2), adapters={DERIVATIVES: broken})
+
+    assert job.execution["status"] == "FAILED"
+    assert broken.calls == 1  # a job error is not retried
+    assert job.manifest["status"] == "FAILED"
+    assert job.manifest["reason"] == "Derivatives failed: Unable to open input file: decoder not found"
+    failed = job.events[-1]
+    assert (failed["type"], failed["detail"]["failed_step"]) == ("job.failed", "Derivatives")
+    assert job.pipeline.jobs_table_item(job.job_id)["status"] == "FAILED"
+

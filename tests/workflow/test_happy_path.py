@@ -1,0 +1,72 @@
+"""The synthesized workflow on real media: one MediaConvert job, three derivatives, a manifest."""
+
+import json
+import subprocess
+
+import pytest
+
+from tests.media import make_video
+
+
+def ffprobe(path) -> dict:
+    done = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
+                           str(path)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def stream(info: dict, kind: str) -> dict:
+    return next(s for s in info["streams"] if s["codec_type"] == kind)
+
+
+def test_a_landscape_video_gives_a_540p_proxy_mono_audio_and_a_frame_every_two_seconds(run_job, tmp_path):
+    job = run_job(make_video(tmp_path / "talk.mp4", seconds=5, width=1280, height=720))
+
+    assert job.execution["status"] == "SUCCEEDED"
+    manifest = job.manifest
+    assert manifest["status"] == "COMPLETED"
+    assert manifest["source"] == {"name": "talk.mp4", "duration_s": pytest.approx(5, abs=0.1),
+                                  "width": 1280, "height": 720, "has_audio": True}
+    proxy = ffprobe(job.folder / manifest["derivatives"]["proxy"])
+    video = stream(proxy, "video")
+    assert (video["codec_name"], video["width"], video["height"]) == ("h264", 960, 540)
+    assert float(proxy["format"]["duration"]) == pytest.approx(5, abs=0.2)
+    audio = stream(ffprobe(job.folder / manifest["derivatives"]["audio"]), "audio")
+    assert (audio["channels"], int(audio["sample_rate"])) == (1, 16000)
+    assert len(manifest["derivatives"]["frames"]) == 3  # t = 0, 2, 4 s
+    assert all((job.folder / frame).is_file() for frame in manifest["derivatives"]["frames"])
+
+
+def test_a_phone_video_rotated_90_degrees_gives_a_portrait_proxy(run_job, tmp_path):
+    job = run_job(make_video(tmp_path / "phone.mp4", seconds=3, width=640, height=360, rotate=90))
+
+    assert (job.manifest["source"]["width"], job.manifest["source"]["height"]) == (360, 640)
+    video = stream(ffprobe(job.folder / job.manifest["derivatives"]["proxy"]), "video")
+    assert (video["width"], video["height"]) == (540, 960)
+
+
+def test_a_video_without_sound_completes_with_no_audio_and_says_why(run_job, tmp_path):
+    job = run_job(make_video(tmp_path / "silent.mp4", seconds=3, audio=False))
+
+    assert job.manifest["status"] == "COMPLETED"
+    assert job.manifest["derivatives"]["audio"] is None
+    assert job.manifest["source"]["has_audio"] is False
+    recorded = next(e for e in job.events if e["type"] == "derivatives.recorded")
+    assert "no audio" in recorded["detail"]["audio_absent_reason"]
+
+
+def test_the_event_log_holds_every_step_in_order_without_gaps(run_job, tmp_path):
+    job = run_job(make_video(tmp_path / "talk.mp4", seconds=3))
+
+    assert [e["seq"] for e in job.events] == list(range(1, len(job.events) + 1))
+    assert job.event_types == [
+        "job.started", "upload.validated", "media.probed", "limits.passed", "job.registered",
+        "derivatives.planned", "derivatives.recorded", "frames.manifest_built", "job.completed",
+    ]
+
+
+@pytest.mark.parametrize("name", ["my holiday clip.mp4", "été à Paris – 1.mp4", "c++ 100% (final)+.mp4"])
+def test_an_unusual_but_valid_file_name_is_decoded_and_processed(run_job, tmp_path, name):
+    job = run_job(make_video(tmp_path / name, seconds=2))
+
+    assert job.manifest["status"] == "COMPLETED"
+    assert job.manifest["source"]["name"] == name
