@@ -21,6 +21,15 @@ class VideoFlowStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.state = StateLayer(self, "State", config=config)
         self.pipeline = PipelineLayer(self, "Pipeline", state=self.state, config=config)
+        for name, value, description in (
+            ("IngestBucketName", self.state.ingest_bucket.bucket_name, "Upload originals under uploads/ here"),
+            ("OutputBucketName", self.state.output_bucket.bucket_name, "Derivatives and outputs/<job_id>/manifest.json"),
+            ("JobsTableName", self.state.jobs_table.table_name, "One item per job"),
+            ("EventsTableName", self.state.events_table.table_name, "Every job's event log"),
+            ("StateMachineArn", self.pipeline.state_machine.state_machine_arn, "The job workflow"),
+            ("AlarmTopicArn", self.pipeline.alarm_topic.topic_arn, "Subscribe to hear about failed jobs"),
+        ):
+            cdk.CfnOutput(self, name, value=value, description=description)
         for child in self.node.children:
             if child.node.id.startswith("BucketNotificationsHandler"):
                 acknowledge(child, {
