@@ -25,7 +25,7 @@ LAMBDA_TRANSIENT_ERRORS = [
 MEDIACONVERT_TRANSIENT_ERRORS = [
     "MediaConvert.TooManyRequestsException",
     "MediaConvert.InternalServerErrorException",
-    "MediaConvert.ServiceUnavailableException",
+    "MediaConvert.ServiceQuotaExceededException",
 ]
 
 

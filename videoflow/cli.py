@@ -74,7 +74,7 @@ def run_video(video: Path, out: Path) -> int:
         print(f"  proxy  {derivatives['proxy']}")
         print(f"  audio  {derivatives['audio'] or '(none: the source has no audio)'}")
         print(f"  frames {len(derivatives['frames'])} in {folder / 'frames'}/")
-        print(f"  manifest.json, events.jsonl")
+        print("  manifest.json, events.jsonl")
         return EXIT_COMPLETED
     print(f"{status}: {manifest['reason']}")
     print(f"  details: {folder}/manifest.json and events.jsonl")

@@ -26,16 +26,21 @@ carries the full name in `step_functions_error`; the local runner reports that a
 the task's error (the Lambda `errorType`) and `str(exc)` as its cause, so Retry and Catch in
 the synthesized definition behave as in AWS:
 
-- `TaskFailed` → `States.TaskFailed`: the job ended in ERROR. The `.sync` integrations
-  (Batch, ECS, Glue, MediaConvert) fail the task with States.TaskFailed and the describe
-  output of the job as the cause; here the cause is the job JSON with `ErrorCode` (the
-  MediaConvert error code: 1010 input error, 1020 no video, 1021 no audio, 1040 settings,
-  1404 input not found, 1999 unknown) and an `ErrorMessage` that ends with ffmpeg's stderr.
+- `TaskFailed` → `States.TaskFailed`: the job ended in ERROR. Run-a-job (`.sync`)
+  integrations fail the task with States.TaskFailed and the job's describe output as the
+  cause (recorded for Batch's submitJob.sync; the MediaConvert page of the Step Functions
+  guide names no error, so this follows the same pattern: catch States.TaskFailed, or
+  States.ALL). Here the cause is `{"Job": {...}}` with `Status` ERROR, `ErrorCode` (the
+  MediaConvert code: 1010 input error, 1020 no video, 1021 no audio, 1040 settings, 1401
+  access denied, 1404 input not found, 1999 unknown) and an `ErrorMessage` ending with
+  ffmpeg's stderr.
 - `BadRequestException`, `TooManyRequestsException`, `InternalServerErrorException`,
-  `ForbiddenException`, `ConflictException`, `NotFoundException` → `MediaConvert.<Name>`:
+  `ForbiddenException`, `ConflictException`, `NotFoundException`,
+  `ServiceQuotaExceededException`, `UnprocessableEntityException` → `MediaConvert.<Name>`:
   the CreateJob API call itself failed (service prefix + exception name, the convention of
-  Step Functions service integrations). Only BadRequestException arises on its own (invalid
-  settings); the others exist so tests can inject them with `inject_failure`.
+  Step Functions service integrations; the eight are the error shapes of CreateJob in the
+  botocore model). Only BadRequestException arises on its own (invalid settings); the
+  others are what a fault-injecting wrapper raises in tests (tests/workflow/fakes.py).
 """
 
 from __future__ import annotations
@@ -48,7 +53,6 @@ import re
 import string
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,24 +131,12 @@ class InternalServerErrorException(_ApiError):
     step_functions_error = "MediaConvert.InternalServerErrorException"
 
 
-_injected: list[MediaConvertError] = []
-_injected_lock = threading.Lock()
+class ServiceQuotaExceededException(_ApiError):
+    step_functions_error = "MediaConvert.ServiceQuotaExceededException"
 
 
-def inject_failure(error: MediaConvertError, times: int = 1) -> None:
-    """Make the next `times` calls of create_job_sync raise `error` (tests of Retry and Catch)."""
-    with _injected_lock:
-        _injected.extend([error] * times)
-
-
-def clear_injected_failures() -> None:
-    with _injected_lock:
-        _injected.clear()
-
-
-def _take_injected() -> MediaConvertError | None:
-    with _injected_lock:
-        return _injected.pop(0) if _injected else None
+class UnprocessableEntityException(_ApiError):
+    step_functions_error = "MediaConvert.UnprocessableEntityException"
 
 
 class _JobError(Exception):
@@ -311,7 +303,7 @@ class PlannedOutput:
     group_index: int
     output_index: int
     kind: str  # "video" (a file with video), "audio" (audio only) or "frames" (a JPEG sequence)
-    local_path: Path  # for "frames" a printf pattern: <name>.%07d.jpg
+    local_path: Path  # output.<ext>, or for "frames" the pattern capture.%07d.<ext>
     destination: str  # s3://bucket/key-without-extension: destination base + NameModifier
     extension: str
     frame_interval_s: float | None = None
@@ -319,8 +311,7 @@ class PlannedOutput:
     def produced_files(self) -> list[Path]:
         if self.kind != "frames":
             return [self.local_path] if self.local_path.exists() else []
-        stem = self.local_path.name.split(".%")[0]
-        pattern = re.compile(re.escape(stem) + r"\.(\d{7})\." + re.escape(self.extension) + "$")
+        pattern = re.compile(r"capture\.\d{7}\." + re.escape(self.extension) + "$")
         return sorted(p for p in self.local_path.parent.iterdir() if pattern.match(p.name))
 
     def destination_url(self, produced: Path) -> str:
@@ -399,8 +390,8 @@ def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, sele
     codec = ((video or {}).get("CodecSettings") or {}).get("Codec")
     if container is None:
         container = "MP4" if video and codec != "FRAME_CAPTURE" else "RAW"
-    name = base.rsplit("/", 1)[-1] + output.get("NameModifier", "")
     destination = base + output.get("NameModifier", "")
+    # Local names are fixed (the real names, which may hold any character, are only used in S3).
     workdir = output_dir / f"g{g}o{o}"
     args: list[str] = []
 
@@ -414,7 +405,7 @@ def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, sele
         video_branches.append([f"fps={numerator}/{denominator}", *_scale_filters(video), "setsar=1",
                                "format=yuvj420p", f"[{label}]"])
         extension = output.get("Extension", "jpg")
-        local = workdir / f"{name}.%07d.{extension}"
+        local = workdir / f"capture.%07d.{extension}"
         args += ["-map", f"[{label}]", "-an", "-c:v", "mjpeg", "-q:v", str(_jpeg_qscale(capture.get("Quality", 80))),
                  "-fps_mode", "passthrough", "-start_number", "0"]
         if "MaxCaptures" in capture:
@@ -462,7 +453,7 @@ def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, sele
         args += ["-f", muxer]
     else:
         raise _unsupported(f"container {container} with this mix of streams")
-    local = workdir / f"{name}.{extension}"
+    local = workdir / f"output.{extension}"
     args.append(str(local))
     return PlannedOutput(g, o, "video" if video else "audio", local, destination, extension), args
 
@@ -668,9 +659,6 @@ def _jpeg_qscale(quality: int) -> int:
 def create_job_sync(parameters: dict, on_progress: ProgressCallback | None = None, *,
                     s3=None, workdir: str | Path | None = None) -> dict:
     """Run a CreateJob request to completion with ffmpeg; return the `.sync` result shape."""
-    injected = _take_injected()
-    if injected is not None:
-        raise injected
     problems = create_job_problems(parameters)
     if problems:
         raise BadRequestException("; ".join(problems[:10]))
@@ -702,15 +690,20 @@ def create_job_sync(parameters: dict, on_progress: ProgressCallback | None = Non
 
 
 def _run(settings: dict, scratch: Path, s3, on_progress: ProgressCallback | None) -> list[dict]:
-    file_input = settings["Inputs"][0]["FileInput"] if settings.get("Inputs") else ""
-    input_path = _download(file_input, scratch / "input", s3)
+    file_input = (settings.get("Inputs") or [{}])[0].get("FileInput", "")
+    bucket, key = _split_s3(file_input)
+    input_path = scratch / "input" / (key.rsplit("/", 1)[-1] or "input")
+    # Settings the stand-in cannot honour fail before anything is transferred.
     plan = build_ffmpeg_command(settings, input_path, scratch / "out")
+    _download(bucket, key, input_path, s3)
     for output in plan.outputs:
         output.local_path.parent.mkdir(parents=True, exist_ok=True)
 
     probe = _probe(input_path)
     duration_s = probe.get("duration_s") if probe else None
-    _execute(plan, duration_s, scratch / "ffmpeg.stderr", on_progress, probe)
+    # In messages, name the input by its S3 URL rather than by the scratch copy.
+    redactions = {str(input_path): file_input, f"{scratch}/": ""}
+    _execute(plan, duration_s, scratch / "ffmpeg.stderr", on_progress, probe, redactions)
 
     groups: dict[int, list[dict]] = {}
     uploads: list[tuple[Path, str]] = []
@@ -735,10 +728,9 @@ def _split_s3(url: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def _download(url: str, directory: Path, s3) -> Path:
-    bucket, key = _split_s3(url)
-    directory.mkdir(parents=True)
-    path = directory / (key.rsplit("/", 1)[-1] or "input")
+def _download(bucket: str, key: str, path: Path, s3) -> None:
+    url = f"s3://{bucket}/{key}"
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         s3.download_file(bucket, key, str(path))
     except ClientError as error:
@@ -748,7 +740,6 @@ def _download(url: str, directory: Path, s3) -> Path:
         if code in ("403", "AccessDenied"):
             raise _JobError(1401, f"Permissions Issue: access to {url} was denied") from None
         raise
-    return path
 
 
 def _upload(path: Path, url: str, s3) -> None:
@@ -784,19 +775,27 @@ def _probe(path: Path) -> dict | None:
 
 
 def _execute(plan: FfmpegPlan, duration_s: float | None, stderr_path: Path,
-             on_progress: ProgressCallback | None, probe: dict | None) -> None:
+             on_progress: ProgressCallback | None, probe: dict | None, redactions: dict[str, str]) -> None:
     argv = [*plan.argv[:1], "-progress", "pipe:1", "-nostats", *plan.argv[1:]]
     with open(stderr_path, "w+b") as stderr:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
         assert process.stdout is not None
+        reported = -1.0
         for line in process.stdout:
             if on_progress and duration_s and line.startswith("out_time_us="):
                 value = line.split("=", 1)[1].strip()
                 if value.lstrip("-").isdigit():
-                    on_progress(max(0.0, min(1.0, int(value) / 1e6 / duration_s)))
+                    # Below 1.0 until the outputs are uploaded.
+                    fraction = max(0.0, min(0.99, int(value) / 1e6 / duration_s))
+                    if fraction > reported:
+                        reported = fraction
+                        on_progress(fraction)
         returncode = process.wait()
         stderr.seek(0)
-        tail = stderr.read().decode("utf-8", "replace").strip()[-_STDERR_TAIL_CHARS:]
+        tail = stderr.read().decode("utf-8", "replace").strip()
+    for local, shown in redactions.items():
+        tail = tail.replace(local, shown)
+    tail = tail[-_STDERR_TAIL_CHARS:]
     if returncode == 0:
         return
     detail = f"ffmpeg exited with {returncode}: {tail or '(no output)'}"

@@ -1,0 +1,8 @@
+from lambdas.build_mediaconvert_job.logic import MediaConvertJobRequest, build_mediaconvert_job
+from lambdas.common.handler import step_handler
+
+handler = step_handler(
+    "build_mediaconvert_job",
+    MediaConvertJobRequest,
+    lambda request, step: build_mediaconvert_job(request, step.settings, step.events),
+)

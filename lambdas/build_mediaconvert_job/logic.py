@@ -1,0 +1,307 @@
+"""build_mediaconvert_job: the settings of the one MediaConvert job that makes the derivatives.
+
+One input, decoded once, three File groups:
+
+- proxy: 540p H.264 + AAC stereo in MP4, for editing (square pixels, closed 2 s GOPs);
+- audio: mono 16 kHz 16-bit WAV, loudness-normalized (ITU BS.1770), for transcription;
+  omitted when the source has no audio;
+- frames: a JPEG every FRAME_INTERVAL_S seconds at the proxy's size, for vision.
+
+The input is rotated automatically (Rotate AUTO), so every output follows the display
+orientation: `media.width`/`media.height` are already as displayed, and the output sizes
+are computed from them. The job's Settings are the only thing returned; Role, Queue and
+UserMetadata belong to the CreateJob call that the state machine makes.
+"""
+
+import math
+from fractions import Fraction
+
+from pydantic import Field
+
+from lambdas.common import constants
+from lambdas.common.events import EventLog
+from lambdas.common.models import JobRequest, MediaInfo, Model
+from lambdas.common.settings import Settings
+
+AUDIO_SELECTOR = "Audio Selector 1"
+
+PROXY_QVBR_QUALITY_LEVEL = 7
+PROXY_MAX_BITRATE_BPS = 2_500_000
+PROXY_AAC_BITRATE_BPS = 128_000
+PROXY_AAC_SAMPLE_RATE_HZ = 48_000
+PROXY_GOP_S = 2.0
+PROXY_B_FRAMES = 2
+PROXY_MAX_LONG_SIDE_PX = 4096  # MediaConvert's H.264 maximum is 4096x2160 (or 2160x4096)
+
+FRAME_JPEG_QUALITY = 80
+
+# Loudness for speech recognition: EBU R128 programme loudness, with a true-peak ceiling.
+AUDIO_TARGET_LKFS = -23.0
+AUDIO_TRUE_PEAK_DBFS = -2.0
+
+# Remix gains are whole dB from -60 (mute) to +6 (RemixSettings.ChannelMapping.InputChannels).
+MUTE_DB = -60
+# ITU-R BS.775 downmix coefficient for centre and surrounds (0.707 = -3 dB).
+SIDE_DB = -3
+# 5.1 in the usual order: L R C LFE Ls Rs.
+_FIVE_ONE_TO_STEREO = [[0, MUTE_DB, SIDE_DB, MUTE_DB, SIDE_DB, MUTE_DB],
+                       [MUTE_DB, 0, SIDE_DB, MUTE_DB, MUTE_DB, SIDE_DB]]
+
+
+class MediaConvertJobRequest(JobRequest):
+    media: MediaInfo
+
+
+class DerivativeDestinations(Model):
+    """Where the job writes, as S3 keys in `bucket` (the output bucket)."""
+
+    bucket: str
+    proxy_key: str
+    audio_key: str | None
+    frames_prefix: str = Field(description="holds frame.0000000.jpg, frame.0000001.jpg, ... (MediaConvert naming)")
+
+
+class MediaConvertJobSpec(Model):
+    settings: dict
+    destinations: DerivativeDestinations
+    proxy_width_px: int
+    proxy_height_px: int
+    frame_interval_s: float
+    max_frame_captures: int
+
+
+def build_mediaconvert_job(
+    request: MediaConvertJobRequest, settings: Settings, events: EventLog
+) -> MediaConvertJobSpec:
+    spec = plan_job(request, output_bucket=settings.output_bucket, max_duration_s=settings.max_duration_s)
+    events.append(
+        request.job_id, "derivatives.planned", "BuildMediaConvertJob",
+        proxy=f"{spec.proxy_width_px}x{spec.proxy_height_px}",
+        audio=spec.destinations.audio_key is not None,
+        frame_interval_s=spec.frame_interval_s,
+    )
+    return spec
+
+
+def plan_job(request: MediaConvertJobRequest, *, output_bucket: str, max_duration_s: float) -> MediaConvertJobSpec:
+    """The pure part: the job settings and the keys they produce, from the probed media."""
+    media = request.media
+    width, height = proxy_size(media.width, media.height)
+    prefix = f"{constants.DERIVATIVES_PREFIX}{request.job_id}/"
+    interval_s = constants.FRAME_INTERVAL_S
+    max_captures = math.ceil(max_duration_s / interval_s) + 1
+    channels = min(max(media.audio_channels, 1), 64)  # RemixSettings.ChannelsIn is 1..64
+
+    output_groups = [_proxy_group(f"s3://{output_bucket}/{prefix}proxy/proxy", width, height,
+                                  channels if media.has_audio else None)]
+    if media.has_audio:
+        output_groups.append(_audio_group(f"s3://{output_bucket}/{prefix}audio/audio", channels))
+    output_groups.append(_frames_group(f"s3://{output_bucket}/{prefix}frames/frame", width, height,
+                                       interval_s, max_captures))
+
+    job_input: dict = {
+        "FileInput": request.source.url,
+        "TimecodeSource": "ZEROBASED",
+        "VideoSelector": {"Rotate": "AUTO"},
+    }
+    if media.has_audio:
+        job_input["AudioSelectors"] = {AUDIO_SELECTOR: {"DefaultSelection": "DEFAULT"}}
+
+    job_settings = {
+        "TimecodeConfig": {"Source": "ZEROBASED"},
+        "Inputs": [job_input],
+        "OutputGroups": output_groups,
+    }
+    return MediaConvertJobSpec(
+        settings=job_settings,
+        destinations=DerivativeDestinations(
+            bucket=output_bucket,
+            proxy_key=f"{prefix}proxy/proxy.mp4",
+            audio_key=f"{prefix}audio/audio.wav" if media.has_audio else None,
+            frames_prefix=f"{prefix}frames/",
+        ),
+        proxy_width_px=width,
+        proxy_height_px=height,
+        frame_interval_s=interval_s,
+        max_frame_captures=max_captures,
+    )
+
+
+def proxy_size(display_width: int, display_height: int) -> tuple[int, int]:
+    """Output size whose shorter side is PROXY_SHORT_SIDE_PX, keeping the display aspect.
+
+    The other side is rounded to an even number (4:2:0 chroma needs even dimensions). Only a
+    panorama wider than 7.6:1 breaks the rule: its long side stops at H.264's 4096 px limit
+    in MediaConvert, and the short side shrinks to keep the aspect.
+    """
+    short = constants.PROXY_SHORT_SIDE_PX
+    portrait = display_width <= display_height
+    long_px, short_px = (display_height, display_width) if portrait else (display_width, display_height)
+    long_side = _even(long_px * short / short_px)
+    if long_side > PROXY_MAX_LONG_SIDE_PX:
+        long_side, short = PROXY_MAX_LONG_SIDE_PX, _even(short_px * PROXY_MAX_LONG_SIDE_PX / long_px)
+    return (short, long_side) if portrait else (long_side, short)
+
+
+def downmix_matrix(channels_in: int, channels_out: int) -> list[list[int]]:
+    """Remix gains in dB, one row per output channel, one column per input channel."""
+    if channels_in == channels_out:
+        return [[0 if i == o else MUTE_DB for i in range(channels_in)] for o in range(channels_out)]
+    if channels_out == 1 and channels_in == 6:
+        # Through stereo: the centre (dialogue) keeps the most weight, the LFE is left out.
+        return [[-6, -6, SIDE_DB, MUTE_DB, SIDE_DB - 6, SIDE_DB - 6]]
+    if channels_out == 1:
+        return [_equal_mix(list(range(channels_in)), channels_in)]
+    if channels_out == 2 and channels_in == 1:
+        return [[0], [0]]
+    if channels_out == 2 and channels_in == 6:
+        return [row[:] for row in _FIVE_ONE_TO_STEREO]
+    if channels_out == 2:
+        # Unknown layout: 1st, 3rd, ... channel to the left, 2nd, 4th, ... to the right.
+        left = list(range(0, channels_in, 2))
+        right = list(range(1, channels_in, 2))
+        return [_equal_mix(left, channels_in), _equal_mix(right, channels_in)]
+    raise ValueError(f"no downmix from {channels_in} to {channels_out} channels")
+
+
+def _equal_mix(sources: list[int], channels_in: int) -> list[int]:
+    """`sources` summed at equal gain, -20*log10(n) dB each, so n identical channels keep their level."""
+    gain = round(-20 * math.log10(len(sources))) if len(sources) > 1 else 0
+    return [gain if i in sources else MUTE_DB for i in range(channels_in)]
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def _file_group(name: str, destination: str, outputs: list[dict]) -> dict:
+    return {
+        "Name": "File Group",
+        "CustomName": name,
+        "OutputGroupSettings": {
+            "Type": "FILE_GROUP_SETTINGS",
+            "FileGroupSettings": {"Destination": destination},
+        },
+        "Outputs": outputs,
+    }
+
+
+def _remix(channels_in: int, channels_out: int) -> dict:
+    return {
+        "ChannelsIn": channels_in,
+        "ChannelsOut": channels_out,
+        "ChannelMapping": {
+            "OutputChannels": [{"InputChannels": row} for row in downmix_matrix(channels_in, channels_out)]
+        },
+    }
+
+
+def _proxy_group(destination: str, width: int, height: int, audio_channels: int | None) -> dict:
+    output: dict = {
+        "Extension": "mp4",
+        "ContainerSettings": {
+            "Container": "MP4",
+            "Mp4Settings": {"MoovPlacement": "PROGRESSIVE_DOWNLOAD"},
+        },
+        "VideoDescription": {
+            "Width": width,
+            "Height": height,
+            "ScalingBehavior": "STRETCH_TO_OUTPUT",
+            "CodecSettings": {
+                "Codec": "H_264",
+                "H264Settings": {
+                    "RateControlMode": "QVBR",
+                    "QvbrSettings": {"QvbrQualityLevel": PROXY_QVBR_QUALITY_LEVEL},
+                    "MaxBitrate": PROXY_MAX_BITRATE_BPS,
+                    "CodecProfile": "HIGH",
+                    "CodecLevel": "AUTO",
+                    "InterlaceMode": "PROGRESSIVE",
+                    "GopSize": PROXY_GOP_S,
+                    "GopSizeUnits": "SECONDS",
+                    "GopClosedCadence": 1,
+                    "NumberBFramesBetweenReferenceFrames": PROXY_B_FRAMES,
+                    "SceneChangeDetect": "TRANSITION_DETECTION",
+                    "FramerateControl": "INITIALIZE_FROM_SOURCE",
+                    "ParControl": "SPECIFIED",
+                    "ParNumerator": 1,
+                    "ParDenominator": 1,
+                    "QualityTuningLevel": "SINGLE_PASS_HQ",
+                },
+            },
+        },
+    }
+    if audio_channels is not None:
+        description: dict = {
+            "AudioSourceName": AUDIO_SELECTOR,
+            "CodecSettings": {
+                "Codec": "AAC",
+                "AacSettings": {
+                    "Bitrate": PROXY_AAC_BITRATE_BPS,
+                    "CodingMode": "CODING_MODE_2_0",
+                    "SampleRate": PROXY_AAC_SAMPLE_RATE_HZ,
+                    "CodecProfile": "LC",
+                    "RateControlMode": "CBR",
+                },
+            },
+        }
+        if audio_channels != 2:
+            description["RemixSettings"] = _remix(audio_channels, 2)
+        output["AudioDescriptions"] = [description]
+    return _file_group("proxy", destination, [output])
+
+
+def _audio_group(destination: str, audio_channels: int) -> dict:
+    output = {
+        "Extension": "wav",
+        "ContainerSettings": {"Container": "RAW"},
+        "AudioDescriptions": [{
+            "AudioSourceName": AUDIO_SELECTOR,
+            "CodecSettings": {
+                "Codec": "WAV",
+                "WavSettings": {
+                    "BitDepth": 16,
+                    "Channels": 1,
+                    "SampleRate": constants.AUDIO_SAMPLE_RATE_HZ,
+                    "Format": "RIFF",
+                },
+            },
+            "RemixSettings": _remix(audio_channels, 1),
+            "AudioNormalizationSettings": {
+                "Algorithm": "ITU_BS_1770_2",
+                "AlgorithmControl": "CORRECT_AUDIO",
+                "TargetLkfs": AUDIO_TARGET_LKFS,
+                "PeakCalculation": "TRUE_PEAK",
+                "TruePeakLimiterThreshold": AUDIO_TRUE_PEAK_DBFS,
+            },
+        }],
+    }
+    return _file_group("audio", destination, [output])
+
+
+def _frames_group(destination: str, width: int, height: int, interval_s: float, max_captures: int) -> dict:
+    numerator, denominator = _rate_of_interval(interval_s)
+    output = {
+        "Extension": "jpg",
+        "ContainerSettings": {"Container": "RAW"},
+        "VideoDescription": {
+            "Width": width,
+            "Height": height,
+            "ScalingBehavior": "STRETCH_TO_OUTPUT",
+            "CodecSettings": {
+                "Codec": "FRAME_CAPTURE",
+                "FrameCaptureSettings": {
+                    "FramerateNumerator": numerator,
+                    "FramerateDenominator": denominator,
+                    "MaxCaptures": max_captures,
+                    "Quality": FRAME_JPEG_QUALITY,
+                },
+            },
+        },
+    }
+    return _file_group("frames", destination, [output])
+
+
+def _rate_of_interval(interval_s: float) -> tuple[int, int]:
+    """One capture every `interval_s` seconds as an integer frame rate numerator/denominator."""
+    rate = 1 / Fraction(interval_s).limit_denominator(1000)
+    return rate.numerator, rate.denominator
