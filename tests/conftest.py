@@ -1,6 +1,5 @@
 """Shared fixtures: a moto account with the buckets and tables the stack declares."""
 
-import os
 
 import boto3
 import pytest

@@ -5,25 +5,13 @@ video (7,200 frames) costs the state machine the same few bytes as a short one.
 """
 
 from lambdas.common import storage
-from lambdas.common.constants import MANIFESTS_PREFIX
+from lambdas.common.keys import frame_manifest_key
 from lambdas.common.events import EventLog
-from lambdas.common.models import Derivatives, JobRequest, Model
+from lambdas.common.models import Derivatives, FrameManifestRef, JobRequest
 
 
 class FrameManifestRequest(JobRequest):
     derivatives: Derivatives
-
-
-class FrameManifestRef(Model):
-    bucket: str
-    key: str
-    frame_count: int
-    chunk_count: int
-    frames_per_chunk: int
-
-
-def frame_manifest_key(job_id: str) -> str:
-    return f"{MANIFESTS_PREFIX}{job_id}/frames.json"
 
 
 def build_frame_manifest(request: FrameManifestRequest, frames_per_chunk: int, events: EventLog) -> FrameManifestRef:

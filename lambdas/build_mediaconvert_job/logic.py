@@ -16,11 +16,10 @@ UserMetadata belong to the CreateJob call that the state machine makes.
 import math
 from fractions import Fraction
 
-from pydantic import Field
 
 from lambdas.common import constants
 from lambdas.common.events import EventLog
-from lambdas.common.models import JobRequest, MediaInfo, Model
+from lambdas.common.models import DerivativeDestinations, JobRequest, MediaConvertJobSpec, MediaInfo
 from lambdas.common.settings import Settings
 
 AUDIO_SELECTOR = "Audio Selector 1"
@@ -50,24 +49,6 @@ _FIVE_ONE_TO_STEREO = [[0, MUTE_DB, SIDE_DB, MUTE_DB, SIDE_DB, MUTE_DB],
 
 class MediaConvertJobRequest(JobRequest):
     media: MediaInfo
-
-
-class DerivativeDestinations(Model):
-    """Where the job writes, as S3 keys in `bucket` (the output bucket)."""
-
-    bucket: str
-    proxy_key: str
-    audio_key: str | None
-    frames_prefix: str = Field(description="holds frame.0000000.jpg, frame.0000001.jpg, ... (MediaConvert naming)")
-
-
-class MediaConvertJobSpec(Model):
-    settings: dict
-    destinations: DerivativeDestinations
-    proxy_width_px: int
-    proxy_height_px: int
-    frame_interval_s: float
-    max_frame_captures: int
 
 
 def build_mediaconvert_job(

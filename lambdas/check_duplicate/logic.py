@@ -6,7 +6,7 @@ gets the earlier job's results published under its own job id, and pays for noth
 
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
-from lambdas.common.models import JobRequest, Model
+from lambdas.common.models import DuplicateCheck, JobRequest, Model
 
 
 class JobRecordRef(Model):
@@ -15,10 +15,6 @@ class JobRecordRef(Model):
 
 class DuplicateRequest(JobRequest):
     job: JobRecordRef
-
-
-class DuplicateCheck(Model):
-    duplicate_of: str | None = None
 
 
 def check_duplicate(request: DuplicateRequest, jobs: JobStore, events: EventLog) -> DuplicateCheck:

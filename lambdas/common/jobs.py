@@ -51,5 +51,10 @@ class JobStore:
 
 
 def content_fingerprint(size_bytes: int, etag: str, head_sha256: str) -> str:
-    """Same bytes, same pipeline version -> same fingerprint (ETag alone depends on part sizes)."""
+    """Same bytes uploaded the same way, same pipeline version -> same fingerprint.
+
+    The ETag of a multipart upload depends on the part size, so the same bytes uploaded with
+    other parts are not recognised: a missed saving, never a wrong reuse (the hash of the
+    first 64 KiB guards against an ETag collision being taken for equal content).
+    """
     return ":".join((PIPELINE_VERSION, str(size_bytes), etag.strip('"'), head_sha256[:16]))

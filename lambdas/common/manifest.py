@@ -1,12 +1,8 @@
 """Where a job's published manifest lives, and the one function that writes it."""
 
 from lambdas.common import storage
-from lambdas.common.constants import OUTPUTS_PREFIX
+from lambdas.common.keys import manifest_key
 from lambdas.common.models import JobManifest, MediaInfo, SourceObject, SourceSummary
-
-
-def manifest_key(job_id: str) -> str:
-    return f"{OUTPUTS_PREFIX}{job_id}/manifest.json"
 
 
 def source_summary(source: SourceObject, media: MediaInfo | None) -> SourceSummary:

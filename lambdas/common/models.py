@@ -107,6 +107,36 @@ class Derivatives(Model):
     audio_absent_reason: str | None = None
 
 
+class DerivativeDestinations(Model):
+    """Where the job writes, as S3 keys in `bucket` (the output bucket)."""
+
+    bucket: str
+    proxy_key: str
+    audio_key: str | None
+    frames_prefix: str = Field(description="holds frame.0000000.jpg, frame.0000001.jpg, ... (MediaConvert naming)")
+
+
+class MediaConvertJobSpec(Model):
+    settings: dict
+    destinations: DerivativeDestinations
+    proxy_width_px: int
+    proxy_height_px: int
+    frame_interval_s: float
+    max_frame_captures: int
+
+
+class FrameManifestRef(Model):
+    bucket: str
+    key: str
+    frame_count: int
+    chunk_count: int
+    frames_per_chunk: int
+
+
+class DuplicateCheck(Model):
+    duplicate_of: str | None = None
+
+
 class SourceSummary(Model):
     name: str
     duration_s: float | None = None

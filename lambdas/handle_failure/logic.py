@@ -29,6 +29,7 @@ STEPS = [
     ("frame_manifest", "BuildFrameManifest"),
     ("result", "PublishResults"),
 ]
+_SKIPPED_FOR_DUPLICATES = {"BuildMediaConvertJob", "Derivatives", "RecordDerivatives", "BuildFrameManifest"}
 _MAX_REASON_CHARS = 500
 
 
@@ -66,7 +67,11 @@ def handle_failure(request: FailureRequest, output_bucket: str, jobs: JobStore, 
 
 def failed_step(state: dict, has_media: bool) -> str:
     present = set(state) | ({"media"} if has_media else set())
-    return next((name for path, name in STEPS if path not in present), STEPS[-1][1])
+    steps = STEPS
+    if isinstance(state.get("duplicate"), dict) and state["duplicate"].get("duplicate_of"):
+        # The duplicate path goes from CheckDuplicate straight to PublishResults.
+        steps = [step for step in STEPS if step[1] not in _SKIPPED_FOR_DUPLICATES]
+    return next((name for path, name in steps if path not in present), steps[-1][1])
 
 
 def _reason(error: StepError, step: str, rejected: bool) -> str:

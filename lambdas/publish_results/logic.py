@@ -1,13 +1,14 @@
 """publish_results: write the job manifest and mark the job COMPLETED."""
 
-from lambdas.build_frame_manifest.logic import FrameManifestRef, frame_manifest_key
-from lambdas.check_duplicate.logic import DuplicateCheck
 from lambdas.common import storage
 from lambdas.common.errors import DerivativeMissing
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.manifest import source_summary, write_manifest
-from lambdas.common.models import Derivatives, JobManifest, JobRequest, ManifestDerivatives, MediaInfo, Model
+from lambdas.common.keys import frame_manifest_key
+from lambdas.common.models import (
+    Derivatives, DuplicateCheck, FrameManifestRef, JobManifest, JobRequest, ManifestDerivatives, MediaInfo, Model,
+)
 
 
 class PublishRequest(JobRequest):
@@ -36,7 +37,7 @@ def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore,
     )
     key = write_manifest(output_bucket, manifest)
     jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),
-                duplicate_of=request.duplicate.duplicate_of)
+                frame_manifest_key=frames_key, duplicate_of=request.duplicate.duplicate_of)
     events.append(request.job_id, "job.completed", "PublishResults", manifest_key=key,
                   duplicate_of=request.duplicate.duplicate_of)
     return Published(status="COMPLETED", manifest_key=key)
@@ -51,4 +52,6 @@ def _results_of(request: PublishRequest, jobs: JobStore) -> tuple[Derivatives, s
     earlier = jobs.get(request.duplicate.duplicate_of)
     if earlier is None or "derivatives" not in earlier:
         raise DerivativeMissing(f"The earlier job {request.duplicate.duplicate_of} has no derivatives to reuse.")
-    return Derivatives.model_validate(earlier["derivatives"]), frame_manifest_key(request.duplicate.duplicate_of)
+    # An earlier job may itself have reused results: follow the key it recorded.
+    frames_key = earlier.get("frame_manifest_key") or frame_manifest_key(request.duplicate.duplicate_of)
+    return Derivatives.model_validate(earlier["derivatives"]), frames_key

@@ -1,11 +1,12 @@
 """record_derivatives: check that the MediaConvert job wrote what it promised, and record it."""
 
-from lambdas.build_mediaconvert_job.logic import MediaConvertJobSpec
 from lambdas.common import storage
 from lambdas.common.errors import DerivativeMissing
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
-from lambdas.common.models import Derivatives, FrameSet, JobRequest, MediaInfo, S3Object, VideoFile
+from lambdas.common.models import (
+    Derivatives, FrameSet, JobRequest, MediaConvertJobSpec, MediaInfo, S3Object, VideoFile,
+)
 
 NO_AUDIO = "The source has no audio track, so there is no audio to transcribe."
 

@@ -7,6 +7,7 @@ the same name, so a duplicate or replayed event never starts a second run.
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
@@ -47,7 +48,14 @@ def start_pipeline(
     source = source_from_event(event)
     job_id = job_id_for(source)
     request = JobRequest(job_id=job_id, source=source)
-    execution_input = {**request.model_dump(mode="json"), "received_at": event.time.isoformat()}
+    # requested_at makes every start's input unique: a STANDARD workflow answers a repeated
+    # start of a RUNNING execution with the same name *and input* by returning it, instead of
+    # ExecutionAlreadyExists, and a duplicate would pass for a first start.
+    execution_input = {
+        **request.model_dump(mode="json"),
+        "received_at": event.time.isoformat(),
+        "requested_at": datetime.now(UTC).isoformat(),
+    }
     try:
         started = sfn.start_execution(
             stateMachineArn=state_machine_arn, name=job_id, input=json.dumps(execution_input)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from lambdas.common.events import EventLog
-from lambdas.common.manifest import manifest_key
+from lambdas.common.keys import manifest_key
 from lambdas.common.models import JobManifest
 from lambdas.common.storage import get_json
 
