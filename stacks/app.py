@@ -10,10 +10,9 @@ from constructs import Construct
 
 from stacks.config import VideoFlowConfig, load_config
 from stacks.nag import acknowledge
+from stacks.names import STACK_NAME
 from stacks.pipeline import PipelineLayer
 from stacks.state import StateLayer
-
-from stacks.names import STACK_NAME
 
 
 class VideoFlowStack(cdk.Stack):

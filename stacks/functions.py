@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import VideoFlowConfig
@@ -40,7 +42,7 @@ class PipelineFunction(Construct):
         layer: lambda_.ILayerVersion,
         environment: dict[str, str],
         config: VideoFlowConfig,
-        timeout: cdk.Duration = cdk.Duration.seconds(30),
+        timeout: cdk.Duration | None = None,
         memory_mb: int = 256,
         description: str = "",
         unscoped_actions: dict[str, str] | None = None,
@@ -50,7 +52,7 @@ class PipelineFunction(Construct):
         """`unscoped_actions`: actions that AWS offers on Resource "*" only, each with the reason."""
         super().__init__(scope, name)
         self.name = name
-        self.timeout = timeout
+        self.timeout = timeout = timeout or cdk.Duration.seconds(30)
         self.role = iam.Role(
             self, "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),

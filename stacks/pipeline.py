@@ -3,23 +3,45 @@
 import aws_cdk as cdk
 from aws_cdk import (
     aws_cloudwatch as cloudwatch,
+)
+from aws_cdk import (
     aws_cloudwatch_actions as cloudwatch_actions,
+)
+from aws_cdk import (
     aws_events as events,
+)
+from aws_cdk import (
     aws_events_targets as targets,
+)
+from aws_cdk import (
     aws_iam as iam,
+)
+from aws_cdk import (
     aws_kms as kms,
+)
+from aws_cdk import (
     aws_lambda as lambda_,
+)
+from aws_cdk import (
     aws_lambda_destinations as destinations,
+)
+from aws_cdk import (
     aws_logs as logs,
+)
+from aws_cdk import (
     aws_sns as sns,
+)
+from aws_cdk import (
     aws_sqs as sqs,
+)
+from aws_cdk import (
     aws_stepfunctions as sfn,
 )
 from constructs import Construct
 
 from lambdas.common.constants import DERIVATIVES_PREFIX, INGEST_PREFIX, MANIFESTS_PREFIX, OUTPUTS_PREFIX
-from stacks.config import VideoFlowConfig
 from lambdas.common.jobs import FINGERPRINT_INDEX
+from stacks.config import VideoFlowConfig
 from stacks.functions import RUNTIME, PipelineFunction, lambda_code
 from stacks.nag import acknowledge, logical_id, object_wildcard
 from stacks.state import StateLayer

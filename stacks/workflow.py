@@ -6,7 +6,9 @@ carries references only; each step stores its small result under its own path.
 """
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam, aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from lambdas.common.errors import TransientError

@@ -72,3 +72,17 @@ def aws_state():
             BillingMode="PAY_PER_REQUEST",
         )
         yield s3
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """Small generated files, made once per test module: media(name, make_function, **options)."""
+    folder = tmp_path_factory.mktemp("media")
+    made = {}
+
+    def get(name: str, make, **options):
+        if name not in made:
+            made[name] = make(folder / name, **options)
+        return made[name]
+
+    return get

@@ -5,8 +5,8 @@ video (7,200 frames) costs the state machine the same few bytes as a short one.
 """
 
 from lambdas.common import storage
-from lambdas.common.keys import frame_manifest_key
 from lambdas.common.events import EventLog
+from lambdas.common.keys import frame_manifest_key
 from lambdas.common.models import Derivatives, FrameManifestRef, JobRequest
 
 

@@ -16,7 +16,6 @@ UserMetadata belong to the CreateJob call that the state machine makes.
 import math
 from fractions import Fraction
 
-
 from lambdas.common import constants
 from lambdas.common.events import EventLog
 from lambdas.common.models import DerivativeDestinations, JobRequest, MediaConvertJobSpec, MediaInfo

@@ -2,7 +2,7 @@
 
 from lambdas.common.errors import DurationTooLong, DurationTooShort, FileTooLarge
 from lambdas.common.events import EventLog
-from lambdas.common.models import MediaInfo, Model, JobRequest
+from lambdas.common.models import JobRequest, MediaInfo, Model
 from lambdas.common.settings import Settings
 
 

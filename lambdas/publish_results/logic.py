@@ -4,10 +4,17 @@ from lambdas.common import storage
 from lambdas.common.errors import DerivativeMissing
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
-from lambdas.common.manifest import source_summary, write_manifest
 from lambdas.common.keys import frame_manifest_key
+from lambdas.common.manifest import source_summary, write_manifest
 from lambdas.common.models import (
-    Derivatives, DuplicateCheck, FrameManifestRef, JobManifest, JobRequest, ManifestDerivatives, MediaInfo, Model,
+    Derivatives,
+    DuplicateCheck,
+    FrameManifestRef,
+    JobManifest,
+    JobRequest,
+    ManifestDerivatives,
+    MediaInfo,
+    Model,
 )
 
 

@@ -5,7 +5,13 @@ from lambdas.common.errors import DerivativeMissing
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.models import (
-    Derivatives, FrameSet, JobRequest, MediaConvertJobSpec, MediaInfo, S3Object, VideoFile,
+    Derivatives,
+    FrameSet,
+    JobRequest,
+    MediaConvertJobSpec,
+    MediaInfo,
+    S3Object,
+    VideoFile,
 )
 
 NO_AUDIO = "The source has no audio track, so there is no audio to transcribe."

@@ -8,7 +8,6 @@ a real CreateJob call is validated against.
 
 import json
 import os
-import types
 from pathlib import Path
 
 import pytest
@@ -25,17 +24,14 @@ from lambdas.common import constants
 from lambdas.common.events import EventLog
 from lambdas.common.models import MediaInfo, SourceObject
 from lambdas.common.settings import get_settings
+from videoflow.local.lambda_runtime import LocalLambdaContext
 from videoflow.local.mediaconvert import create_job_problems, settings_problems
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 JOB_ID = "job-mediaconvert-0001"
 OUTPUT_BUCKET = "videoflow-output"
 MAX_DURATION_S = constants.DEFAULT_MAX_DURATION_S
-CONTEXT = types.SimpleNamespace(
-    function_name="build_mediaconvert_job", memory_limit_in_mb=256,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:build_mediaconvert_job",
-    aws_request_id="r",
-)
+CONTEXT = LocalLambdaContext("build_mediaconvert_job")
 
 
 def _media(width, height, *, rotation_deg=0, has_audio=True, audio_channels=2) -> MediaInfo:

@@ -17,19 +17,6 @@ PROBE_OUTPUT = boto3.client("mediaconvert", region_name="us-east-1").meta.servic
 ).output_shape
 
 
-@pytest.fixture(scope="module")
-def media(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("prober-media")
-    made = {}
-
-    def get(name: str, make, **options):
-        if name not in made:
-            made[name] = make(folder / name, **options)
-        return made[name]
-
-    return get
-
-
 def _probe(aws_state, path, key="uploads/clip.mp4") -> dict:
     return FfprobeProber().probe(put_source(aws_state, path, key))
 

@@ -1,7 +1,6 @@
 """build_frame_manifest: frames in time order, chunked for the vision workers, kept in S3 not in state."""
 
 import json
-import types
 
 import pytest
 from moto.s3.models import s3_backends
@@ -11,17 +10,14 @@ from lambdas.build_frame_manifest.logic import FrameManifestRequest, build_frame
 from lambdas.common import constants, storage
 from lambdas.common.events import EventLog
 from lambdas.common.settings import get_settings
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 JOB_ID = "job-frames-00000001"
 OUTPUT_BUCKET = "videoflow-output"
 FRAMES_PREFIX = f"derivatives/{JOB_ID}/frames/"
-CONTEXT = types.SimpleNamespace(
-    function_name="build_frame_manifest", memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:build_frame_manifest",
-    aws_request_id="r", get_remaining_time_in_millis=lambda: 30000,
-)
+CONTEXT = LocalLambdaContext("build_frame_manifest")
 
 
 def _put_frames(count: int) -> None:

@@ -11,16 +11,13 @@ from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.handle_failure.handler import handler
 from lambdas.handle_failure.logic import FailureRequest, failed_step, handle_failure
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 JOB_ID = "job-failure-00000001"
 OUTPUT_BUCKET = "videoflow-output"
-CONTEXT = types.SimpleNamespace(
-    function_name="handle_failure", memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:handle_failure",
-    aws_request_id="r", get_remaining_time_in_millis=lambda: 30000,
-)
+CONTEXT = LocalLambdaContext("handle_failure")
 NOT_A_VIDEO_MESSAGE = "holiday.mp4 is not a video: its first bytes are a PDF document."
 MEDIACONVERT_MESSAGE = (
     "Demuxer: [ReadPacketData File read failed - end of file hit at length [1048576]. Is file truncated?]"

@@ -10,16 +10,14 @@ from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore, content_fingerprint
 from lambdas.register_job.handler import handler as register_job_handler
 from lambdas.register_job.logic import RegisterRequest, register_job
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 HEAD_SHA256 = "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 ETAG = '"9b2cf535f27731c974343645a3985328-6"'
 SIZE_BYTES = 48_213_337
-CONTEXT = types.SimpleNamespace(
-    function_name="x", memory_limit_in_mb=128, invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:x",
-    aws_request_id="r", get_remaining_time_in_millis=lambda: 30000,
-)
+CONTEXT = LocalLambdaContext("x")
 
 
 def _state(job_id: str, *, etag: str = ETAG, head: str = HEAD_SHA256, size: int = SIZE_BYTES, **extra) -> dict:

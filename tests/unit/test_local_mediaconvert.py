@@ -25,20 +25,6 @@ ROLE = "arn:aws:iam::123456789012:role/videoflow-mediaconvert"
 SECONDS = 4
 
 
-@pytest.fixture(scope="module")
-def media(tmp_path_factory):
-    """Generated sources, made once for the module."""
-    folder = tmp_path_factory.mktemp("mediaconvert-media")
-    made = {}
-
-    def get(name: str, make, **options) -> Path:
-        if name not in made:
-            made[name] = make(folder / name, **options)
-        return made[name]
-
-    return get
-
-
 def _job(s3, path: Path, *, job_id: str, display=(640, 360), has_audio=True, key=None):
     source = put_source(s3, path, key or f"uploads/{path.name}")
     media = MediaInfo(

@@ -5,7 +5,6 @@ end to end with the local ffprobe prober on generated media in moto's S3.
 """
 
 import json
-import types
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,11 @@ from lambdas.probe_media.handler import handler
 from lambdas.probe_media.logic import normalize_probe, probe_media
 from tests.media import make_audio_only, make_truncated, make_video, put_source
 from videoflow.local.ffprobe import FfprobeProber
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 JOB_ID = "job-probe-0001"
-CONTEXT = types.SimpleNamespace(
-    function_name="probe_media", memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:probe_media", aws_request_id="r",
-)
+CONTEXT = LocalLambdaContext("probe_media")
 
 
 def _response(name: str) -> dict:

@@ -11,17 +11,14 @@ from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.publish_results.handler import handler
 from lambdas.publish_results.logic import PublishRequest, publish_results
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 JOB_ID = "job-publish-00000001"
 EARLIER_JOB_ID = "job-publish-earlier-01"
 OUTPUT_BUCKET = "videoflow-output"
-CONTEXT = types.SimpleNamespace(
-    function_name="publish_results", memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:publish_results",
-    aws_request_id="r", get_remaining_time_in_millis=lambda: 30000,
-)
+CONTEXT = LocalLambdaContext("publish_results")
 MEDIA = {
     "container": "mp4", "duration_s": 9.5, "size_bytes": 4_200_000, "video_codec": "h264", "coded_width": 1920,
     "coded_height": 1080, "width": 1920, "height": 1080, "rotation_deg": 0, "frame_rate": 25.0, "has_audio": True,

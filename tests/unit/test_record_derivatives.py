@@ -12,16 +12,13 @@ from lambdas.common.jobs import JobStore
 from lambdas.common.models import MediaInfo, SourceObject
 from lambdas.record_derivatives.handler import handler
 from lambdas.record_derivatives.logic import NO_AUDIO, RecordRequest, record_derivatives
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 JOB_ID = "job-derivatives-0001"
 OUTPUT_BUCKET = "videoflow-output"
-CONTEXT = types.SimpleNamespace(
-    function_name="record_derivatives", memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:record_derivatives",
-    aws_request_id="r", get_remaining_time_in_millis=lambda: 30000,
-)
+CONTEXT = LocalLambdaContext("record_derivatives")
 
 
 def _media(*, width=1920, height=1080, has_audio=True, duration_s=62.5) -> MediaInfo:

@@ -14,17 +14,14 @@ from lambdas.common.models import SourceObject
 from lambdas.common.settings import get_settings
 from lambdas.start_pipeline.handler import handler
 from lambdas.start_pipeline.logic import job_id_for, source_from_event, start_pipeline
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 EVENT_PATH = Path(__file__).resolve().parent.parent / "events" / "s3_object_created.json"
 DECODED_KEY = "uploads/my holiday clip+1 (final) été.mp4"
 VERSION_ID = "3HL4kqtJvjVBH40Nrjfkd.Pf.2bxCaBy"
 REGION = "us-east-1"
 IDEMPOTENCY_TABLE = "videoflow-idempotency"
-CONTEXT = types.SimpleNamespace(
-    function_name="start_pipeline", memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:start_pipeline",
-    aws_request_id="r", get_remaining_time_in_millis=lambda: 30000,
-)
+CONTEXT = LocalLambdaContext("start_pipeline")
 
 
 def _event(**object_fields) -> dict:

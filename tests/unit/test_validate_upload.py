@@ -1,7 +1,6 @@
 """validate_upload: key safety, size, and the container told from the first bytes, never the name."""
 
 import hashlib
-import types
 
 import pytest
 
@@ -11,26 +10,10 @@ from lambdas.common.models import JobRequest, SourceObject
 from lambdas.validate_upload.handler import handler
 from lambdas.validate_upload.logic import SNIFF_BYTES, sniff_container, validate_upload
 from tests.media import make_audio_only, make_empty, make_not_a_video, make_video, put_source
+from videoflow.local.lambda_runtime import LocalLambdaContext
 
 JOB_ID = "job-validate-0001"
-CONTEXT = types.SimpleNamespace(
-    function_name="validate_upload", memory_limit_in_mb=128,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:validate_upload", aws_request_id="r",
-)
-
-
-@pytest.fixture(scope="module")
-def media(tmp_path_factory):
-    """Small generated files, made once for the module and shared by its tests."""
-    folder = tmp_path_factory.mktemp("validate-media")
-    made = {}
-
-    def get(name: str, make, **options):
-        if name not in made:
-            made[name] = make(folder / name, **options)
-        return made[name]
-
-    return get
+CONTEXT = LocalLambdaContext("validate_upload")
 
 
 class _NoS3:

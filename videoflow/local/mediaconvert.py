@@ -643,7 +643,7 @@ def _branch(head: str, splitter: str, prefix: str, branches: list[list[str]]) ->
         return [chain(head, branches[0])]
     labels = [f"[{prefix}{i}]" for i in range(len(branches))]
     return [f"{head}{splitter}={len(branches)}{''.join(labels)}",
-            *(chain(label, branch) for label, branch in zip(labels, branches))]
+            *(chain(label, branch) for label, branch in zip(labels, branches, strict=True))]
 
 
 def _jpeg_qscale(quality: int) -> int:
