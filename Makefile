@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test demo synth lint bench deploy destroy clean
+.PHONY: setup tools test lint demo synth bench deploy destroy clean
 
 setup: $(STAMP) tools
 
@@ -25,8 +25,11 @@ tools:
 	@command -v node >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs >/dev/null)
 
-test: setup
+test: setup lint
 	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
 
 demo: setup
 	$(BIN)/videoflow demo $(VIDEO)

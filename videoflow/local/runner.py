@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import boto3
 from moto import mock_aws
@@ -121,8 +122,6 @@ class LocalPipeline:
 
     def object_created_event(self, key: str, put: dict) -> dict:
         """The EventBridge event S3 sends, key URL-encoded as S3 does."""
-        from urllib.parse import quote_plus
-
         head = self.s3.head_object(Bucket=self.ingest_bucket, Key=key, VersionId=put["VersionId"])
         return {
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Object Created", "source": "aws.s3",
@@ -154,20 +153,20 @@ class LocalPipeline:
         return EventPattern.load(json.dumps(pattern)).matches_event(event)
 
     def wait(self, job_id: str, on_progress: ProgressCallback | None = None, timeout_s: float = 3600) -> dict:
-        """Follow the execution to its end; returns describe_execution's answer."""
+        """Follow the execution to its end, reporting each state; returns describe_execution's answer."""
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{self.state_machine_name}:{job_id}"
         seen, entered_at = 0, {}
         deadline = time.monotonic() + timeout_s
         while True:
+            # Read the status first: once it is final, the history read after it is complete.
+            execution = self.sfn.describe_execution(executionArn=arn)
             history = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
             for event in history[seen:]:
                 for line in _progress_lines(event, entered_at):
                     if on_progress:
                         on_progress(line)
             seen = len(history)
-            execution = self.sfn.describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING" and seen >= len(
-                    self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]):
+            if execution["status"] != "RUNNING":
                 return execution
             if time.monotonic() > deadline:
                 raise LocalRunError(f"job {job_id} still running after {timeout_s:.0f} s")
