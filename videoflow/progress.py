@@ -8,8 +8,8 @@ from videoflow.local.runner import Progress
 
 
 class ProgressDisplay:
-    def __init__(self, stream: TextIO = sys.stderr):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr  # looked up now: sys.stderr may have been replaced
         self.started = time.monotonic()
         self._interactive = stream.isatty()
         self._last_percent = -1
