@@ -11,7 +11,7 @@ class ProgressDisplay:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stderr  # looked up now: sys.stderr may have been replaced
         self.started = time.monotonic()
-        self._interactive = stream.isatty()
+        self._interactive = self.stream.isatty()
         self._last_percent = -1
 
     def __call__(self, progress: Progress) -> None:
