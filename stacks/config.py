@@ -16,6 +16,12 @@ class VideoFlowConfig(BaseModel):
     mediaconvert_timeout_min: int = Field(240, gt=0)
     # A name of aws_logs.RetentionDays, e.g. ONE_MONTH, THREE_MONTHS, ONE_YEAR.
     log_retention: str = "ONE_MONTH"
+    # Vision: the Batch array job's ceiling and each worker attempt's timeout.
+    frames_max_vcpus: int = Field(16, gt=0)
+    frames_attempt_timeout_min: int = Field(30, gt=0)
+    # Transcript: how long the workflow waits for Amazon Transcribe, polling every 15 s.
+    transcribe_timeout_min: int = Field(120, gt=0)
+    transcribe_language: str = "en-US"
     # Public Powertools layer (includes pydantic v2 and the X-Ray SDK) for the runtime below.
     powertools_layer_version: int = 27
     # Kept when the stack is deleted unless set false (a test stack may want a clean teardown).

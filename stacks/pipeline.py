@@ -39,8 +39,17 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from lambdas.common.constants import DERIVATIVES_PREFIX, INGEST_PREFIX, MANIFESTS_PREFIX, OUTPUTS_PREFIX
+from lambdas.common.constants import (
+    ANALYSIS_PREFIX,
+    CAPTIONS_PREFIX,
+    DERIVATIVES_PREFIX,
+    INGEST_PREFIX,
+    MANIFESTS_PREFIX,
+    OUTPUTS_PREFIX,
+    TRANSCRIPTS_PREFIX,
+)
 from lambdas.common.jobs import FINGERPRINT_INDEX
+from stacks.analysis import FrameWorkers, Network
 from stacks.config import VideoFlowConfig
 from stacks.functions import RUNTIME, PipelineFunction, lambda_code
 from stacks.nag import acknowledge, logical_id, object_wildcard
@@ -66,6 +75,10 @@ STEP_FUNCTIONS = {
     "build_mediaconvert_job": (10, 128, "Builds the one MediaConvert job for the three derivatives"),
     "record_derivatives": (60, 256, "Checks and records the proxy, audio and frames"),
     "build_frame_manifest": (60, 256, "Splits the frames into chunks for the vision work"),
+    "normalize_transcript": (60, 512, "Turns Transcribe output into the canonical transcript"),
+    "build_captions": (30, 256, "Writes WebVTT and SRT captions from the transcript"),
+    "aggregate_frames": (120, 1024, "Merges the frame workers' chunk results into one timeline"),
+    "detect_shots": (60, 512, "Finds the hard cuts in the frame timeline"),
     "publish_results": (30, 256, "Writes the job manifest and completes the job"),
     "handle_failure": (30, 256, "Records why a job was rejected or failed"),
 }
@@ -102,7 +115,10 @@ class PipelineLayer(Construct):
         self.functions = fns
         self._grant(fns, state)
 
-        workflow = JobWorkflow(self, "Workflow", functions=fns, mediaconvert_role=self.mediaconvert_role, config=config)
+        self.network = Network(self, "Network")
+        self.frame_workers = FrameWorkers(self, "FrameWorkers", network=self.network, state=state, config=config)
+        workflow = JobWorkflow(self, "Workflow", functions=fns, mediaconvert_role=self.mediaconvert_role,
+                               frame_workers=self.frame_workers, output_bucket=state.output_bucket, config=config)
         self.state_machine = sfn.StateMachine(
             self, "JobStateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
@@ -119,11 +135,24 @@ class PipelineLayer(Construct):
                 include_execution_data=True,
             ),
         )
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject"], resources=workflow.transcribe_s3_resources,
+        ))
         # The MediaConvert task already grants iam:PassRole on exactly that role, conditioned on
         # iam:PassedToService = mediaconvert.amazonaws.com (asserted in tests/infra).
         acknowledge(self.state_machine.role, {
-            "AwsSolutions-IAM5[Resource::*]": "mediaconvert:CreateJob/GetJob/CancelJob, X-Ray and CloudWatch Logs "
-                                              "delivery actions have no resource-level permissions.",
+            "AwsSolutions-IAM5[Resource::*]": "mediaconvert:CreateJob/GetJob/CancelJob, batch:DescribeJobs/"
+                                              "TerminateJob, X-Ray and CloudWatch Logs delivery actions have no "
+                                              "resource-level permissions.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:"
+            "transcription-job/*]": "Transcription job names are made per run (job id + uuid).",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:"
+            "job-definition/*]": "Added by CDK's BatchSubmitJob so a .sync job can use any revision of the "
+                                 "frame worker's job definition.",
+            object_wildcard(state.output_bucket, DERIVATIVES_PREFIX):
+                "Amazon Transcribe reads the job's audio with the workflow's permissions (per-job prefix).",
+            object_wildcard(state.output_bucket, TRANSCRIPTS_PREFIX):
+                "Amazon Transcribe writes its output with the workflow's permissions (per-job prefix).",
             **{
                 f"AwsSolutions-IAM5[Resource::<{logical_id(fn.function)}.Arn>:*]":
                     "Invoking a pipeline function by qualified ARN (version or alias) of that same function."
@@ -195,6 +224,12 @@ class PipelineLayer(Construct):
                 ["s3:ListBucket"], [output.bucket_arn], {"StringLike": {"s3:prefix": [f"{DERIVATIVES_PREFIX}*"]}}
             )
         for name, actions, prefix in (
+            ("normalize_transcript", ["s3:GetObject", "s3:PutObject"], TRANSCRIPTS_PREFIX),
+            ("build_captions", ["s3:GetObject"], TRANSCRIPTS_PREFIX),
+            ("build_captions", ["s3:PutObject"], CAPTIONS_PREFIX),
+            ("aggregate_frames", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("detect_shots", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("publish_results", ["s3:GetObject"], ANALYSIS_PREFIX),
             ("record_derivatives", ["s3:GetObject"], DERIVATIVES_PREFIX),
             ("build_frame_manifest", ["s3:PutObject"], MANIFESTS_PREFIX),
             ("publish_results", ["s3:GetObject"], MANIFESTS_PREFIX),

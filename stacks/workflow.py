@@ -7,11 +7,14 @@ carries references only; each step stores its small result under its own path.
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambdas.common.constants import ANALYSIS_PREFIX, TRANSCRIPTS_PREFIX
 from lambdas.common.errors import TransientError
+from stacks.analysis import FrameWorkers
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction
 
@@ -24,6 +27,11 @@ LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.TooManyRequestsException",
     TransientError.__name__,
 ]
+TRANSCRIBE_TRANSIENT_ERRORS = ["Transcribe.LimitExceededException", "Transcribe.InternalFailureException"]
+BATCH_TRANSIENT_ERRORS = ["Batch.ServerException"]
+TRANSCRIBE_FIRST_WAIT_S = 1
+TRANSCRIBE_MAX_WAIT_S = 30
+SDK_CALL_TIMEOUT = sfn.Timeout.duration(cdk.Duration.seconds(60))
 MEDIACONVERT_TRANSIENT_ERRORS = [
     "MediaConvert.TooManyRequestsException",
     "MediaConvert.InternalServerErrorException",
@@ -41,10 +49,13 @@ class JobWorkflow(Construct):
         *,
         functions: dict[str, PipelineFunction],
         mediaconvert_role: iam.IRole,
+        frame_workers: FrameWorkers,
+        output_bucket: s3.IBucket,
         config: VideoFlowConfig,
     ):
         super().__init__(scope, construct_id)
         self._functions = functions
+        self._config = config
 
         failed = sfn.Fail(self, "JobFailed", error="VideoFlow.JobFailed", cause="See the job's events for the reason.")
         handle_failure = self._step("HandleFailure", "handle_failure", "$.failure", catch=False)
@@ -72,13 +83,7 @@ class JobWorkflow(Construct):
             result_path="$.mediaconvert_job",
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(config.mediaconvert_timeout_min)),
         )
-        derivatives.add_retry(
-            errors=MEDIACONVERT_TRANSIENT_ERRORS,
-            interval=cdk.Duration.seconds(5),
-            max_attempts=4,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        self._retry(derivatives, MEDIACONVERT_TRANSIENT_ERRORS, interval_s=5)
         derivatives.add_catch(handle_failure, errors=["States.ALL"], result_path="$.error")
 
         publish = self._step("PublishResults", "publish_results", "$.result")
@@ -87,6 +92,7 @@ class JobWorkflow(Construct):
             .next(derivatives)
             .next(self._step("RecordDerivatives", "record_derivatives", "$.derivatives"))
             .next(self._step("BuildFrameManifest", "build_frame_manifest", "$.frame_manifest"))
+            .next(self._analysis(frame_workers, output_bucket))
             .next(publish)
         )
         self.chain = (
@@ -104,6 +110,140 @@ class JobWorkflow(Construct):
         )
         publish.next(sfn.Succeed(self, "Completed"))
 
+    def _analysis(self, frame_workers: FrameWorkers, output_bucket: s3.IBucket) -> sfn.Parallel:
+        """Transcript and vision side by side; either failing fails the job with its reason."""
+        # Each branch ends by keeping only its references; the result is the list of both.
+        analysis = sfn.Parallel(self, "Analysis", result_path="$.analysis")
+        analysis.branch(self._transcript_branch(output_bucket))
+        analysis.branch(self._vision_branch(frame_workers))
+        analysis.add_catch(self._on_error, errors=["States.ALL"], result_path="$.error")
+        return analysis
+
+    def _transcript_branch(self, output_bucket: s3.IBucket) -> sfn.IChainable:
+        """Amazon Transcribe, awaited by a Wait loop (no Lambda waits), bounded by a poll count."""
+        normalize = self._step("NormalizeTranscript", "normalize_transcript", "$.transcript", catch=False)
+        normalize.next(self._step("BuildCaptions", "build_captions", "$.captions", catch=False)).next(sfn.Pass(
+            self, "TranscriptResults",
+            parameters={"transcript": sfn.JsonPath.object_at("$.transcript"),
+                        "captions": sfn.JsonPath.object_at("$.captions")},
+        ))
+        transcribe_jobs = cdk.Stack.of(self).format_arn(
+            service="transcribe", resource="transcription-job", resource_name="*",
+        )
+        start = tasks.CallAwsService(
+            self, "StartTranscription",
+            service="transcribe",
+            action="startTranscriptionJob",
+            parameters={
+                "TranscriptionJobName": sfn.JsonPath.format("vf-{}-{}", sfn.JsonPath.string_at("$.job_id"),
+                                                            sfn.JsonPath.uuid()),
+                "Media": {"MediaFileUri": sfn.JsonPath.format(
+                    "s3://{}/{}", sfn.JsonPath.string_at("$.derivatives.audio.bucket"),
+                    sfn.JsonPath.string_at("$.derivatives.audio.key"))},
+                "MediaFormat": "wav",
+                "LanguageCode": self._config.transcribe_language,
+                "OutputBucketName": sfn.JsonPath.string_at("$.derivatives.audio.bucket"),
+                "OutputKey": sfn.JsonPath.format(f"{TRANSCRIPTS_PREFIX}{{}}/transcribe.json",
+                                                 sfn.JsonPath.string_at("$.job_id")),
+            },
+            iam_resources=[transcribe_jobs],
+            result_selector={"name": sfn.JsonPath.string_at("$.TranscriptionJob.TranscriptionJobName"),
+                             "polls": 0, "wait_s": TRANSCRIBE_FIRST_WAIT_S},
+            result_path="$.transcription",
+            task_timeout=SDK_CALL_TIMEOUT,
+        )
+        self._retry(start, TRANSCRIBE_TRANSIENT_ERRORS, interval_s=5)
+        poll = tasks.CallAwsService(
+            self, "GetTranscription",
+            service="transcribe",
+            action="getTranscriptionJob",
+            parameters={"TranscriptionJobName": sfn.JsonPath.string_at("$.transcription.name")},
+            iam_resources=[transcribe_jobs],
+            result_selector={"job": sfn.JsonPath.object_at("$.TranscriptionJob")},
+            result_path="$.transcription.status",
+            task_timeout=SDK_CALL_TIMEOUT,
+        )
+        self._retry(poll, TRANSCRIBE_TRANSIENT_ERRORS, interval_s=5)
+        # Poll after 1, 2, 4, 8, 16, then every 30 s: short clips are checked early, long ones cheaply.
+        backoff = sfn.Pass(
+            self, "BackOff",
+            parameters={
+                "name": sfn.JsonPath.string_at("$.transcription.name"),
+                "polls": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.transcription.polls"), 1),
+                "wait_s": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.transcription.wait_s"),
+                                                sfn.JsonPath.number_at("$.transcription.wait_s")),
+            },
+            result_path="$.transcription",
+        )
+        cap = sfn.Pass(self, "CapWait", result=sfn.Result.from_number(TRANSCRIBE_MAX_WAIT_S),
+                       result_path="$.transcription.wait_s")
+        wait = sfn.Wait(self, "WaitForTranscript", time=sfn.WaitTime.seconds_path("$.transcription.wait_s"))
+        max_polls = self._config.transcribe_timeout_min * 60 // TRANSCRIBE_MAX_WAIT_S + 5
+        start.next(wait).next(poll).next(
+            sfn.Choice(self, "Transcribed?")
+            .when(sfn.Condition.and_(
+                sfn.Condition.or_(
+                    sfn.Condition.string_equals("$.transcription.status.job.TranscriptionJobStatus", "QUEUED"),
+                    sfn.Condition.string_equals("$.transcription.status.job.TranscriptionJobStatus", "IN_PROGRESS"),
+                ),
+                sfn.Condition.number_less_than("$.transcription.polls", max_polls),
+            ), backoff.next(
+                sfn.Choice(self, "WaitTooLong?")
+                .when(sfn.Condition.number_greater_than("$.transcription.wait_s", TRANSCRIBE_MAX_WAIT_S),
+                      cap.next(wait))
+                .otherwise(wait)
+            ))
+            # COMPLETED, FAILED or out of polls: normalize_transcript reads it or says why not.
+            .otherwise(normalize)
+        )
+        # The service reads the audio and writes its output with the workflow's permissions.
+        self.transcribe_s3_resources = [
+            output_bucket.arn_for_objects("derivatives/*"),
+            output_bucket.arn_for_objects(f"{TRANSCRIPTS_PREFIX}*"),
+        ]
+        return (
+            sfn.Choice(self, "HasAudio?")
+            .when(sfn.Condition.is_present("$.derivatives.audio.key"), start)
+            .otherwise(normalize)
+        )
+
+    def _vision_branch(self, frame_workers: FrameWorkers) -> sfn.IChainable:
+        """One Batch array job over the chunks of the frame manifest, then merge and cut into shots."""
+        analyze = tasks.BatchSubmitJob(
+            self, "AnalyzeFrames",
+            job_name=sfn.JsonPath.format("frames-{}", sfn.JsonPath.string_at("$.job_id")),
+            job_queue_arn=frame_workers.queue.job_queue_arn,
+            job_definition_arn=frame_workers.job_definition.job_definition_arn,
+            array_size=sfn.JsonPath.number_at("$.frame_manifest.array_size"),
+            container_overrides=tasks.BatchContainerOverrides(environment={
+                "FRAME_MANIFEST_BUCKET": sfn.JsonPath.string_at("$.frame_manifest.bucket"),
+                "FRAME_MANIFEST_KEY": sfn.JsonPath.string_at("$.frame_manifest.key"),
+                "RESULTS_PREFIX": sfn.JsonPath.format(f"{ANALYSIS_PREFIX}{{}}/frames/",
+                                                      sfn.JsonPath.string_at("$.job_id")),
+            }),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_selector={"id": sfn.JsonPath.string_at("$.JobId"), "status": sfn.JsonPath.string_at("$.Status")},
+            result_path="$.frames_job",
+            # No task_timeout: CDK renders it as the job's attempt timeout, overriding the job
+            # definition's. The job is bounded there instead: attempt timeout x retry attempts.
+        )
+        self._retry(analyze, BATCH_TRANSIENT_ERRORS, interval_s=5)
+        return (
+            analyze
+            .next(self._step("AggregateFrames", "aggregate_frames", "$.frame_timeline", catch=False))
+            .next(self._step("DetectShots", "detect_shots", "$.shots", catch=False))
+            .next(sfn.Pass(
+                self, "VisionResults",
+                parameters={"timeline": sfn.JsonPath.object_at("$.frame_timeline"),
+                            "shots": sfn.JsonPath.object_at("$.shots")},
+            ))
+        )
+
+    @staticmethod
+    def _retry(task: sfn.TaskStateBase, errors: list[str], interval_s: int) -> None:
+        task.add_retry(errors=errors, interval=cdk.Duration.seconds(interval_s), max_attempts=4, backoff_rate=2,
+                       jitter_strategy=sfn.JitterType.FULL)
+
     def _step(self, state_name: str, function: str, result_path: str, *, catch: bool = True) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
             self, state_name,
@@ -114,13 +254,7 @@ class JobWorkflow(Construct):
             # The function's own timeout plus room for a cold start.
             task_timeout=sfn.Timeout.duration(self._functions[function].timeout.plus(cdk.Duration.seconds(30))),
         )
-        task.add_retry(
-            errors=LAMBDA_TRANSIENT_ERRORS,
-            interval=cdk.Duration.seconds(2),
-            max_attempts=4,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        self._retry(task, LAMBDA_TRANSIENT_ERRORS, interval_s=2)
         if catch:
             task.add_catch(self._on_error, errors=["States.ALL"], result_path="$.error")
         return task

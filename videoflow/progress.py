@@ -15,7 +15,7 @@ class ProgressDisplay:
         self._last_percent = -1
 
     def __call__(self, progress: Progress) -> None:
-        clock = f"{time.monotonic() - self.started:6.1f}s"
+        clock = f"{time.monotonic() - self.started:6.1f}s" + (f"  [{progress.branch}]" if progress.branch else "")
         if progress.kind == "entered":
             self._write(f"{clock}  ▶ {progress.state}")
         elif progress.kind == "exited":

@@ -8,6 +8,9 @@ INGEST_PREFIX = "uploads/"
 DERIVATIVES_PREFIX = "derivatives/"
 OUTPUTS_PREFIX = "outputs/"
 MANIFESTS_PREFIX = "manifests/"
+ANALYSIS_PREFIX = "analysis/"
+TRANSCRIPTS_PREFIX = "transcripts/"
+CAPTIONS_PREFIX = "captions/"
 
 PROXY_SHORT_SIDE_PX = 540
 FRAME_INTERVAL_S = 2

@@ -60,6 +60,24 @@ class TransientError(VideoFlowError):
     code = "TRANSIENT"
 
 
+class TranscriptionFailed(VideoFlowError):
+    """Amazon Transcribe ended the job FAILED; the message carries its FailureReason."""
+
+    code = "TRANSCRIPTION_FAILED"
+
+
+class TranscriptionTimedOut(VideoFlowError):
+    """The job had not finished when the workflow stopped polling."""
+
+    code = "TRANSCRIPTION_TIMEOUT"
+
+
+class TranscriptMissing(VideoFlowError):
+    """The job said COMPLETED but its output is not where it said, or the audio was never transcribed."""
+
+    code = "TRANSCRIPT_MISSING"
+
+
 def rejection_error_names() -> list[str]:
     """Every error name that means REJECTED: the Catch of the workflow lists exactly these."""
     return sorted(cls.__name__ for cls in _all_subclasses(UploadRejected)) + ["UploadRejected"]

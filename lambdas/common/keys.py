@@ -1,6 +1,12 @@
 """Where a job's objects live in the output bucket: one place, so writers and readers agree."""
 
-from lambdas.common.constants import MANIFESTS_PREFIX, OUTPUTS_PREFIX
+from lambdas.common.constants import (
+    ANALYSIS_PREFIX,
+    CAPTIONS_PREFIX,
+    MANIFESTS_PREFIX,
+    OUTPUTS_PREFIX,
+    TRANSCRIPTS_PREFIX,
+)
 
 
 def manifest_key(job_id: str) -> str:
@@ -11,3 +17,18 @@ def manifest_key(job_id: str) -> str:
 def frame_manifest_key(job_id: str) -> str:
     """The frames of a job, in time order and in chunks, for the vision workers."""
     return f"{MANIFESTS_PREFIX}{job_id}/frames.json"
+
+
+def transcript_key(job_id: str) -> str:
+    """The canonical transcript of a job."""
+    return f"{TRANSCRIPTS_PREFIX}{job_id}/transcript.json"
+
+
+def captions_keys(job_id: str) -> tuple[str, str]:
+    """The WebVTT and SRT captions of a job."""
+    return f"{CAPTIONS_PREFIX}{job_id}/captions.vtt", f"{CAPTIONS_PREFIX}{job_id}/captions.srt"
+
+
+def index_key(job_id: str) -> str:
+    """The search index of a job: transcript segments and their embeddings."""
+    return f"{ANALYSIS_PREFIX}{job_id}/index.json"

@@ -8,7 +8,7 @@ passes references (S3 keys), never media: the Step Functions payload limit is 25
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 
 class Model(BaseModel):
@@ -132,9 +132,53 @@ class FrameManifestRef(Model):
     chunk_count: int
     frames_per_chunk: int
 
+    @computed_field
+    @property
+    def array_size(self) -> int:
+        """The Batch array size: AWS Batch wants 2 to 10,000 children; a spare child finds no chunk and exits."""
+        return max(2, self.chunk_count)
+
 
 class DuplicateCheck(Model):
     duplicate_of: str | None = None
+
+
+class Word(Model):
+    text: str = Field(description="as spoken, with the punctuation that follows it attached")
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    confidence: float = Field(ge=0, le=1)
+    speaker: str | None = None
+
+
+class Sentence(Model):
+    text: str
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    first_word: int = Field(ge=0, description="index into words, inclusive")
+    last_word: int = Field(ge=0, description="index into words, inclusive")
+    speaker: str | None = None
+
+
+class Transcript(Model):
+    job_id: str
+    language: str | None = Field(description="BCP-47 code, e.g. en-US; None when there was no audio")
+    words: list[Word]
+    sentences: list[Sentence]
+
+    @property
+    def text(self) -> str:
+        return " ".join(sentence.text for sentence in self.sentences)
+
+
+class TranscriptRef(Model):
+    """What the workflow carries: where the transcript is, and how much it holds."""
+
+    bucket: str
+    key: str
+    word_count: int = Field(ge=0)
+    sentence_count: int = Field(ge=0)
+    language: str | None
 
 
 class SourceSummary(Model):
@@ -153,6 +197,46 @@ class ManifestDerivatives(Model):
     frames: list[str]
 
 
+class ObjectRef(Model):
+    bucket: str
+    key: str
+
+
+class CaptionsRef(Model):
+    bucket: str
+    vtt_key: str | None = None
+    srt_key: str | None = None
+
+
+class AnalysisResults(Model):
+    """What the Analysis branches produced, by reference.
+
+    The Parallel state hands over one object per branch; they are merged here.
+    """
+
+    transcript: ObjectRef
+    captions: CaptionsRef
+    timeline: ObjectRef
+    shots: ObjectRef
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_branches(cls, value):
+        if isinstance(value, list):
+            return {key: item for branch in value for key, item in branch.items()}
+        return value
+
+
+class Shot(Model):
+    start_s: float
+    end_s: float
+
+
+class ManifestCaptions(Model):
+    vtt: str | None
+    srt: str | None
+
+
 class JobManifest(Model):
     """The published result of a job, written to outputs/<job_id>/manifest.json."""
 
@@ -162,6 +246,10 @@ class JobManifest(Model):
     reason_code: str | None = None
     source: SourceSummary
     derivatives: ManifestDerivatives | None = None
+    transcript: str | None = None
+    captions: ManifestCaptions | None = None
+    shots: list[Shot] = Field(default_factory=list)
+    frames_analysis: str | None = None
     duplicate_of: str | None = None
 
 

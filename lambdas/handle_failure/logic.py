@@ -27,9 +27,10 @@ STEPS = [
     ("mediaconvert_job", "Derivatives"),
     ("derivatives", "RecordDerivatives"),
     ("frame_manifest", "BuildFrameManifest"),
+    ("analysis", "Analysis"),
     ("result", "PublishResults"),
 ]
-_SKIPPED_FOR_DUPLICATES = {"BuildMediaConvertJob", "Derivatives", "RecordDerivatives", "BuildFrameManifest"}
+_SKIPPED_FOR_DUPLICATES = {"BuildMediaConvertJob", "Derivatives", "RecordDerivatives", "BuildFrameManifest", "Analysis"}
 _MAX_REASON_CHARS = 500
 
 
@@ -90,7 +91,8 @@ def _message(cause: str) -> str:
     except (json.JSONDecodeError, TypeError):
         return cause.strip()
     if isinstance(parsed, dict):
-        for key in ("errorMessage", "ErrorMessage", "message", "Message"):
+        # A Lambda error, a MediaConvert job, a Batch job, an SDK error.
+        for key in ("errorMessage", "ErrorMessage", "StatusReason", "message", "Message"):
             if parsed.get(key):
                 return str(parsed[key]).strip()
         job = parsed.get("Job") or parsed.get("detail") or {}

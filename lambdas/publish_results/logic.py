@@ -7,11 +7,13 @@ from lambdas.common.jobs import JobStore
 from lambdas.common.keys import frame_manifest_key
 from lambdas.common.manifest import source_summary, write_manifest
 from lambdas.common.models import (
+    AnalysisResults,
     Derivatives,
     DuplicateCheck,
     FrameManifestRef,
     JobManifest,
     JobRequest,
+    ManifestCaptions,
     ManifestDerivatives,
     MediaInfo,
     Model,
@@ -23,6 +25,7 @@ class PublishRequest(JobRequest):
     duplicate: DuplicateCheck = DuplicateCheck()
     derivatives: Derivatives | None = None
     frame_manifest: FrameManifestRef | None = None
+    analysis: AnalysisResults | None = None
 
 
 class Published(Model):
@@ -31,9 +34,10 @@ class Published(Model):
 
 
 def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore, events: EventLog) -> Published:
-    derivatives, frames_key = _results_of(request, jobs)
+    derivatives, frames_key, analysis = _results_of(request, jobs)
     frames = [frame["key"] for chunk in storage.get_json(output_bucket, frames_key)["chunks"] for frame in chunk["frames"]]
     manifest = JobManifest(
+        **_analysis_fields(analysis),
         job_id=request.job_id,
         status="COMPLETED",
         source=source_summary(request.source, request.media),
@@ -44,21 +48,35 @@ def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore,
     )
     key = write_manifest(output_bucket, manifest)
     jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),
-                frame_manifest_key=frames_key, duplicate_of=request.duplicate.duplicate_of)
+                frame_manifest_key=frames_key, analysis=analysis.model_dump(mode="json") if analysis else None,
+                duplicate_of=request.duplicate.duplicate_of)
     events.append(request.job_id, "job.completed", "PublishResults", manifest_key=key,
                   duplicate_of=request.duplicate.duplicate_of)
     return Published(status="COMPLETED", manifest_key=key)
 
 
-def _results_of(request: PublishRequest, jobs: JobStore) -> tuple[Derivatives, str]:
-    """This job's own derivatives, or those of the earlier job with the same content."""
+def _analysis_fields(analysis: AnalysisResults | None) -> dict:
+    if analysis is None:
+        return {}
+    shots = storage.get_json(analysis.shots.bucket, analysis.shots.key)
+    return {
+        "transcript": analysis.transcript.key,
+        "captions": ManifestCaptions(vtt=analysis.captions.vtt_key, srt=analysis.captions.srt_key),
+        "shots": shots["shots"] if isinstance(shots, dict) else shots,
+        "frames_analysis": analysis.timeline.key,
+    }
+
+
+def _results_of(request: PublishRequest, jobs: JobStore) -> tuple[Derivatives, str, AnalysisResults | None]:
+    """This job's own results, or those of the earlier job with the same content."""
     if request.duplicate.duplicate_of is None:
         if request.derivatives is None or request.frame_manifest is None:
             raise DerivativeMissing("Nothing to publish: the derivatives were not recorded.")
-        return request.derivatives, request.frame_manifest.key
+        return request.derivatives, request.frame_manifest.key, request.analysis
     earlier = jobs.get(request.duplicate.duplicate_of)
     if earlier is None or "derivatives" not in earlier:
         raise DerivativeMissing(f"The earlier job {request.duplicate.duplicate_of} has no derivatives to reuse.")
     # An earlier job may itself have reused results: follow the key it recorded.
     frames_key = earlier.get("frame_manifest_key") or frame_manifest_key(request.duplicate.duplicate_of)
-    return Derivatives.model_validate(earlier["derivatives"]), frames_key
+    analysis = AnalysisResults.model_validate(earlier["analysis"]) if earlier.get("analysis") else None
+    return Derivatives.model_validate(earlier["derivatives"]), frames_key, analysis

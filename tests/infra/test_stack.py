@@ -20,6 +20,8 @@ RESOURCE_STAR_ACTIONS = {
     # Step Functions' vended-logs delivery to CloudWatch Logs.
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # Pulling the frame worker's image; following and stopping a Batch .sync job.
+    "ecr:GetAuthorizationToken", "batch:DescribeJobs", "batch:TerminateJob",
 }
 RESOURCE_STAR_SERVICES = {"xray"}  # X-Ray trace and sampling calls: no resource-level permissions at all
 # What Powertools' DynamoDB idempotency persistence layer calls, and nothing else.
@@ -288,9 +290,18 @@ def test_given_every_lambda_task_then_throttling_and_transient_errors_are_retrie
         assert LAMBDA_TRANSIENT <= retried, (name, retried)
 
 
-def test_given_every_task_state_then_it_has_a_timeout(workflow):
+def test_given_every_task_state_then_it_has_a_timeout(workflow, template_dict):
     for name, task in _task_states(workflow).items():
+        if task["Resource"].endswith(":batch:submitJob.sync"):
+            continue  # bounded by the job definition instead (next test)
         assert isinstance(task.get("TimeoutSeconds"), int) and task["TimeoutSeconds"] > 0, name
+
+
+def test_given_the_batch_job_then_every_attempt_has_a_timeout_and_attempts_are_bounded(template_dict):
+    (definition,) = [r["Properties"] for r in template_dict["Resources"].values()
+                     if r["Type"] == "AWS::Batch::JobDefinition"]
+    assert definition["Timeout"]["AttemptDurationSeconds"] > 0
+    assert 1 <= definition["RetryStrategy"]["Attempts"] <= 10
 
 
 def test_given_every_top_level_step_when_it_fails_then_handle_failure_catches_it(workflow):

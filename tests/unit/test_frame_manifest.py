@@ -99,7 +99,13 @@ def test_given_frames_when_the_manifest_is_built_then_the_reference_carries_the_
     ref, _ = _build(130)
 
     assert ref.model_dump() == {"bucket": OUTPUT_BUCKET, "key": f"manifests/{JOB_ID}/frames.json",
-                                "frame_count": 130, "chunk_count": 3, "frames_per_chunk": 60}
+                                "frame_count": 130, "chunk_count": 3, "frames_per_chunk": 60, "array_size": 3}
+
+
+def test_given_a_single_chunk_when_the_manifest_is_built_then_the_batch_array_still_has_two_children(aws_state):
+    ref, _ = _build(20)
+
+    assert (ref.chunk_count, ref.array_size) == (1, 2)  # AWS Batch arrays have 2 to 10,000 children
 
 
 def test_given_frames_when_the_manifest_is_built_then_a_frames_manifest_built_event_is_logged(aws_state):

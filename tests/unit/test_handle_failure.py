@@ -38,6 +38,7 @@ RESULTS = {
     "mediaconvert_job": {"id": "1731404490123-abcdef", "status": "COMPLETE"},
     "derivatives": {"frames": {"count": 31}},
     "frame_manifest": {"key": f"manifests/{JOB_ID}/frames.json"},
+    "analysis": {"transcript": {"key": f"transcripts/{JOB_ID}/transcript.json"}},
 }
 
 
@@ -174,7 +175,7 @@ def test_given_a_very_long_cause_when_handled_then_the_reason_is_clipped_to_one_
     ("steps_done", "step"),
     list(enumerate(["ValidateUpload", "ProbeMedia", "EnforceLimits", "RegisterJob", "CheckDuplicate",
                     "BuildMediaConvertJob", "Derivatives", "RecordDerivatives", "BuildFrameManifest",
-                    "PublishResults"])),
+                    "Analysis", "PublishResults"])),
 )
 def test_given_the_results_present_when_the_failed_step_is_found_then_it_is_the_first_missing_one(steps_done, step):
     state = _state(steps_done, "States.TaskFailed")
@@ -201,7 +202,8 @@ def test_given_a_rejection_when_handled_then_the_manifest_records_it_with_the_so
     assert manifest == {
         "job_id": JOB_ID, "status": "REJECTED", "reason": NOT_A_VIDEO_MESSAGE, "reason_code": "NOT_A_VIDEO",
         "source": {"name": "holiday.mp4", "duration_s": None, "width": None, "height": None, "has_audio": None},
-        "derivatives": None, "duplicate_of": None,
+        "derivatives": None, "transcript": None, "captions": None, "shots": [], "frames_analysis": None,
+        "duplicate_of": None,
     }
 
 

@@ -6,16 +6,16 @@ from pathlib import Path
 import pytest
 
 from videoflow.local.runner import LocalPipeline
-from videoflow.local.synth import load_template
+from videoflow.local.synth import synthesize
 
 
 @pytest.fixture(scope="session")
-def template() -> dict:
-    return load_template()
+def outdir() -> Path:
+    return synthesize()
 
 
 @pytest.fixture
-def run_job(template, tmp_path):
+def run_job(outdir, tmp_path):
     """Submit a file (optionally under a given key, with fakes or env overrides) and wait for the end.
 
     Returns a JobRun: the execution, the exported folder and its manifest, and the pipeline
@@ -24,7 +24,7 @@ def run_job(template, tmp_path):
     opened = []
 
     def run(video: Path, key: str | None = None, adapters=None, environment=None) -> "JobRun":
-        pipeline = LocalPipeline(template, adapters=adapters, extra_environment=environment)
+        pipeline = LocalPipeline(outdir, adapters=adapters, extra_environment=environment)
         pipeline.__enter__()
         opened.append(pipeline)
         submitted = pipeline.submit(video, key=key)

@@ -20,20 +20,29 @@ def export_job(s3, output_bucket: str, events_table: str, job_id: str, out_dir: 
     target.mkdir(parents=True, exist_ok=True)
     manifest = JobManifest.model_validate(get_json(output_bucket, manifest_key(job_id)))
     local = manifest.model_dump(mode="json")
+
+    def fetch(key: str, relative: str) -> str:
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(output_bucket, key, str(path))
+        return relative
+
     if manifest.derivatives:
         derivatives = manifest.derivatives
-
-        def fetch(key: str, relative: str) -> str:
-            path = target / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(output_bucket, key, str(path))
-            return relative
-
         local["derivatives"] = {
             "proxy": fetch(derivatives.proxy, "proxy" + Path(derivatives.proxy).suffix),
             "audio": fetch(derivatives.audio, "audio" + Path(derivatives.audio).suffix) if derivatives.audio else None,
             "frames": [fetch(key, f"{FRAMES_DIR}/{Path(key).name}") for key in derivatives.frames],
         }
+    if manifest.transcript:
+        local["transcript"] = fetch(manifest.transcript, "transcript.json")
+    if manifest.captions:
+        local["captions"] = {
+            kind: fetch(key, f"captions.{kind}") if key else None
+            for kind, key in (("vtt", manifest.captions.vtt), ("srt", manifest.captions.srt))
+        }
+    if manifest.frames_analysis:
+        local["frames_analysis"] = fetch(manifest.frames_analysis, "frames_analysis.json")
     (target / "manifest.json").write_text(json.dumps(local, indent=2) + "\n")
     with (target / "events.jsonl").open("w") as log:
         for event in EventLog(events_table).read(job_id):

@@ -11,11 +11,12 @@ and every function's environment. Lambda tasks run the real handler modules.
 """
 
 import json
+import logging
 import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -23,6 +24,7 @@ from urllib.parse import quote_plus
 import boto3
 from moto import mock_aws
 from moto.events.models import EventPattern
+from moto.server import ThreadedMotoServer
 
 from lambdas.common import aws as common_aws
 from lambdas.common import media_probe
@@ -30,7 +32,7 @@ from lambdas.common.constants import INGEST_PREFIX
 from lambdas.common.settings import get_settings
 from videoflow.local.export import export_job
 from videoflow.local.lambda_runtime import LocalLambdas, import_handler
-from videoflow.local.synth import load_template
+from videoflow.local.synth import load_assets, load_template, synthesize
 from videoflow.local.template import ACCOUNT, REGION, LocalTemplate, adapter_name, rewrite_integrations
 
 # Integration -> adapter(parameters) returning the service's response shape.
@@ -38,10 +40,18 @@ Adapter = Callable[[dict], dict]
 ProgressCallback = Callable[["Progress"], None]
 
 
-def default_adapters() -> dict[str, Adapter]:
+def default_adapters() -> dict[str, "Adapter | type"]:
+    """Integration -> adapter; a class is built with the pipeline (it needs the template or the server)."""
+    from videoflow.local.batch import LocalBatch
     from videoflow.local.mediaconvert import create_job_sync
+    from videoflow.local.transcribe import get_transcription_job, start_transcription_job
 
-    return {"mediaconvert:createJob.sync": create_job_sync}
+    return {
+        "mediaconvert:createJob.sync": create_job_sync,
+        "batch:submitJob.sync": LocalBatch,
+        "transcribe:startTranscriptionJob": start_transcription_job,
+        "transcribe:getTranscriptionJob": get_transcription_job,
+    }
 
 
 class LocalRunError(RuntimeError):
@@ -56,6 +66,7 @@ class Progress:
     state: str
     seconds: float | None = None
     detail: str = ""
+    branch: str | None = None  # "Analysis 1/2" for a state inside a Parallel branch
 
 
 @dataclass(frozen=True)
@@ -66,9 +77,11 @@ class Submitted:
 
 
 class LocalPipeline:
-    def __init__(self, template: dict | None = None, adapters: dict[str, Adapter] | None = None,
+    def __init__(self, outdir: Path | None = None, adapters: dict[str, "Adapter | type"] | None = None,
                  extra_environment: dict[str, str] | None = None):
-        self.template = LocalTemplate(template or load_template())
+        self.outdir = outdir or synthesize()
+        self.template = LocalTemplate(load_template(self.outdir))
+        self.assets = load_assets(self.outdir)
         self.adapters = {**default_adapters(), **(adapters or {})}
         self.lambdas = LocalLambdas()
         self._extra_environment = extra_environment or {}
@@ -87,6 +100,13 @@ class LocalPipeline:
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         mock.start()
         self._stack.append(mock.stop)
+        # Container entrypoints run as processes and reach this same account over HTTP.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        self._stack.append(server.stop)
+        host, port = server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
         installed = self.lambdas.installed()
         installed.__enter__()
         self._stack.append(lambda: installed.__exit__(None, None, None))
@@ -164,13 +184,19 @@ class LocalPipeline:
             for event in history[seen:]:
                 for line in _progress_lines(event, entered_at):
                     if on_progress:
-                        on_progress(line)
+                        on_progress(replace(line, branch=self.branches.get(line.state)))
             seen = len(history)
             if execution["status"] != "RUNNING":
                 return execution
             if time.monotonic() > deadline:
                 raise LocalRunError(f"job {job_id} still running after {timeout_s:.0f} s")
             time.sleep(0.1)
+
+    def asset_directory(self, image) -> Path:
+        """The staged folder of a container image asset, found by the tag the template names."""
+        tag = json.dumps(image).rsplit(":", 1)[-1].strip('"}] ')
+        source = self.assets["dockerImages"][tag]["source"]["directory"]
+        return self.outdir / source
 
     def events(self, job_id: str, after_seq: int = 0) -> list:
         from lambdas.common.events import EventLog
@@ -238,6 +264,8 @@ class LocalPipeline:
             raise LocalRunError(f"no local adapter for {sorted(missing)}")
         for integration in integrations:
             adapter = self.adapters[integration]
+            if isinstance(adapter, type):
+                adapter = adapter(self)
             self.lambdas.register(adapter_name(integration), lambda event, context, run=adapter: run(event),
                                   timeout_s=24 * 3600)
         self.state_machine_name = self.template.names[logical_id]
@@ -246,11 +274,23 @@ class LocalPipeline:
         self.sfn.create_state_machine(name=self.state_machine_name, definition=json.dumps(definition), roleArn=role,
                                       type="STANDARD")
         self.definition = definition
+        self.branches = _branches(definition)
 
     def _set_environment(self, values: dict[str, str]) -> None:
         for name, value in values.items():
             self._saved_environment.setdefault(name, os.environ.get(name))
             os.environ[name] = str(value)
+
+
+def _branches(definition: dict) -> dict[str, str]:
+    """State name -> "Parallel i/n" for every state inside a Parallel branch."""
+    found: dict[str, str] = {}
+    for name, state in definition["States"].items():
+        branches = state.get("Branches", [])
+        for number, branch in enumerate(branches, 1):
+            for inner in branch["States"]:
+                found[inner] = f"{name} {number}/{len(branches)}"
+    return found
 
 
 def _progress_lines(event: dict, entered_at: dict) -> list[Progress]:

@@ -57,3 +57,8 @@ def synthesize(outdir: Path | None = None, force: bool = False) -> Path:
 def load_template(outdir: Path | None = None) -> dict:
     outdir = outdir or synthesize()
     return json.loads((outdir / f"{STACK_NAME}.template.json").read_text())
+
+
+def load_assets(outdir: Path) -> dict:
+    """The asset manifest: which staged folder each file or Docker image asset came from."""
+    return json.loads((outdir / f"{STACK_NAME}.assets.json").read_text())

@@ -15,7 +15,12 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 # Services whose Step Functions integrations the local runner replaces with adapters.
 ADAPTED_SERVICES = ("mediaconvert", "batch", "ecs", "sagemaker", "transcribe", "bedrock")
-_INTEGRATION = re.compile(r"^arn:aws:states:::(?P<service>[a-z0-9-]+):(?P<action>[A-Za-z0-9.]+?)(?P<suffix>\.sync(:2)?|\.waitForTaskToken)?$")
+_INTEGRATION = re.compile(
+    r"^arn:aws:states:::(aws-sdk:)?(?P<service>[a-z0-9-]+):(?P<action>[A-Za-z0-9]+)"
+    r"(?P<suffix>\.sync(:2)?|\.waitForTaskToken)?$"
+)
+# Resources whose Ref is their ARN rather than their name.
+_REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::Batch::JobDefinition", "AWS::Batch::JobQueue"}
 
 
 class TemplateError(ValueError):
@@ -54,6 +59,8 @@ class LocalTemplate:
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
             "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+            "AWS::Batch::JobDefinition": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{name}:1",
+            "AWS::Batch::JobQueue": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{name}",
         }.get(kind, f"arn:aws:local:{REGION}:{ACCOUNT}:{kind}/{name}")
 
     def resolve(self, value):
@@ -86,13 +93,13 @@ class LocalTemplate:
         }
         if name in pseudo:
             return pseudo[name]
-        if self.resources[name]["Type"] == "AWS::StepFunctions::StateMachine":
+        if self.resources[name]["Type"] in _REF_IS_ARN:
             return self.arn(name)
         return self.names[name]
 
     def _get_att(self, logical_id: str, attribute: str) -> str:
-        if attribute == "Arn":
-            return self.arn(logical_id)
+        if attribute == "Arn" or attribute.endswith("Arn") and attribute != "StreamArn":
+            return self.arn(logical_id)  # JobQueueArn, JobDefinitionArn, ... are the resource's ARN
         if attribute == "Name":
             return self.names[logical_id]
         if attribute == "StreamArn":

@@ -1,0 +1,234 @@
+"""The vision worker: one AWS Batch array child analyses one chunk of the frame manifest.
+
+    python -m containers.frames.worker        (from the repository)
+    python worker.py                          (inside the image: ENTRYPOINT)
+
+Environment:
+    FRAME_MANIFEST_BUCKET      bucket of the frame manifest (the frames and results live there too)
+    FRAME_MANIFEST_KEY         manifests/<job_id>/frames.json, as build_frame_manifest wrote it
+    RESULTS_PREFIX             where results go, e.g. analysis/<job_id>/frames/
+    AWS_BATCH_JOB_ARRAY_INDEX  the chunk to analyse; Batch sets it for array children (absent: 0)
+    RESULTS_BUCKET             optional; defaults to FRAME_MANIFEST_BUCKET
+    AWS_ENDPOINT_URL           optional; boto3 honours it (the local runner points it at moto)
+
+It writes s3://<bucket>/<RESULTS_PREFIX>chunk-NNNNN.json = {"chunk": n, "frames": [{"index", "t_s",
+"key", "shot_change_score", "sharpness", "brightness", "faces": [{x, y, w, h, score}]}]}. The
+first frame of a chunk is compared with the last frame of the chunk before it, so a cut
+exactly on a chunk boundary is still seen. Running it again rewrites the same key with the
+same content: a retried child is harmless.
+
+Exit codes (the job definition's retry strategy can tell them apart):
+    0  the chunk's results are written
+    2  misconfigured: an environment variable is missing or invalid, or S3 denied access; retrying
+       will not help
+    3  the input is wrong: the manifest, the chunk or a frame is missing or unreadable
+    4  transient: S3 was unreachable, throttled or failing after the SDK's own retries; retry
+    1  anything unexpected
+Progress and errors go to stderr, one line each ("chunk 7: 30/60 frames").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+if __package__:
+    from containers.frames import analysis
+else:  # run as a script inside the image: analysis.py sits beside this file
+    import analysis  # type: ignore[no-redef]
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3, 4
+DOWNLOAD_THREADS = 8
+PROGRESS_EVERY_FRAMES = 10
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket", "InvalidObjectState"}
+_DENIED_CODES = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
+
+
+class WorkerError(Exception):
+    exit_code = EXIT_UNEXPECTED
+
+
+class ConfigError(WorkerError):
+    exit_code = EXIT_CONFIG
+
+
+class InputError(WorkerError):
+    exit_code = EXIT_INPUT
+
+
+class TransientError(WorkerError):
+    exit_code = EXIT_TRANSIENT
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    manifest_bucket: str
+    manifest_key: str
+    results_bucket: str
+    results_prefix: str
+    chunk: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> WorkerConfig:
+        missing = [name for name in ("FRAME_MANIFEST_BUCKET", "FRAME_MANIFEST_KEY", "RESULTS_PREFIX")
+                   if not environ.get(name)]
+        if missing:
+            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+        raw_index = environ.get("AWS_BATCH_JOB_ARRAY_INDEX", "").strip() or "0"
+        try:
+            chunk = int(raw_index)
+        except ValueError:
+            raise ConfigError(f"AWS_BATCH_JOB_ARRAY_INDEX must be a whole number, not {raw_index!r}") from None
+        if chunk < 0:
+            raise ConfigError(f"AWS_BATCH_JOB_ARRAY_INDEX must not be negative, got {chunk}")
+        prefix = environ["RESULTS_PREFIX"]
+        return cls(
+            manifest_bucket=environ["FRAME_MANIFEST_BUCKET"],
+            manifest_key=environ["FRAME_MANIFEST_KEY"],
+            results_bucket=environ.get("RESULTS_BUCKET") or environ["FRAME_MANIFEST_BUCKET"],
+            results_prefix=prefix if prefix.endswith("/") else prefix + "/",
+            chunk=chunk,
+        )
+
+
+def result_key(results_prefix: str, chunk: int) -> str:
+    """Where chunk `chunk`'s results go: <prefix>chunk-00007.json (aggregate_frames reads the same)."""
+    return f"{results_prefix}chunk-{chunk:05d}.json"
+
+
+def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
+    """Analyse one chunk and write its results; returns the result document."""
+    log = log or _log
+    manifest = _read_manifest(s3, config)
+    chunks = manifest.get("chunks") or []
+    by_index = {chunk["index"]: chunk for chunk in chunks}
+    if config.chunk >= len(chunks) and config.chunk >= 1 and len(chunks) <= 1:
+        # AWS Batch arrays have at least two children; a one-chunk job's spare child has no work.
+        log(f"chunk {config.chunk}: the manifest has {len(chunks)} chunk(s); nothing to do")
+        return {"chunk": config.chunk, "frames": [], "spare": True}
+    if config.chunk not in by_index:
+        raise InputError(
+            f"chunk {config.chunk} is not in s3://{config.manifest_bucket}/{config.manifest_key} "
+            f"({len(chunks)} chunk(s), indexes 0..{len(chunks) - 1})"
+        )
+    frames = sorted(by_index[config.chunk]["frames"], key=lambda frame: frame["index"])
+    frames_bucket = manifest.get("bucket") or config.manifest_bucket
+    previous_chunk = by_index.get(config.chunk - 1)
+    before = max(previous_chunk["frames"], key=lambda frame: frame["index"]) if previous_chunk and \
+        previous_chunk["frames"] else None
+
+    started = time.monotonic()
+    log(f"chunk {config.chunk}: {len(frames)} frames from s3://{frames_bucket}/"
+        f"{frames[0]['key'].rsplit('/', 1)[0] + '/' if frames else ''}")
+    wanted = ([before] if before else []) + frames
+    previous_signature = None
+    results = []
+    with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+        downloads = pool.map(lambda frame: _download(s3, frames_bucket, frame["key"]), wanted)
+        for position, (frame, data) in enumerate(zip(wanted, downloads, strict=True)):
+            image = _decode(data, frames_bucket, frame["key"])
+            if before is not None and position == 0:
+                previous_signature = analysis.signature(image)
+                continue
+            measured = analysis.analyze(image, previous_signature)
+            previous_signature = measured.signature
+            results.append({
+                "index": frame["index"],
+                "t_s": frame["t_s"],
+                "key": frame["key"],
+                "shot_change_score": measured.shot_change_score,
+                "sharpness": measured.sharpness,
+                "brightness": measured.brightness,
+                "faces": [face.as_dict() for face in measured.faces],
+            })
+            if len(results) % PROGRESS_EVERY_FRAMES == 0 and len(results) < len(frames):
+                log(f"chunk {config.chunk}: {len(results)}/{len(frames)} frames")
+
+    document = {
+        "chunk": config.chunk,
+        "job_id": manifest.get("job_id"),
+        "analysis_version": analysis.ANALYSIS_VERSION,
+        "face_model": analysis.FACE_MODEL,
+        "frames": results,
+    }
+    key = result_key(config.results_prefix, config.chunk)
+    _call(lambda: s3.put_object(Bucket=config.results_bucket, Key=key, ContentType="application/json",
+                                Body=json.dumps(document, separators=(",", ":")).encode()),
+          f"writing s3://{config.results_bucket}/{key}")
+    log(f"chunk {config.chunk}: {len(frames)}/{len(frames)} frames, "
+        f"{sum(1 for frame in results if frame['faces'])} with faces, {time.monotonic() - started:.1f}s "
+        f"-> s3://{config.results_bucket}/{key}")
+    return document
+
+
+def main(environ: Mapping[str, str] | None = None, s3=None) -> int:
+    """The process entrypoint; returns the exit code (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    try:
+        config = WorkerConfig.from_env(environ)
+        client = s3 or boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 8}))
+        analyze_chunk(config, client)
+        return EXIT_OK
+    except WorkerError as error:
+        _log(f"error: {error}")
+        return error.exit_code
+    except Exception as error:  # noqa: BLE001 - the last line a Batch log shows must say what happened
+        _log(f"error: unexpected {type(error).__name__}: {error}")
+        return EXIT_UNEXPECTED
+
+
+def _read_manifest(s3, config: WorkerConfig) -> dict:
+    where = f"s3://{config.manifest_bucket}/{config.manifest_key}"
+    body = _call(lambda: s3.get_object(Bucket=config.manifest_bucket, Key=config.manifest_key)["Body"].read(),
+                 f"reading the frame manifest {where}")
+    try:
+        manifest = json.loads(body)
+    except ValueError as error:
+        raise InputError(f"the frame manifest {where} is not JSON: {error}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("chunks"), list):
+        raise InputError(f"the frame manifest {where} has no list of chunks")
+    return manifest
+
+
+def _download(s3, bucket: str, key: str) -> bytes:
+    return _call(lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), f"reading frame s3://{bucket}/{key}")
+
+
+def _decode(data: bytes, bucket: str, key: str):
+    try:
+        return analysis.decode(data)
+    except ValueError:
+        raise InputError(f"frame s3://{bucket}/{key} is not a readable image ({len(data)} bytes)") from None
+
+
+def _call(action, what: str):
+    try:
+        return action()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in _MISSING_CODES:
+            raise InputError(f"{what}: not found ({code})") from None
+        if code in _DENIED_CODES:
+            raise ConfigError(f"{what}: {code} (check the job role)") from None
+        raise TransientError(f"{what}: {code or error}") from None
+    except NoCredentialsError:
+        raise ConfigError(f"{what}: no AWS credentials (the job role is missing)") from None
+    except BotoCoreError as error:
+        raise TransientError(f"{what}: {error}") from None
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""aggregate_frames: merge the frame workers' chunk results into one timeline of the video.
+
+The Batch array job writes one result per chunk (containers/frames/worker.py); this step
+checks that every chunk and every frame of the manifest is there, then writes the frames in
+time order to analysis/<job_id>/timeline.json. The workflow carries only the reference: a
+four-hour video's timeline (7,200 frames) is megabytes, its reference a few hundred bytes.
+"""
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
+
+from lambdas.common import storage
+from lambdas.common.constants import ANALYSIS_PREFIX
+from lambdas.common.errors import VideoFlowError
+from lambdas.common.events import EventLog
+from lambdas.common.models import FrameManifestRef, JobRequest, Model
+
+READ_THREADS = 8
+
+
+class FrameResultsMissing(VideoFlowError):
+    """A chunk (or a frame in it) has no analysis: the job fails rather than publish a timeline with a gap."""
+
+    code = "FRAME_RESULTS_MISSING"
+
+
+def frame_results_prefix(job_id: str) -> str:
+    """Where the frame workers write (their RESULTS_PREFIX): analysis/<job_id>/frames/."""
+    return f"{ANALYSIS_PREFIX}{job_id}/frames/"
+
+
+def chunk_result_key(job_id: str, chunk: int) -> str:
+    """The same key containers/frames/worker.py writes: <prefix>chunk-00007.json."""
+    return f"{frame_results_prefix(job_id)}chunk-{chunk:05d}.json"
+
+
+def timeline_key(job_id: str) -> str:
+    return f"{ANALYSIS_PREFIX}{job_id}/timeline.json"
+
+
+class AggregateRequest(JobRequest):
+    frame_manifest: FrameManifestRef
+
+
+class FrameTimelineRef(Model):
+    bucket: str
+    key: str
+    frame_count: int
+    faces_frames: int
+
+
+def aggregate_frames(request: AggregateRequest, events: EventLog) -> FrameTimelineRef:
+    ref = request.frame_manifest
+    manifest = storage.get_json(ref.bucket, ref.key)
+    chunks = _read_chunks(ref.bucket, request.job_id, ref.chunk_count)
+
+    frames = sorted((frame for chunk in chunks for frame in chunk["frames"]), key=lambda frame: frame["index"])
+    _check_complete(request.job_id, manifest, frames)
+    faces_frames = sum(1 for frame in frames if frame.get("faces"))
+    timeline = {
+        "job_id": request.job_id,
+        "bucket": ref.bucket,
+        "interval_s": manifest.get("interval_s"),
+        "frame_count": len(frames),
+        "faces_frames": faces_frames,
+        "analysis_version": chunks[0].get("analysis_version") if chunks else None,
+        "face_model": chunks[0].get("face_model") if chunks else None,
+        "frames": frames,
+    }
+    key = timeline_key(request.job_id)
+    storage.put_json(ref.bucket, key, timeline)
+    events.append(request.job_id, "frames.aggregated", "AggregateFrames",
+                  frames=len(frames), chunks=ref.chunk_count, faces_frames=faces_frames, timeline_key=key)
+    return FrameTimelineRef(bucket=ref.bucket, key=key, frame_count=len(frames), faces_frames=faces_frames)
+
+
+def _read_chunks(bucket: str, job_id: str, chunk_count: int) -> list[dict]:
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        found = list(pool.map(lambda chunk: _read_chunk(bucket, job_id, chunk), range(chunk_count)))
+    missing = [chunk for chunk, result in enumerate(found) if result is None]
+    if missing:
+        first = f"s3://{bucket}/{chunk_result_key(job_id, missing[0])}"
+        raise FrameResultsMissing(
+            f"Frame analysis is missing for {len(missing)} of {chunk_count} chunk(s) "
+            f"({_ranges(missing)}; expected {first}{' and others' if len(missing) > 1 else ''}): "
+            "the frame workers did not finish every chunk."
+        )
+    for chunk, result in enumerate(found):
+        if result.get("chunk") != chunk:
+            raise FrameResultsMissing(
+                f"The result for chunk {chunk} (s3://{bucket}/{chunk_result_key(job_id, chunk)}) "
+                f"says it is chunk {result.get('chunk')!r}."
+            )
+    return found
+
+
+def _read_chunk(bucket: str, job_id: str, chunk: int) -> dict | None:
+    try:
+        return storage.get_json(bucket, chunk_result_key(job_id, chunk))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+
+
+def _check_complete(job_id: str, manifest: dict, frames: list[dict]) -> None:
+    expected = [frame["index"] for chunk in manifest.get("chunks", []) for frame in chunk["frames"]]
+    got = [frame["index"] for frame in frames]
+    if got == sorted(expected):
+        return
+    missing = sorted(set(expected) - set(got))
+    duplicated = sorted(index for index, count in Counter(got).items() if count > 1)
+    unexpected = sorted(set(got) - set(expected))
+    details = [f"missing frame(s) {_ranges(missing)}" if missing else "",
+               f"frame(s) {_ranges(duplicated)} reported twice" if duplicated else "",
+               f"frame(s) {_ranges(unexpected)} not in the manifest" if unexpected else ""]
+    raise FrameResultsMissing(
+        f"The frame analysis of job {job_id} does not match its manifest ({len(expected)} frames): "
+        + "; ".join(detail for detail in details if detail) + "."
+    )
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    parts, start = [], None
+    for position, number in enumerate(numbers):
+        if start is None:
+            start = number
+        if position + 1 == len(numbers) or numbers[position + 1] != number + 1:
+            parts.append(str(start) if start == number else f"{start}-{number}")
+            start = None
+    return ", ".join(parts)

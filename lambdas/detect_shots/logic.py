@@ -1,0 +1,131 @@
+"""detect_shots: turn the frame timeline into a shot list that covers the whole video.
+
+A frame i starts a new shot when its shot-change score (its difference to frame i - 1,
+2 s earlier; see containers/frames/analysis.py) stands out from the frames around it.
+
+Why an adaptive threshold. Frames 2 s apart differ a lot inside one shot: a handheld or
+panning shot scores 0.2 to 0.35 frame after frame, a locked-off interview about 0.05, and a
+hard cut 0.45 to 1. One fixed threshold would either cut a long pan into pieces or miss a
+cut between two similar-looking shots of a quiet scene. So each frame is compared with its
+neighbourhood, the WINDOW_FRAMES frames on each side (±10 s), excluding itself:
+
+    threshold_i = clamp(median_i + max(MIN_MARGIN, SPREAD_FACTOR * MAD_i), FLOOR, CERTAIN)
+
+The median is the usual level of change around the frame; the MAD (median absolute
+deviation) widens the margin in restless footage. Neighbours at CERTAIN or above are left
+out of both: they are cuts themselves, and several cuts close together would otherwise
+raise the bar for the next one. FLOOR keeps small changes in a still scene from ever counting (noise, a person
+sitting down); CERTAIN caps the threshold, so a change that large is always a cut, even
+inside a burst of rapid cuts where the neighbourhood itself is high.
+
+With one frame every 2 s a cut is placed halfway between the last frame of one shot and
+the first frame of the next: the true cut lies somewhere in that gap, so the boundary is
+off by at most half the interval (1 s). The last shot ends at the media's duration.
+"""
+
+import statistics
+
+from lambdas.aggregate_frames.logic import FrameTimelineRef
+from lambdas.common import storage
+from lambdas.common.constants import ANALYSIS_PREFIX
+from lambdas.common.events import EventLog
+from lambdas.common.models import JobRequest, MediaInfo, Model
+
+WINDOW_FRAMES = 5
+FLOOR = 0.30
+CERTAIN = 0.60
+MIN_MARGIN = 0.20
+SPREAD_FACTOR = 3.0
+FACE_KEYFRAME_BONUS = 0.2  # a keyframe with a face describes a shot better than a slightly sharper one without
+
+
+def shots_key(job_id: str) -> str:
+    return f"{ANALYSIS_PREFIX}{job_id}/shots.json"
+
+
+class ShotsRequest(JobRequest):
+    media: MediaInfo
+    frame_timeline: FrameTimelineRef
+
+
+class ShotsRef(Model):
+    bucket: str
+    key: str
+    shot_count: int
+
+
+def cut_thresholds(scores: list[float]) -> list[float]:
+    """The threshold each frame's score must reach to start a new shot (frame 0 never does)."""
+    thresholds = []
+    for index in range(len(scores)):
+        # Frame 0 has no predecessor: its score means nothing, so it is no one's neighbour. A
+        # neighbour at CERTAIN or above is a cut itself, not the usual change inside a shot.
+        neighbours = [scores[other] for other in range(max(1, index - WINDOW_FRAMES),
+                                                       min(len(scores), index + WINDOW_FRAMES + 1))
+                      if other != index and scores[other] < CERTAIN]
+        if not neighbours:
+            thresholds.append(FLOOR)
+            continue
+        median = statistics.median(neighbours)
+        spread = statistics.median(abs(score - median) for score in neighbours)
+        thresholds.append(min(CERTAIN, max(FLOOR, median + max(MIN_MARGIN, SPREAD_FACTOR * spread))))
+    return thresholds
+
+
+def find_cuts(scores: list[float]) -> list[int]:
+    """Indexes of the frames that start a new shot."""
+    thresholds = cut_thresholds(scores)
+    return [index for index in range(1, len(scores)) if scores[index] >= thresholds[index]]
+
+
+def build_shots(frames: list[dict], cuts: list[int], duration_s: float, interval_s: float | None = None) -> list[dict]:
+    """Shots covering 0..duration_s, one per run of frames between cuts; frames are in time order."""
+    if not frames:
+        return [{"start_s": 0.0, "end_s": round(duration_s, 3), "first_frame": None, "last_frame": None,
+                 "keyframe": None}]
+    starts = [0, *cuts]
+    ends = [*cuts, len(frames)]
+    boundaries = [0.0] + [round((frames[cut - 1]["t_s"] + frames[cut]["t_s"]) / 2, 3) for cut in cuts]
+    if interval_s is None:
+        interval_s = frames[1]["t_s"] - frames[0]["t_s"] if len(frames) > 1 else 0.0
+    # The probe's duration ends the last shot; should it somehow fall before the last cut, the
+    # last frame's own interval does.
+    end_of_video = duration_s if duration_s > boundaries[-1] else frames[-1]["t_s"] + interval_s
+    shots = []
+    for number, (first, after) in enumerate(zip(starts, ends, strict=True)):
+        members = frames[first:after]
+        keyframe = max(members, key=lambda frame: (frame["sharpness"] + (FACE_KEYFRAME_BONUS if frame.get("faces")
+                                                                           else 0.0), -frame["index"]))
+        shots.append({
+            "start_s": boundaries[number],
+            "end_s": round(boundaries[number + 1] if number + 1 < len(boundaries) else end_of_video, 3),
+            "first_frame": members[0]["index"],
+            "last_frame": members[-1]["index"],
+            "keyframe": {"index": keyframe["index"], "key": keyframe["key"], "t_s": keyframe["t_s"]},
+        })
+    return shots
+
+
+def detect_shots(request: ShotsRequest, events: EventLog) -> ShotsRef:
+    ref = request.frame_timeline
+    timeline = storage.get_json(ref.bucket, ref.key)
+    frames = sorted(timeline["frames"], key=lambda frame: frame["index"])
+    scores = [float(frame["shot_change_score"]) for frame in frames]
+    thresholds = cut_thresholds(scores)
+    cuts = find_cuts(scores)
+    shots = build_shots(frames, cuts, request.media.duration_s, timeline.get("interval_s"))
+    document = {
+        "job_id": request.job_id,
+        "duration_s": request.media.duration_s,
+        "frame_count": len(frames),
+        "interval_s": timeline.get("interval_s"),
+        "method": {"name": "adaptive-threshold", "window_frames": WINDOW_FRAMES, "floor": FLOOR,
+                   "certain": CERTAIN, "min_margin": MIN_MARGIN, "spread_factor": SPREAD_FACTOR},
+        "cuts": [{"frame": cut, "t_s": shots[number + 1]["start_s"], "score": scores[cut],
+                  "threshold": round(thresholds[cut], 4)} for number, cut in enumerate(cuts)],
+        "shots": shots,
+    }
+    key = shots_key(request.job_id)
+    storage.put_json(ref.bucket, key, document)
+    events.append(request.job_id, "shots.detected", "DetectShots", shot_count=len(shots), shots_key=key)
+    return ShotsRef(bucket=ref.bucket, key=key, shot_count=len(shots))

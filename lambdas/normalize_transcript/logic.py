@@ -1,0 +1,249 @@
+"""normalize_transcript: Amazon Transcribe's output -> the one canonical transcript of a job.
+
+The workflow reaches this step three ways, and the request says which:
+- the Transcribe job COMPLETED: its output JSON (results.items) is read from S3, where
+  TranscriptFileUri (or an explicit `transcribe_output` {bucket, key}) points;
+- the job FAILED, or was still running when the workflow's poll count ran out: the step
+  fails with TranscriptionFailed / TranscriptionTimedOut and the service's reason;
+- the source has no audio (no `transcription` in the state, no derivatives.audio): an empty
+  transcript, which is a result, not a failure.
+
+The canonical transcript, `transcripts/<job_id>/transcript.json` in the output bucket:
+    {job_id, language, words: [{text, start_s, end_s, confidence, speaker}],
+     sentences: [{text, start_s, end_s, first_word, last_word, speaker}]}
+Punctuation items attach to the word before them ("them" + "." -> "them."); a sentence ends
+at . ? or ! (not after Mr/Mrs/Dr/...), at a pause longer than 1.5 s, and where the speaker
+changes. first_word/last_word are inclusive indices into `words`. The workflow carries only
+the reference and the counts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import unquote, urlparse
+
+from botocore.exceptions import ClientError
+from pydantic import ConfigDict, Field, model_validator
+
+from lambdas.common import storage
+from lambdas.common.errors import TranscriptionFailed, TranscriptionTimedOut, TranscriptMissing  # noqa: F401
+from lambdas.common.events import EventLog
+from lambdas.common.keys import transcript_key
+from lambdas.common.models import (  # noqa: F401  (Word, Sentence: re-exported for callers)
+    Derivatives,
+    JobRequest,
+    Model,
+    S3Object,
+    Sentence,
+    Transcript,
+    TranscriptRef,
+    Word,
+)
+
+SENTENCE_PAUSE_S = 1.5
+SENTENCE_END_MARKS = ".?!"
+# A period after these is part of the word, not the end of a sentence.
+ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "mt", "e.g", "i.e"})
+
+
+# ---------------------------------------------------------------------------------------
+# The request: the workflow state after the Transcribe loop
+# ---------------------------------------------------------------------------------------
+
+
+class TranscriptionJob(Model):
+    """The parts of GetTranscriptionJob's TranscriptionJob this step reads."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    name: str = Field(alias="TranscriptionJobName")
+    status: Literal["QUEUED", "IN_PROGRESS", "FAILED", "COMPLETED"] = Field(alias="TranscriptionJobStatus")
+    language_code: str | None = Field(None, alias="LanguageCode")
+    transcript_file_uri: str | None = Field(None, alias="TranscriptFileUri")
+    failure_reason: str | None = Field(None, alias="FailureReason")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_transcript(cls, value):
+        if isinstance(value, dict) and isinstance(value.get("Transcript"), dict):
+            value = {**value, "TranscriptFileUri": value["Transcript"].get("TranscriptFileUri")}
+        return value
+
+
+class PolledJob(Model):
+    job: TranscriptionJob
+
+
+class TranscriptionPoll(Model):
+    """$.transcription as the workflow's Start/Get/CountPoll states leave it."""
+
+    name: str
+    polls: int = 0
+    status: PolledJob | None = None
+
+
+class NormalizeTranscriptRequest(JobRequest):
+    transcription: TranscriptionPoll | None = None
+    # Where Transcribe wrote its output, when the caller knows it directly (overrides TranscriptFileUri).
+    transcribe_output: S3Object | None = None
+    derivatives: Derivatives | None = None
+    language_code: str | None = Field(None, description="the requested language, used when the output names none")
+
+
+def parse_s3_uri(uri: str) -> S3Object:
+    """TranscriptFileUri -> bucket and key: https://s3.REGION.amazonaws.com/B/K, https://B.s3.../K or s3://B/K."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        bucket, key = parsed.netloc, parsed.path[1:]
+    elif parsed.netloc.startswith(("s3.", "s3-")):
+        bucket, _, key = parsed.path[1:].partition("/")
+    else:
+        bucket, key = parsed.netloc.split(".s3", 1)[0], parsed.path[1:]
+    if not bucket or not key:
+        raise TranscriptMissing(f"The transcript location {uri!r} names no S3 object.")
+    return S3Object(bucket=bucket, key=unquote(key))
+
+
+def transcribe_output_location(request: NormalizeTranscriptRequest) -> tuple[S3Object | None, str | None]:
+    """Where the Transcribe output is (None: no audio) and the job's language; raises when there is none to read."""
+    if request.transcribe_output is not None:
+        return request.transcribe_output, request.language_code
+    if request.transcription is None:
+        audio = request.derivatives.audio if request.derivatives else None
+        if audio is not None:
+            raise TranscriptMissing(f"The audio s3://{audio.bucket}/{audio.key} was not sent to Amazon Transcribe.")
+        return None, None
+    if request.transcription.status is None:
+        raise TranscriptionTimedOut(f"Amazon Transcribe job {request.transcription.name} was never polled.")
+    job = request.transcription.status.job
+    if job.status == "FAILED":
+        raise TranscriptionFailed(
+            f"Amazon Transcribe job {job.name} failed: {job.failure_reason or 'no reason given'}"
+        )
+    if job.status != "COMPLETED":
+        raise TranscriptionTimedOut(
+            f"Amazon Transcribe job {job.name} was still {job.status} after {request.transcription.polls} polls."
+        )
+    if not job.transcript_file_uri:
+        raise TranscriptMissing(f"Amazon Transcribe job {job.name} completed without a TranscriptFileUri.")
+    return parse_s3_uri(job.transcript_file_uri), job.language_code or request.language_code
+
+
+# ---------------------------------------------------------------------------------------
+# Transcribe output -> words and sentences (pure)
+# ---------------------------------------------------------------------------------------
+
+
+def words_from_transcribe(document: dict) -> list[Word]:
+    """results.items -> words, each with the punctuation items that follow it attached.
+
+    Speakers come from each item's speaker_label, or, in older outputs, from
+    results.speaker_labels.segments[].items matched by start time.
+    """
+    results = document.get("results") or {}
+    speakers = _speakers_by_start(results)
+    words: list[Word] = []
+    for item in results.get("items") or []:
+        alternatives = item.get("alternatives") or [{}]
+        content = (alternatives[0].get("content") or "").strip()
+        if not content:
+            continue
+        if item.get("type") == "punctuation":
+            if words:
+                words[-1] = words[-1].model_copy(update={"text": words[-1].text + content})
+            continue
+        if "start_time" not in item or "end_time" not in item:
+            continue
+        start_s = round(float(item["start_time"]), 3)
+        end_s = max(start_s, round(float(item["end_time"]), 3))
+        confidence = min(1.0, max(0.0, float(alternatives[0].get("confidence") or 0)))
+        speaker = item.get("speaker_label") or speakers.get(item["start_time"])
+        words.append(Word(text=content, start_s=start_s, end_s=end_s, confidence=round(confidence, 4),
+                          speaker=speaker))
+    return words
+
+
+def _speakers_by_start(results: dict) -> dict[str, str]:
+    speakers = {}
+    for segment in (results.get("speaker_labels") or {}).get("segments") or []:
+        for item in segment.get("items") or []:
+            if item.get("start_time") and item.get("speaker_label"):
+                speakers[item["start_time"]] = item["speaker_label"]
+    return speakers
+
+
+def ends_sentence(word: Word) -> bool:
+    """True when the word carries a sentence-final mark that is not an abbreviation's period."""
+    stripped = word.text.rstrip("\"')]")
+    if not stripped or stripped[-1] not in SENTENCE_END_MARKS:
+        return False
+    if stripped.endswith(".") and stripped.rstrip(".").lower() in ABBREVIATIONS:
+        return False
+    return True
+
+
+def sentences_from_words(words: list[Word], pause_s: float = SENTENCE_PAUSE_S) -> list[Sentence]:
+    sentences: list[Sentence] = []
+    first = 0
+    for index, word in enumerate(words):
+        last_of_all = index == len(words) - 1
+        following = None if last_of_all else words[index + 1]
+        boundary = (
+            last_of_all
+            or ends_sentence(word)
+            or following.start_s - word.end_s > pause_s
+            or following.speaker != word.speaker
+        )
+        if boundary:
+            span = words[first:index + 1]
+            sentences.append(Sentence(
+                text=" ".join(part.text for part in span),
+                start_s=span[0].start_s,
+                end_s=max(part.end_s for part in span),
+                first_word=first,
+                last_word=index,
+                speaker=span[0].speaker,
+            ))
+            first = index + 1
+    return sentences
+
+
+def transcript_from_transcribe(job_id: str, document: dict, language: str | None = None) -> Transcript:
+    words = words_from_transcribe(document)
+    results = document.get("results") or {}
+    return Transcript(
+        job_id=job_id,
+        language=results.get("language_code") or language,
+        words=words,
+        sentences=sentences_from_words(words),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The step
+# ---------------------------------------------------------------------------------------
+
+
+def normalize_transcript(request: NormalizeTranscriptRequest, output_bucket: str, events: EventLog) -> TranscriptRef:
+    location, language = transcribe_output_location(request)
+    if location is None:
+        transcript = Transcript(job_id=request.job_id, language=None, words=[], sentences=[])
+    else:
+        try:
+            document = storage.get_json(location.bucket, location.key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                raise TranscriptMissing(
+                    f"The Amazon Transcribe output s3://{location.bucket}/{location.key} does not exist."
+                ) from error
+            raise
+        transcript = transcript_from_transcribe(request.job_id, document, language)
+    key = transcript_key(request.job_id)
+    storage.put_json(output_bucket, key, transcript.model_dump(mode="json"))
+    detail = {"words": len(transcript.words), "sentences": len(transcript.sentences),
+              "language": transcript.language, "transcript_key": key}
+    if location is None:
+        detail["reason"] = "The source has no audio."
+    events.append(request.job_id, "transcript.normalized", "NormalizeTranscript", **detail)
+    return TranscriptRef(bucket=output_bucket, key=key, word_count=len(transcript.words),
+                         sentence_count=len(transcript.sentences), language=transcript.language)

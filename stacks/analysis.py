@@ -1,0 +1,124 @@
+"""Layer 03/04, analysis: the network and the AWS Batch frame workers of the vision branch.
+
+Frame work runs as ONE Batch array job over the chunks of the frame manifest (never one
+workflow state per frame) on Fargate Spot. The VPC has no NAT gateway, so it costs
+nothing at rest: workers run in public subnets with a public IP and no inbound rule, and
+reach S3 through a free gateway endpoint.
+"""
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import (
+    aws_batch as batch,
+)
+from aws_cdk import (
+    aws_ec2 as ec2,
+)
+from aws_cdk import (
+    aws_ecs as ecs,
+)
+from aws_cdk import (
+    aws_iam as iam,
+)
+from aws_cdk import (
+    aws_logs as logs,
+)
+from constructs import Construct
+
+from lambdas.common.constants import ANALYSIS_PREFIX, MANIFESTS_PREFIX
+from stacks.config import VideoFlowConfig
+from stacks.nag import acknowledge, object_wildcard
+from stacks.state import StateLayer
+
+ROOT = Path(__file__).resolve().parent.parent
+# Batch status reasons that mean the capacity went away, not that the worker failed.
+HOST_LOST_REASONS = ["Host EC2*", "*Spot*", "ResourceInitializationError*", "Task failed to start*"]
+
+
+class Network(Construct):
+    def __init__(self, scope: Construct, construct_id: str):
+        super().__init__(scope, construct_id)
+        self.vpc = ec2.Vpc(
+            self, "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="workers", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
+            ],
+            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            flow_logs={"Rejected": ec2.FlowLogOptions(traffic_type=ec2.FlowLogTrafficType.REJECT)},
+        )
+        self.workers_security_group = ec2.SecurityGroup(
+            self, "Workers", vpc=self.vpc, allow_all_outbound=True,
+            description="VideoFlow frame workers: no inbound traffic at all",
+        )
+
+
+class FrameWorkers(Construct):
+    """Fargate Spot compute, a queue and the job definition built from containers/frames."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, network: Network, state: StateLayer,
+                 config: VideoFlowConfig):
+        super().__init__(scope, construct_id)
+        self.compute = batch.FargateComputeEnvironment(
+            self, "Compute",
+            vpc=network.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_groups=[network.workers_security_group],
+            spot=True,
+            maxv_cpus=config.frames_max_vcpus,
+        )
+        self.queue = batch.JobQueue(
+            self, "Queue",
+            compute_environments=[batch.OrderedComputeEnvironment(compute_environment=self.compute, order=1)],
+        )
+        self.job_role = iam.Role(
+            self, "JobRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="VideoFlow frame worker: read frames and manifests, write chunk results",
+        )
+        output = state.output_bucket
+        self.job_role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[output.arn_for_objects("derivatives/*"), output.arn_for_objects(f"{MANIFESTS_PREFIX}*")],
+        ))
+        self.job_role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[output.arn_for_objects(f"{ANALYSIS_PREFIX}*")],
+        ))
+        acknowledge(self.job_role, {
+            object_wildcard(output, "derivatives/"): "Frames live under a per-job prefix decided at run time.",
+            object_wildcard(output, MANIFESTS_PREFIX): "Frame manifests live under a per-job prefix.",
+            object_wildcard(output, ANALYSIS_PREFIX): "Chunk results go under a per-job prefix.",
+        })
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays[config.log_retention], removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.job_definition = batch.EcsJobDefinition(
+            self, "JobDefinition",
+            container=batch.EcsFargateContainerDefinition(
+                self, "Container",
+                # Staged at synth (no Docker needed); built and pushed by `cdk deploy`.
+                image=ecs.ContainerImage.from_asset(str(ROOT / "containers" / "frames")),
+                cpu=1,
+                memory=cdk.Size.mebibytes(2048),
+                assign_public_ip=True,
+                job_role=self.job_role,
+                logging=ecs.LogDriver.aws_logs(stream_prefix="frames", log_group=self.log_group),
+                fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
+            ),
+            # Capacity lost under the worker is retried; a worker that fails on its own is not.
+            retry_attempts=3,
+            retry_strategies=[
+                *(batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_status_reason=reason))
+                  for reason in HOST_LOST_REASONS),
+                batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
+                batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
+            ],
+            timeout=cdk.Duration.minutes(config.frames_attempt_timeout_min),
+        )
+        acknowledge(self.job_definition.container.execution_role, {
+            "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken, added by CDK to pull the worker image, "
+                                              "has no resource-level permissions.",
+        })
