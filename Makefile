@@ -45,6 +45,8 @@ synth: setup
 
 bench: setup
 	$(BIN)/python bench/derivatives.py
+	$(BIN)/python bench/transcript_wer.py
+	$(BIN)/python bench/search_latency.py
 
 # Needs AWS credentials and the CDK CLI (fetched from npm by npx).
 deploy: synth
