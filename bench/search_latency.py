@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from videoflow.search import HttpEmbedder, build_index, index_from_json, index_to_json, search  # noqa: E402
+from lambdas.common.search import HttpEmbedder, build_index, index_from_json, index_to_json, search  # noqa: E402
 
 TARGET_P95_MS = 50.0
 SEGMENT_S = 4.0

@@ -11,17 +11,9 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import (
     aws_batch as batch,
-)
-from aws_cdk import (
     aws_ec2 as ec2,
-)
-from aws_cdk import (
     aws_ecs as ecs,
-)
-from aws_cdk import (
     aws_iam as iam,
-)
-from aws_cdk import (
     aws_logs as logs,
 )
 from constructs import Construct
@@ -32,8 +24,9 @@ from stacks.nag import acknowledge, object_wildcard
 from stacks.state import StateLayer
 
 ROOT = Path(__file__).resolve().parent.parent
-# Batch status reasons that mean the capacity went away, not that the worker failed.
-HOST_LOST_REASONS = ["Host EC2*", "*Spot*", "ResourceInitializationError*", "Task failed to start*"]
+# Batch status reasons that mean the capacity went away, not that the worker failed. Batch
+# matches these as prefixes (only a trailing * is allowed) and takes at most 5 rules in all.
+HOST_LOST_REASONS = ["Host EC2*", "Your Spot Task was interrupted*", "ResourceInitializationError*"]
 
 
 class Network(Construct):

@@ -1,5 +1,7 @@
 """Deployment configuration, read from cdk.json context "videoflow" (override with -c)."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.common import constants
@@ -22,6 +24,13 @@ class VideoFlowConfig(BaseModel):
     # Transcript: how long the workflow waits for Amazon Transcribe, polling every 15 s.
     transcribe_timeout_min: int = Field(120, gt=0)
     transcribe_language: str = "en-US"
+    # Inference: the embedding endpoint (README, "Inference", has the idle cost of each choice).
+    inference_instance_type: str = "ml.g5.xlarge"
+    inference_backend: Literal["cupy", "numpy"] = "cupy"  # numpy for a CPU instance type
+    inference_idle_instances: int = Field(1, ge=1)  # a real-time endpoint cannot go below 1
+    inference_warm_instances: int = Field(1, ge=1)
+    inference_max_instances: int = Field(2, ge=1)
+    inference_invocations_per_instance: float = Field(600, gt=0)
     # Public Powertools layer (includes pydantic v2 and the X-Ray SDK) for the runtime below.
     powertools_layer_version: int = 27
     # Kept when the stack is deleted unless set false (a test stack may want a clean teardown).

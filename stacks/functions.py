@@ -9,9 +9,7 @@ import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
+from aws_cdk import aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
 from constructs import Construct
 
 from stacks.config import VideoFlowConfig

@@ -3,38 +3,16 @@
 import aws_cdk as cdk
 from aws_cdk import (
     aws_cloudwatch as cloudwatch,
-)
-from aws_cdk import (
     aws_cloudwatch_actions as cloudwatch_actions,
-)
-from aws_cdk import (
     aws_events as events,
-)
-from aws_cdk import (
     aws_events_targets as targets,
-)
-from aws_cdk import (
     aws_iam as iam,
-)
-from aws_cdk import (
     aws_kms as kms,
-)
-from aws_cdk import (
     aws_lambda as lambda_,
-)
-from aws_cdk import (
     aws_lambda_destinations as destinations,
-)
-from aws_cdk import (
     aws_logs as logs,
-)
-from aws_cdk import (
     aws_sns as sns,
-)
-from aws_cdk import (
     aws_sqs as sqs,
-)
-from aws_cdk import (
     aws_stepfunctions as sfn,
 )
 from constructs import Construct
@@ -52,6 +30,7 @@ from lambdas.common.jobs import FINGERPRINT_INDEX
 from stacks.analysis import FrameWorkers, Network
 from stacks.config import VideoFlowConfig
 from stacks.functions import RUNTIME, PipelineFunction, lambda_code
+from stacks.inference import VARIANT, InferenceEndpoint
 from stacks.nag import acknowledge, logical_id, object_wildcard
 from stacks.state import StateLayer
 from stacks.workflow import JobWorkflow
@@ -63,6 +42,9 @@ PER_JOB_WILDCARD = "Objects live under a per-job prefix (the job id is decided a
 # Actions AWS offers on Resource "*" only, per function, with the reason.
 UNSCOPED_ACTIONS = {
     "probe_media": {"mediaconvert:Probe": "MediaConvert Probe has no resource-level permissions."},
+    **{name: {"application-autoscaling:RegisterScalableTarget": "Application Auto Scaling has no resource-level "
+                                                               "permissions for registering targets."}
+       for name in ("warm_inference", "release_inference")},
 }
 
 # name -> (timeout s, memory MB, purpose)
@@ -79,6 +61,9 @@ STEP_FUNCTIONS = {
     "build_captions": (30, 256, "Writes WebVTT and SRT captions from the transcript"),
     "aggregate_frames": (120, 1024, "Merges the frame workers' chunk results into one timeline"),
     "detect_shots": (60, 512, "Finds the hard cuts in the frame timeline"),
+    "warm_inference": (30, 128, "Raises the inference endpoint's floor while the job runs"),
+    "keyframe_inference": (300, 1024, "Embeds transcript segments and shot descriptions into a search index"),
+    "release_inference": (30, 128, "Lets the inference endpoint scale back when no job needs it"),
     "publish_results": (30, 256, "Writes the job manifest and completes the job"),
     "handle_failure": (30, 256, "Records why a job was rejected or failed"),
 }
@@ -110,12 +95,21 @@ class PipelineLayer(Construct):
             )
 
         self.mediaconvert_role = self._mediaconvert_role(state)
+        self.network = Network(self, "Network")
+        self.inference = InferenceEndpoint(self, "Inference", network=self.network, config=config)
+        environment.update({
+            "INFERENCE_ENDPOINT_NAME": self.inference.endpoint_name,
+            "INFERENCE_VARIANT": VARIANT,
+            "INFERENCE_LEASES_TABLE": self.inference.leases.table_name,
+            "INFERENCE_IDLE_INSTANCES": str(config.inference_idle_instances),
+            "INFERENCE_WARM_INSTANCES": str(config.inference_warm_instances),
+            "INFERENCE_MAX_INSTANCES": str(config.inference_max_instances),
+        })
         fns = {name: function(name, *spec) for name, spec in STEP_FUNCTIONS.items()}
         fns["build_mediaconvert_job"].function.add_environment("MEDIACONVERT_ROLE_ARN", self.mediaconvert_role.role_arn)
         self.functions = fns
         self._grant(fns, state)
 
-        self.network = Network(self, "Network")
         self.frame_workers = FrameWorkers(self, "FrameWorkers", network=self.network, state=state, config=config)
         workflow = JobWorkflow(self, "Workflow", functions=fns, mediaconvert_role=self.mediaconvert_role,
                                frame_workers=self.frame_workers, output_bucket=state.output_bucket, config=config)
@@ -210,6 +204,9 @@ class PipelineLayer(Construct):
         for name in ("validate_upload", "probe_media"):
             fns[name].allow(READ_ORIGINAL, [ingest.arn_for_objects(f"{INGEST_PREFIX}*")])
             acknowledge(fns[name].role, {object_wildcard(ingest, INGEST_PREFIX): ORIGINALS_WILDCARD})
+        for name in ("warm_inference", "release_inference"):
+            fns[name].allow(["dynamodb:UpdateItem"], [self.inference.leases.table_arn])
+        fns["keyframe_inference"].allow(["sagemaker:InvokeEndpoint"], [self.inference.endpoint_arn])
         # Without ListBucket S3 answers 403 rather than 404 for a missing key.
         fns["validate_upload"].allow(
             ["s3:ListBucket"], [ingest.bucket_arn], {"StringLike": {"s3:prefix": [f"{INGEST_PREFIX}*"]}}
@@ -230,6 +227,8 @@ class PipelineLayer(Construct):
             ("aggregate_frames", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
             ("detect_shots", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
             ("publish_results", ["s3:GetObject"], ANALYSIS_PREFIX),
+            ("keyframe_inference", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("keyframe_inference", ["s3:GetObject"], TRANSCRIPTS_PREFIX),
             ("record_derivatives", ["s3:GetObject"], DERIVATIVES_PREFIX),
             ("build_frame_manifest", ["s3:PutObject"], MANIFESTS_PREFIX),
             ("publish_results", ["s3:GetObject"], MANIFESTS_PREFIX),

@@ -1,8 +1,7 @@
 """Layer 05, state: where everything rests. Buckets and tables are retained when the stack goes."""
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_dynamodb as dynamodb, aws_s3 as s3
 from constructs import Construct
 
 from lambdas.common.jobs import FINGERPRINT_INDEX

@@ -6,10 +6,7 @@ carries references only; each step stores its small result under its own path.
 """
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
+from aws_cdk import aws_iam as iam, aws_s3 as s3, aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from lambdas.common.constants import ANALYSIS_PREFIX, TRANSCRIPTS_PREFIX
@@ -65,7 +62,15 @@ class JobWorkflow(Construct):
             .when(sfn.Condition.string_equals("$.failure.status", "REJECTED"), sfn.Succeed(self, "Rejected"))
             .otherwise(failed)
         )
-        self._on_error = handle_failure
+        # A job that warmed the inference endpoint lets go of it before its failure is recorded.
+        release = self._best_effort(self._step("ReleaseAfterFailure", "release_inference", "$.inference",
+                                               catch=False))
+        release.next(handle_failure)
+        self._on_error = (
+            sfn.Choice(self, "Warmed?")
+            .when(sfn.Condition.is_present("$.inference"), release)
+            .otherwise(handle_failure)
+        )
 
         derivatives = tasks.MediaConvertCreateJob(
             self, "Derivatives",
@@ -88,11 +93,13 @@ class JobWorkflow(Construct):
 
         publish = self._step("PublishResults", "publish_results", "$.result")
         process = (
-            self._step("BuildMediaConvertJob", "build_mediaconvert_job", "$.mediaconvert")
+            self._best_effort(self._step("WarmInference", "warm_inference", "$.inference", catch=False))
+            .next(self._step("BuildMediaConvertJob", "build_mediaconvert_job", "$.mediaconvert"))
             .next(derivatives)
             .next(self._step("RecordDerivatives", "record_derivatives", "$.derivatives"))
             .next(self._step("BuildFrameManifest", "build_frame_manifest", "$.frame_manifest"))
             .next(self._analysis(frame_workers, output_bucket))
+            .next(self._step("KeyframeInference", "keyframe_inference", "$.search_index"))
             .next(publish)
         )
         self.chain = (
@@ -108,7 +115,9 @@ class JobWorkflow(Construct):
                 .otherwise(process)
             )
         )
-        publish.next(sfn.Succeed(self, "Completed"))
+        publish.next(
+            self._best_effort(self._step("ReleaseInference", "release_inference", "$.inference", catch=False))
+        ).next(sfn.Succeed(self, "Completed"))
 
     def _analysis(self, frame_workers: FrameWorkers, output_bucket: s3.IBucket) -> sfn.Parallel:
         """Transcript and vision side by side; either failing fails the job with its reason."""
@@ -238,6 +247,15 @@ class JobWorkflow(Construct):
                             "shots": sfn.JsonPath.object_at("$.shots")},
             ))
         )
+
+    def _best_effort(self, task: tasks.LambdaInvoke) -> sfn.Chain:
+        """A step that only tunes capacity: if it fails for good, the job goes on without it."""
+        name = task.node.id
+        joined = sfn.Pass(self, f"After{name}")
+        skipped = sfn.Pass(self, f"{name}Skipped").next(joined)
+        task.add_catch(skipped, errors=["States.ALL"], result_path="$.inference_error")
+        task.next(joined)
+        return sfn.Chain.custom(task, [joined], joined)
 
     @staticmethod
     def _retry(task: sfn.TaskStateBase, errors: list[str], interval_s: int) -> None:

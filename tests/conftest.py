@@ -5,8 +5,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas.common import aws as common_aws
-from lambdas.common import settings as common_settings
+from lambdas.common import aws as common_aws, settings as common_settings
 
 REGION = "us-east-1"
 ENV = {

@@ -1,6 +1,7 @@
-"""`videoflow`: run the pipeline locally, make a sample, synthesize the stack."""
+"""`videoflow`: run the pipeline locally, search a job's moments, make a sample, synthesize the stack."""
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -23,6 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--seconds", type=int, default=20)
     synth = commands.add_parser("synth", help="synthesize the CDK app (cdk-nag findings fail it)")
     synth.add_argument("--out", type=Path, default=Path("cdk.out"))
+    search = commands.add_parser("search", help="find the moments of a processed job that match a text query")
+    search.add_argument("job_id", metavar="JOB")
+    search.add_argument("query")
+    search.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the job's folder is (default %(default)s)")
+    search.add_argument("-k", type=int, default=5, help="how many moments, 1 to 50 (default %(default)s)")
+    search.add_argument("--json", action="store_true", help="print the API's JSON answer instead of lines")
+    search.add_argument("--server", metavar="URL",
+                        help="an inference server already running (default: start the local one)")
     args = parser.parse_args(argv)
 
     if args.command == "sample":
@@ -39,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 1
         return 0
+    if args.command == "search":
+        return search_job(args.job_id, args.query, out=args.out, k=args.k, as_json=args.json, server=args.server)
     if args.command == "demo" and args.video is None:
         from videoflow.sample import make_sample
 
@@ -79,6 +90,78 @@ def run_video(video: Path, out: Path) -> int:
     print(f"{status}: {manifest['reason']}")
     print(f"  details: {folder}/manifest.json and events.jsonl")
     return EXIT_REJECTED if status == "REJECTED" else EXIT_FAILED
+
+
+def search_job(job_id: str, query: str, *, out: Path, k: int, as_json: bool, server: str | None) -> int:
+    """`videoflow search`: the job's exported index, the query embedded by the inference server (HTTP)."""
+    from videoflow.search import (
+        MAX_K,
+        MAX_QUERY_CHARS,
+        EmbeddingFailed,
+        HttpEmbedder,
+        IndexInvalid,
+        InferenceServerFailed,
+        InvalidQuery,
+        ModelMismatch,
+        index_from_json,
+        local_inference_server,
+        search_text,
+    )
+
+    folder = out / job_id
+    if not folder.is_dir():
+        print(f"No job folder {folder}/: run `videoflow run VIDEO --out {out}` first, or pass --out DIR.",
+              file=sys.stderr)
+        return EXIT_REJECTED
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    index_path = folder / (manifest.get("search_index") or "index.json")
+    if not index_path.is_file():
+        print(f"Job {job_id} has no search index ({index_path} is missing): "
+              "only a completed job with analysis has one.", file=sys.stderr)
+        return EXIT_REJECTED
+    if not 1 <= k <= MAX_K:
+        print(f"-k must be between 1 and {MAX_K}, not {k}.", file=sys.stderr)
+        return EXIT_REJECTED
+    if not query.strip() or len(query.strip()) > MAX_QUERY_CHARS:
+        print(f"The query must have 1 to {MAX_QUERY_CHARS} characters.", file=sys.stderr)
+        return EXIT_REJECTED
+    try:
+        index = index_from_json(json.loads(index_path.read_text()))
+    except (ValueError, IndexInvalid) as error:
+        print(f"The search index {index_path} is unreadable: {error}", file=sys.stderr)
+        return EXIT_REJECTED
+
+    try:
+        with contextlib.ExitStack() as stack:
+            if server is None:
+                print("starting the local inference server…", file=sys.stderr)
+                server = stack.enter_context(local_inference_server())
+            embedder = HttpEmbedder(server)
+            stack.callback(embedder.close)
+            moments = search_text(index, query, embedder, k=k)
+    except (InvalidQuery, ModelMismatch) as error:
+        print(f"Cannot search: {error}", file=sys.stderr)
+        return EXIT_REJECTED
+    except (InferenceServerFailed, EmbeddingFailed) as error:
+        print(f"FAILED: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+    if as_json:
+        answer = {"job_id": job_id, "query": query.strip(), "moments": [m.model_dump() for m in moments]}
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0
+    if not moments:
+        print(f"No moments in job {job_id}: its index is empty.")
+        return 0
+    for moment in moments:
+        print(f"  {moment.start_s:.1f}–{moment.end_s:.1f} s  {moment.score:.2f}  {_shorten(moment.text)}")
+    return 0
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 if __name__ == "__main__":

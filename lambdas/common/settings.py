@@ -20,6 +20,12 @@ class Settings(BaseModel):
     min_duration_s: float = Field(constants.DEFAULT_MIN_DURATION_S, alias="MIN_DURATION_S", ge=0)
     max_size_bytes: int = Field(constants.DEFAULT_MAX_SIZE_BYTES, alias="MAX_SIZE_BYTES", gt=0)
     frames_per_chunk: int = Field(constants.FRAMES_PER_CHUNK, alias="FRAMES_PER_CHUNK", gt=0)
+    inference_endpoint_name: str = Field("", alias="INFERENCE_ENDPOINT_NAME")
+    inference_variant: str = Field("AllTraffic", alias="INFERENCE_VARIANT")
+    inference_leases_table: str = Field("", alias="INFERENCE_LEASES_TABLE")
+    inference_idle_instances: int = Field(1, alias="INFERENCE_IDLE_INSTANCES", ge=1)
+    inference_warm_instances: int = Field(1, alias="INFERENCE_WARM_INSTANCES", ge=1)
+    inference_max_instances: int = Field(2, alias="INFERENCE_MAX_INSTANCES", ge=1)
 
 
 @lru_cache(maxsize=1)

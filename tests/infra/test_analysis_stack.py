@@ -29,8 +29,11 @@ def test_lost_capacity_is_retried_and_a_failing_worker_is_not(template_dict):
     rules = strategy["EvaluateOnExit"]
 
     assert strategy["Attempts"] == 3
+    assert len(rules) <= 5  # Batch's limit
     retried = [rule.get("OnStatusReason") for rule in rules if rule["Action"].upper() == "RETRY"]
-    assert "Host EC2*" in retried and "*Spot*" in retried
+    assert "Host EC2*" in retried and "Your Spot Task was interrupted*" in retried
+    # Batch allows only a trailing * (a prefix match).
+    assert all("*" not in value[:-1] for rule in rules for key, value in rule.items() if key.startswith("On"))
     # A worker's own failure (non-zero exit) ends the job; it comes after the capacity rules.
     assert rules[-1]["Action"].upper() == "EXIT" and rules[-1]["OnExitCode"] == "*"
     assert definition["Properties"]["Timeout"]["AttemptDurationSeconds"] > 0
@@ -66,4 +69,5 @@ def test_the_analysis_branches_fail_the_job_through_handle_failure(workflow):
     analysis = _states(workflow)["Analysis"]
 
     assert analysis["Type"] == "Parallel" and len(analysis["Branches"]) == 2
-    assert [c["Next"] for c in analysis["Catch"]] == ["HandleFailure"]
+    assert [c["Next"] for c in analysis["Catch"]] == ["Warmed?"]
+    assert _states(workflow)["Warmed?"]["Default"] == "HandleFailure"

@@ -22,6 +22,11 @@ RESOURCE_STAR_ACTIONS = {
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     # Pulling the frame worker's image; following and stopping a Batch .sync job.
     "ecr:GetAuthorizationToken", "batch:DescribeJobs", "batch:TerminateJob",
+    # The inference endpoint's floor; what SageMaker needs in a VPC and for its metrics.
+    "application-autoscaling:RegisterScalableTarget", "cloudwatch:PutMetricData",
+    "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
 }
 RESOURCE_STAR_SERVICES = {"xray"}  # X-Ray trace and sampling calls: no resource-level permissions at all
 # What Powertools' DynamoDB idempotency persistence layer calls, and nothing else.
@@ -304,15 +309,30 @@ def test_given_the_batch_job_then_every_attempt_has_a_timeout_and_attempts_are_b
     assert 1 <= definition["RetryStrategy"]["Attempts"] <= 10
 
 
+# Steps that only tune the inference endpoint's capacity: their failure skips them, not the job.
+BEST_EFFORT = {"WarmInference", "ReleaseInference", "ReleaseAfterFailure"}
+
+
 def test_given_every_top_level_step_when_it_fails_then_handle_failure_catches_it(workflow):
     catching = {
         name: state for name, state in workflow["States"].items()
-        if state["Type"] in ("Task", "Parallel", "Map") and name != HANDLE_FAILURE
+        if state["Type"] in ("Task", "Parallel", "Map") and name != HANDLE_FAILURE and name not in BEST_EFFORT
     }
     assert catching
     for name, state in catching.items():
         catchers = state.get("Catch", [])
-        assert any(c["ErrorEquals"] == ["States.ALL"] and c["Next"] == HANDLE_FAILURE for c in catchers), name
+        assert any(c["ErrorEquals"] == ["States.ALL"] and c["Next"] in (HANDLE_FAILURE, "Warmed?")
+                   for c in catchers), name
+    warmed = workflow["States"]["Warmed?"]
+    assert warmed["Default"] == HANDLE_FAILURE
+
+
+def test_given_a_capacity_step_when_it_fails_then_the_job_goes_on_without_it(workflow):
+    for name in BEST_EFFORT:
+        state = workflow["States"][name]
+        (catcher,) = state["Catch"]
+        assert catcher["ErrorEquals"] == ["States.ALL"]
+        assert workflow["States"][catcher["Next"]]["Next"] == state["Next"]  # skipped, then the same way on
 
 
 def test_given_handle_failure_when_it_fails_itself_then_the_execution_ends_in_the_fail_state(workflow):

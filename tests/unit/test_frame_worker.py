@@ -29,8 +29,7 @@ from lambdas.aggregate_frames.logic import (
     frame_results_prefix,
 )
 from lambdas.build_frame_manifest.logic import FrameManifestRequest, build_frame_manifest
-from lambdas.common import aws as common_aws
-from lambdas.common import storage
+from lambdas.common import aws as common_aws, storage
 from lambdas.common.events import EventLog
 from lambdas.common.models import FrameManifestRef
 from lambdas.detect_shots.handler import handler as detect_handler

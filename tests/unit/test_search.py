@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from containers.inference.model import shared_encoder
 from containers.inference.server import ModelState, make_server
-from videoflow import search as search_module
-from videoflow.search import (
+from lambdas.common import search as search_module
+from lambdas.common.search import (
     EmbeddingFailed,
     HttpEmbedder,
     IndexInvalid,

@@ -8,7 +8,6 @@ reason, reason and exit code; no match means retry) and killed after its attempt
 The answer is DescribeJobs' shape; a failed array job fails the task as Batch does.
 """
 
-import fnmatch
 import json
 import os
 import subprocess
@@ -52,13 +51,15 @@ class JobDefinition:
 
     def action_after(self, attempt: Attempt) -> str:
         """RETRY or EXIT for a failed attempt, by the first EvaluateOnExit rule that matches."""
+        if attempt.status_reason == TIMED_OUT:
+            return "EXIT"  # Batch does not retry an attempt that timed out
         for rule in self.evaluate_on_exit:
             checks = [
                 ("OnStatusReason", attempt.status_reason),
                 ("OnReason", attempt.status_reason),
-                ("OnExitCode", "" if attempt.exit_code is None else str(attempt.exit_code)),
+                ("OnExitCode", None if attempt.exit_code is None else str(attempt.exit_code)),
             ]
-            if all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule):
+            if all(_batch_match(rule[key], value) for key, value in checks if key in rule):
                 return rule["Action"].upper()
         return "RETRY"
 
@@ -148,6 +149,13 @@ def _entrypoint(directory: Path) -> list[str]:
     if not command:
         raise ValueError(f"{directory}/Dockerfile has no exec-form ENTRYPOINT")
     return [sys.executable if command[0] in ("python", "python3") else command[0], *command[1:]]
+
+
+def _batch_match(pattern: str, value: str | None) -> bool:
+    """Batch's EvaluateOnExit matching: exact, or a prefix when the pattern ends with *."""
+    if value is None:
+        return False
+    return value.startswith(pattern[:-1]) if pattern.endswith("*") else value == pattern
 
 
 def _tail(text: str | bytes | None) -> str:

@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 
 from lambdas.common.events import EventLog
-from lambdas.common.keys import manifest_key
+from lambdas.common.keys import index_key, manifest_key
 from lambdas.common.models import JobManifest
-from lambdas.common.storage import get_json
+from lambdas.common.storage import exists, get_json
 
 FRAMES_DIR = "frames"
+SEARCH_INDEX_FILE = "index.json"
 
 
 def export_job(s3, output_bucket: str, events_table: str, job_id: str, out_dir: Path) -> Path:
@@ -43,6 +44,11 @@ def export_job(s3, output_bucket: str, events_table: str, job_id: str, out_dir: 
         }
     if manifest.frames_analysis:
         local["frames_analysis"] = fetch(manifest.frames_analysis, "frames_analysis.json")
+    # The search index (keyframe_inference), for `videoflow search`; a duplicate upload reuses the earlier job's.
+    for owner in (job_id, manifest.duplicate_of):
+        if owner and exists(output_bucket, index_key(owner)):
+            local["search_index"] = fetch(index_key(owner), SEARCH_INDEX_FILE)
+            break
     (target / "manifest.json").write_text(json.dumps(local, indent=2) + "\n")
     with (target / "events.jsonl").open("w") as log:
         for event in EventLog(events_table).read(job_id):

@@ -26,8 +26,7 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
-from lambdas.common import aws as common_aws
-from lambdas.common import media_probe
+from lambdas.common import aws as common_aws, media_probe
 from lambdas.common.constants import INGEST_PREFIX
 from lambdas.common.settings import get_settings
 from videoflow.local.export import export_job
@@ -119,6 +118,7 @@ class LocalPipeline:
 
         media_probe.register(FfprobeProber())
         self._stack.append(lambda: media_probe.register(None))
+        self._serve_inference()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -191,6 +191,17 @@ class LocalPipeline:
             if time.monotonic() > deadline:
                 raise LocalRunError(f"job {job_id} still running after {timeout_s:.0f} s")
             time.sleep(0.1)
+
+    def _serve_inference(self) -> None:
+        """The inference container's own server, as a process; functions embed through it."""
+        from lambdas.common import embedding
+        from videoflow.search import HttpEmbedder, local_inference_server
+
+        server = local_inference_server()
+        self.inference_url = server.__enter__()
+        self._stack.append(lambda: server.__exit__(None, None, None))
+        embedding.register(HttpEmbedder(self.inference_url))
+        self._stack.append(lambda: embedding.register(None))
 
     def asset_directory(self, image) -> Path:
         """The staged folder of a container image asset, found by the tag the template names."""

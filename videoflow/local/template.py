@@ -100,7 +100,7 @@ class LocalTemplate:
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if attribute == "Arn" or attribute.endswith("Arn") and attribute != "StreamArn":
             return self.arn(logical_id)  # JobQueueArn, JobDefinitionArn, ... are the resource's ARN
-        if attribute == "Name":
+        if attribute == "Name" or attribute.endswith("Name"):  # EndpointName, ModelName, ...
             return self.names[logical_id]
         if attribute == "StreamArn":
             return self.arn(logical_id) + "/stream/local"

@@ -1,0 +1,106 @@
+"""search_api handler: `GET /jobs/{job_id}/search?q=...&k=5` behind API Gateway (REST, proxy integration).
+
+200 {"job_id", "query", "moments": [{start_s, end_s, text, score}]}, best first.
+404 no index for the job; 400 a blank query or an index the endpoint's model cannot search;
+422 q missing or over 1000 characters, k outside 1..50, a malformed job id (Powertools'
+validation); 503 the inference endpoint failed (with Retry-After); 500 an unreadable index.
+Every error body is JSON.
+
+No `from __future__ import annotations` here: Powertools reads the route's Annotated
+parameter types at runtime to validate them.
+"""
+
+import json
+import time
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.common.embedding import get_embedder
+from lambdas.common.observability import instruments
+from lambdas.common.search import (
+    DEFAULT_K,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    EmbeddingFailed,
+    IndexInvalid,
+    IndexNotFound,
+    InvalidQuery,
+    ModelMismatch,
+    SearchError,
+)
+from lambdas.common.settings import get_settings
+from lambdas.search_api.logic import IndexCache, SearchResponse, search_job
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+RETRY_AFTER_S = 5
+
+logger, tracer, metrics = instruments("search_api")
+app = APIGatewayRestResolver(enable_validation=True)
+cache = IndexCache()  # per warm environment: the API is latency-critical
+
+
+@app.get("/jobs/<job_id>/search")
+@tracer.capture_method
+def search_moments(
+    job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the job id")],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for")],
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="how many moments")] = DEFAULT_K,
+) -> SearchResponse:
+    started = time.perf_counter()
+    logger.append_keys(job_id=job_id)
+    tracer.put_annotation(key="job_id", value=job_id)
+    result, cached = search_job(job_id, q, k, bucket=get_settings().output_bucket, embedder=get_embedder(),
+                                cache=cache)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    metrics.add_metric(name="SearchQueries", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+    metrics.add_metric(name="SearchIndexCacheHits" if cached else "SearchIndexCacheMisses", unit=MetricUnit.Count,
+                       value=1)
+    logger.info("search answered", extra={"k": k, "query_chars": len(q), "moments": len(result.moments),
+                                          "index_cached": cached, "elapsed_ms": round(elapsed_ms, 1)})
+    return result
+
+
+def _error(status: HTTPStatus, error: Exception, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, headers=headers,
+                    body=json.dumps({"error": str(error), "code": type(error).__name__}))
+
+
+@app.exception_handler(IndexNotFound)
+def _index_not_found(error: IndexNotFound) -> Response:
+    return _error(HTTPStatus.NOT_FOUND, error)
+
+
+@app.exception_handler([InvalidQuery, ModelMismatch])
+def _bad_query(error: SearchError) -> Response:
+    if isinstance(error, ModelMismatch):
+        logger.warning("index and endpoint models differ", extra={"error": str(error)})
+    return _error(HTTPStatus.BAD_REQUEST, error)
+
+
+@app.exception_handler(EmbeddingFailed)
+def _embedding_failed(error: EmbeddingFailed) -> Response:
+    logger.warning("the inference endpoint failed", extra={"error": str(error), "status": error.status})
+    metrics.add_metric(name="SearchEmbeddingFailures", unit=MetricUnit.Count, value=1)
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE,
+                  EmbeddingFailed("The inference endpoint is unavailable; try again shortly."),
+                  headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+@app.exception_handler(IndexInvalid)
+def _index_invalid(error: IndexInvalid) -> Response:
+    logger.error("the stored index is unreadable", extra={"error": str(error)})
+    return _error(HTTPStatus.INTERNAL_SERVER_ERROR, IndexInvalid("The job's search index is unreadable."))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

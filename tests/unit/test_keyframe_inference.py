@@ -1,0 +1,249 @@
+"""keyframe_inference: transcript sentences and keyframe descriptions become the job's search index.
+
+The embedder is the real model, in process (LocalEmbedder, loaded once per test session),
+registered through the same seam the local runner uses (lambdas.common.embedding.register).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from lambdas.common import embedding, storage
+from lambdas.common.events import EventLog
+from lambdas.common.models import MediaInfo, SourceObject, Transcript, Word
+from lambdas.common.search import LocalEmbedder, load_index, search_text
+from lambdas.keyframe_inference.handler import handler
+from lambdas.keyframe_inference.logic import (
+    EMBED_BATCH_TEXTS,
+    MAX_SEGMENT_S,
+    BatchedEmbedder,
+    KeyframeInferenceRequest,
+    describe_frame,
+    keyframe_inference,
+    shot_segments,
+    speech_segments,
+)
+from lambdas.normalize_transcript.logic import sentences_from_words
+from videoflow.local.lambda_runtime import LocalLambdaContext
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+JOB_ID = "job-keyframes-0001"
+OUTPUT_BUCKET = "videoflow-output"
+CONTEXT = LocalLambdaContext("keyframe_inference")
+
+SENTENCES = [
+    (0.5, "Welcome to the kitchen, today we bake sourdough bread."),
+    (6.0, "First we mix flour, water and salt in a large bowl."),
+    (13.0, "The dough rests overnight in the fridge to develop flavour."),
+    (21.0, "Next week we will repair a flat tyre on a mountain bike."),
+    (27.0, "Thanks for watching and see you soon."),
+]
+SHOTS = [(0.0, 12.0), (12.0, 25.0), (25.0, 32.0)]
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def registered(local_embedder):
+    embedding.register(local_embedder)
+    yield local_embedder
+    embedding.register(None)
+
+
+def _words(sentences=SENTENCES, seconds_per_word=0.4) -> list[Word]:
+    words = []
+    for start_s, text in sentences:
+        for number, token in enumerate(text.split()):
+            at = start_s + number * seconds_per_word
+            words.append(Word(text=token, start_s=round(at, 3), end_s=round(at + seconds_per_word * 0.9, 3),
+                              confidence=0.95))
+    return words
+
+
+def _transcript(words: list[Word]) -> Transcript:
+    return Transcript(job_id=JOB_ID, language="en-US" if words else None, words=words,
+                      sentences=sentences_from_words(words))
+
+
+def _frames(count: int, *, faces_from: int = 0) -> list[dict]:
+    return [{"index": i, "t_s": 2.0 * i, "key": f"derivatives/{JOB_ID}/frames/frame.{i:07d}.jpg",
+             "shot_change_score": 0.1, "sharpness": 0.8, "brightness": 0.7,
+             "faces": [{"x": 0.3, "y": 0.2, "w": 0.3, "h": 0.4, "score": 0.9}] if i >= faces_from else []}
+            for i in range(count)]
+
+
+def _shots(spans, frames) -> list[dict]:
+    shots = []
+    for start_s, end_s in spans:
+        members = [f for f in frames if start_s <= f["t_s"] < end_s]
+        keyframe = members[0] if members else None
+        shots.append({"start_s": start_s, "end_s": end_s,
+                      "first_frame": members[0]["index"] if members else None,
+                      "last_frame": members[-1]["index"] if members else None,
+                      "keyframe": {"index": keyframe["index"], "key": keyframe["key"], "t_s": keyframe["t_s"]}
+                      if keyframe else None})
+    return shots
+
+
+def _media(duration_s: float) -> MediaInfo:
+    return MediaInfo(container="mp4", duration_s=duration_s, size_bytes=1_000_000, video_codec="h264",
+                     coded_width=1280, coded_height=720, width=1280, height=720, frame_rate=25.0,
+                     has_audio=True, audio_codec="aac", audio_channels=1, audio_sample_rate_hz=16_000)
+
+
+def _event(s3, *, words: list[Word], spans, frames: list[dict], duration_s: float) -> dict:
+    """The workflow state after the Analysis Parallel state: its output is a list, one object per branch."""
+    keys = {"transcript": f"transcripts/{JOB_ID}/transcript.json", "timeline": f"analysis/{JOB_ID}/timeline.json",
+            "shots": f"analysis/{JOB_ID}/shots.json"}
+    storage.put_json(OUTPUT_BUCKET, keys["transcript"], _transcript(words).model_dump(mode="json"))
+    storage.put_json(OUTPUT_BUCKET, keys["timeline"], {"job_id": JOB_ID, "interval_s": 2.0, "frames": frames})
+    storage.put_json(OUTPUT_BUCKET, keys["shots"], {"job_id": JOB_ID, "shots": _shots(spans, frames)})
+    source = SourceObject(bucket="videoflow-ingest", key="uploads/bake.mp4", version_id="v1", size_bytes=1_000_000)
+    return {
+        "job_id": JOB_ID,
+        "source": source.model_dump(mode="json"),
+        "media": _media(duration_s).model_dump(mode="json"),
+        "analysis": [
+            {"transcript": {"bucket": OUTPUT_BUCKET, "key": keys["transcript"], "word_count": len(words),
+                            "sentence_count": 5, "language": "en-US"},
+             "captions": {"bucket": OUTPUT_BUCKET, "vtt_key": None, "srt_key": None, "cue_count": 0}},
+            {"timeline": {"bucket": OUTPUT_BUCKET, "key": keys["timeline"], "frame_count": len(frames),
+                          "faces_frames": 0},
+             "shots": {"bucket": OUTPUT_BUCKET, "key": keys["shots"], "shot_count": len(spans)}},
+        ],
+    }
+
+
+# --- segments (pure) -----------------------------------------------------------------------------
+
+def test_each_sentence_is_one_speech_segment_with_its_times():
+    segments = speech_segments(_transcript(_words()))
+
+    assert [s["text"] for s in segments] == [text for _, text in SENTENCES]
+    assert segments[0]["start_s"] == 0.5
+
+
+def test_a_sentence_longer_than_thirty_seconds_is_cut_between_words_into_windows():
+    # One 100-word sentence, a word every 0.7 s: 70 s of speech with no full stop.
+    long_sentence = [(0.0, " ".join(f"word{i}" for i in range(100)) + ".")]
+    words = _words(long_sentence, seconds_per_word=0.7)
+
+    segments = speech_segments(_transcript(words))
+
+    assert len(segments) == 3
+    assert all(s["end_s"] - s["start_s"] <= MAX_SEGMENT_S for s in segments)
+    assert " ".join(s["text"] for s in segments) == long_sentence[0][1]
+
+
+def test_a_keyframe_description_names_the_shot_times_its_vision_signals_and_its_first_words():
+    frames = _frames(16)
+    words = _words()
+
+    first = shot_segments(_shots(SHOTS, frames), {f["index"]: f for f in frames}, words)[0]
+
+    assert first["text"].startswith("Shot 1 (0–12 s): 1 face, close-up, bright, sharp; says: \"Welcome to the kitchen,")
+    assert (first["start_s"], first["end_s"]) == (0.0, 12.0)
+
+
+def test_a_shot_without_speech_or_faces_is_still_described():
+    frames = [{**f, "faces": [], "brightness": 0.1, "sharpness": 0.2} for f in _frames(4)]
+
+    (segment,) = shot_segments(_shots([(0.0, 8.0)], frames), {f["index"]: f for f in frames}, [])
+
+    assert segment["text"] == "Shot 1 (0–8 s): no faces, dark, blurry; no speech"
+
+
+def test_describe_frame_puts_the_signals_in_words():
+    assert describe_frame({"faces": [{"w": 0.1}, {"w": 0.1}], "brightness": 0.5, "sharpness": 0.45}) == [
+        "2 faces", "evenly lit", "soft focus"]
+
+
+def test_the_embedder_gets_at_most_64_texts_per_call(local_embedder):
+    calls = []
+
+    class Counting:
+        model, dim = local_embedder.model, local_embedder.dim
+
+        def embed(self, texts):
+            calls.append(len(texts))
+            return np.zeros((len(texts), self.dim), dtype=np.float32)
+
+    vectors = BatchedEmbedder(Counting()).embed([f"text {i}" for i in range(150)])
+
+    assert calls == [EMBED_BATCH_TEXTS, EMBED_BATCH_TEXTS, 150 - 2 * EMBED_BATCH_TEXTS]
+    assert vectors.shape == (150, local_embedder.dim)
+
+
+# --- the step, against moto ----------------------------------------------------------------------
+
+def test_the_index_holds_every_sentence_and_one_description_per_shot(aws_state, registered):
+    event = _event(aws_state, words=_words(), spans=SHOTS, frames=_frames(16), duration_s=32.0)
+
+    result = handler(event, CONTEXT)
+
+    assert result == {"bucket": OUTPUT_BUCKET, "key": f"analysis/{JOB_ID}/index.json",
+                      "segment_count": len(SENTENCES) + len(SHOTS), "model": registered.model}
+    index = load_index(OUTPUT_BUCKET, JOB_ID)
+    texts = [s.text for s in index.segments]
+    assert all(text in texts for _, text in SENTENCES)
+    assert sum(text.startswith("Shot ") for text in texts) == len(SHOTS)
+    assert index.embeddings.shape == (len(SENTENCES) + len(SHOTS), registered.dim)
+
+
+def test_a_query_paraphrasing_a_sentence_finds_it_first(aws_state, registered):
+    handler(_event(aws_state, words=_words(), spans=SHOTS, frames=_frames(16), duration_s=32.0), CONTEXT)
+    index = load_index(OUTPUT_BUCKET, JOB_ID)
+
+    moments = search_text(index, "fixing a punctured bicycle wheel", registered, k=3)
+
+    assert "repair a flat tyre on a mountain bike" in moments[0].text
+    assert moments[0].start_s <= 21.0 <= moments[0].end_s
+
+
+def test_a_job_without_speech_is_indexed_by_its_shots_alone(aws_state, registered):
+    event = _event(aws_state, words=[], spans=[(0.0, 6.0), (6.0, 12.0)], frames=_frames(6, faces_from=3),
+                   duration_s=12.0)
+
+    result = handler(event, CONTEXT)
+
+    index = load_index(OUTPUT_BUCKET, JOB_ID)
+    assert result["segment_count"] == 2
+    assert [s.text for s in index.segments] == [
+        "Shot 1 (0–6 s): no faces, bright, sharp; no speech",
+        "Shot 2 (6–12 s): 1 face, close-up, bright, sharp; no speech",
+    ]
+    best = search_text(index, "a close-up of a person's face", registered, k=1, merge_gap_s=None)[0]
+    assert best.start_s == 6.0
+
+
+def test_a_job_with_no_words_and_one_shot_gets_an_index_of_one_segment(aws_state, registered):
+    event = _event(aws_state, words=[], spans=[(0.0, 4.0)], frames=_frames(2), duration_s=4.0)
+
+    result = handler(event, CONTEXT)
+
+    assert result["segment_count"] == 1
+    assert len(load_index(OUTPUT_BUCKET, JOB_ID)) == 1
+
+
+def test_indexing_is_recorded_in_the_event_log(aws_state, registered):
+    request = KeyframeInferenceRequest.model_validate(
+        _event(aws_state, words=_words(), spans=SHOTS, frames=_frames(16), duration_s=32.0))
+
+    keyframe_inference(request, OUTPUT_BUCKET, EventLog("videoflow-events"))
+
+    (event,) = EventLog("videoflow-events").read(JOB_ID)
+    assert event.type == "search.indexed" and event.step == "KeyframeInference"
+    assert event.detail == {"segments": 8, "speech_segments": 5, "shot_segments": 3, "model": registered.model,
+                            "index_key": f"analysis/{JOB_ID}/index.json"}
+
+
+def test_the_analysis_state_may_also_arrive_already_merged(aws_state, registered):
+    event = _event(aws_state, words=_words(), spans=SHOTS, frames=_frames(16), duration_s=32.0)
+    event["analysis"] = {key: value for branch in event["analysis"] for key, value in branch.items()}
+
+    assert handler(json.loads(json.dumps(event)), CONTEXT)["segment_count"] == 8
