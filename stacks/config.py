@@ -33,6 +33,8 @@ class VideoFlowConfig(BaseModel):
     inference_invocations_per_instance: float = Field(600, gt=0)
     # Public Powertools layer (includes pydantic v2 and the X-Ray SDK) for the runtime below.
     powertools_layer_version: int = 27
+    # Public "AWS SDK for pandas" layer (numpy) for the functions that embed or search.
+    pandas_layer_version: int = 11
     # Kept when the stack is deleted unless set false (a test stack may want a clean teardown).
     retain_data: bool = True
 

@@ -28,6 +28,7 @@ from lambdas.common.constants import (
 )
 from lambdas.common.jobs import FINGERPRINT_INDEX
 from stacks.analysis import FrameWorkers, Network
+from stacks.api import SearchApi
 from stacks.config import VideoFlowConfig
 from stacks.functions import RUNTIME, PipelineFunction, lambda_code
 from stacks.inference import VARIANT, InferenceEndpoint
@@ -38,6 +39,8 @@ from stacks.workflow import JobWorkflow
 READ_ORIGINAL = ["s3:GetObject", "s3:GetObjectVersion"]
 ORIGINALS_WILDCARD = "Reads any original under the upload prefix: object names are chosen by uploaders."
 PER_JOB_WILDCARD = "Objects live under a per-job prefix (the job id is decided at run time)."
+
+NEEDS_NUMPY = {"keyframe_inference", "search_api"}
 
 # Actions AWS offers on Resource "*" only, per function, with the reason.
 UNSCOPED_ACTIONS = {
@@ -86,10 +89,18 @@ class PipelineLayer(Construct):
             **config.function_environment(),
         }
 
+        # numpy for the functions that search or embed (the public AWS SDK for pandas layer).
+        numpy_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Numpy",
+            f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:336392948345:layer:"
+            f"AWSSDKPandas-{RUNTIME.name.replace('python3.', 'Python3')}:{config.pandas_layer_version}",
+        )
+
         def function(name: str, timeout_s: int, memory_mb: int, description: str, extra_env=None,
                      **options) -> PipelineFunction:
             return PipelineFunction(
                 self, name, code=code, layer=layer, config=config, description=description,
+                extra_layers=[numpy_layer] if name in NEEDS_NUMPY else None,
                 environment={**environment, **(extra_env or {})}, unscoped_actions=UNSCOPED_ACTIONS.get(name),
                 timeout=cdk.Duration.seconds(timeout_s), memory_mb=memory_mb, **options,
             )
@@ -173,6 +184,12 @@ class PipelineLayer(Construct):
         )
         self.start_pipeline.allow(["dynamodb:Query", "dynamodb:PutItem"], [state.events_table.table_arn])
         self.functions["start_pipeline"] = self.start_pipeline
+        self.search = function("search_api", 15, 1024, "Answers GET /jobs/{id}/search from the job's index")
+        self.search.allow(["sagemaker:InvokeEndpoint"], [self.inference.endpoint_arn])
+        self.search.allow(["s3:GetObject"], [state.output_bucket.arn_for_objects(f"{ANALYSIS_PREFIX}*")])
+        acknowledge(self.search.role, {object_wildcard(state.output_bucket, ANALYSIS_PREFIX): PER_JOB_WILDCARD})
+        self.functions["search_api"] = self.search
+        self.api = SearchApi(self, "Api", search=self.search, config=config)
         self.upload_rule = self._trigger(state)
         self._alarms()
 
