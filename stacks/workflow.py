@@ -99,7 +99,9 @@ class JobWorkflow(Construct):
             .next(self._step("RecordDerivatives", "record_derivatives", "$.derivatives"))
             .next(self._step("BuildFrameManifest", "build_frame_manifest", "$.frame_manifest"))
             .next(self._analysis(frame_workers, output_bucket))
-            .next(self._step("KeyframeInference", "keyframe_inference", "$.search_index"))
+            .next(self._retry_also(self._step("KeyframeInference", "keyframe_inference", "$.search_index"),
+                                   # the endpoint may be scaling out or throttled: back off, try again
+                                   ["EmbeddingFailed"], interval_s=10))
             .next(publish)
         )
         self.chain = (
@@ -256,6 +258,10 @@ class JobWorkflow(Construct):
         task.add_catch(skipped, errors=["States.ALL"], result_path="$.inference_error")
         task.next(joined)
         return sfn.Chain.custom(task, [joined], joined)
+
+    def _retry_also(self, task: tasks.LambdaInvoke, errors: list[str], interval_s: int) -> tasks.LambdaInvoke:
+        self._retry(task, errors, interval_s)
+        return task
 
     @staticmethod
     def _retry(task: sfn.TaskStateBase, errors: list[str], interval_s: int) -> None:

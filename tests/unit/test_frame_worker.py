@@ -52,11 +52,15 @@ FRAMES_PER_CHUNK = 8
 
 
 def _extract_frames(video: Path, folder: Path) -> list[Path]:
-    """A JPEG every 2 s from t = 0, shorter side 540, named as MediaConvert names them (frame.0000000.jpg)."""
+    """A JPEG every 2 s from t = 0, shorter side 540, named as MediaConvert names them (frame.0000000.jpg).
+
+    `round=up` makes frame k the picture at k * 2 s, as MediaConvert's frame capture does; the
+    fps filter's default (round=near) would give the last picture before k * 2 + 1 s.
+    """
     folder.mkdir(exist_ok=True)
     subprocess.run(
         [shutil.which("ffmpeg"), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video),
-         "-vf", f"fps=1/{INTERVAL_S},scale=-2:540", "-q:v", "3", "-start_number", "0",
+         "-vf", f"fps=1/{INTERVAL_S}:round=up,scale=-2:540", "-q:v", "3", "-start_number", "0",
          str(folder / "frame.%07d.jpg")],
         check=True, capture_output=True, timeout=60,
     )
