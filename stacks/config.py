@@ -31,6 +31,8 @@ class VideoFlowConfig(BaseModel):
     inference_warm_instances: int = Field(1, ge=1)
     inference_max_instances: int = Field(2, ge=1)
     inference_invocations_per_instance: float = Field(600, gt=0)
+    # Percent of endpoint requests and responses captured to S3; 0 (off) by default.
+    inference_data_capture_percent: int = Field(0, ge=0, le=100)
     # Public Powertools layer (includes pydantic v2 and the X-Ray SDK) for the runtime below.
     powertools_layer_version: int = 27
     # Public "AWS SDK for pandas" layer (numpy) for the functions that embed or search.

@@ -19,6 +19,7 @@ from aws_cdk import (
     aws_ecr_assets as ecr_assets,
     aws_iam as iam,
     aws_kms as kms,
+    aws_s3 as s3,
     aws_s3_assets as s3_assets,
     aws_sagemaker as sagemaker,
 )
@@ -26,10 +27,11 @@ from constructs import Construct
 
 from stacks.analysis import Network
 from stacks.config import VideoFlowConfig
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, object_wildcard
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANT = "AllTraffic"
+DATA_CAPTURE_PREFIX = "datacapture/"
 
 
 def model_archive() -> Path:
@@ -49,7 +51,8 @@ def model_archive() -> Path:
 
 
 class InferenceEndpoint(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, network: Network, config: VideoFlowConfig):
+    def __init__(self, scope: Construct, construct_id: str, *, network: Network, config: VideoFlowConfig,
+                 capture_bucket: s3.IBucket):
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self, "Key", enable_key_rotation=True,
@@ -114,12 +117,25 @@ class InferenceEndpoint(Construct):
                 instance_type=config.inference_instance_type,
             )],
             # Off by default: captured requests would store users' queries.
-            data_capture_config=None,
+            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+                enable_capture=True,
+                initial_sampling_percentage=config.inference_data_capture_percent,
+                destination_s3_uri=capture_bucket.s3_url_for_object(DATA_CAPTURE_PREFIX.rstrip("/")),
+                kms_key_id=self.key.key_arn,
+                capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode)
+                                 for mode in ("Input", "Output")],
+            ) if config.inference_data_capture_percent else None,
         )
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
             resources=[self.key.key_arn],
         ))
+        if config.inference_data_capture_percent:
+            self.role.add_to_policy(iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[capture_bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")],
+            ))
+            acknowledge(self.role, {object_wildcard(capture_bucket, DATA_CAPTURE_PREFIX):
+                                    "SageMaker names captured request files by date and hour."})
         acknowledge(self.role, {
             "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken, cloudwatch:PutMetricData and the EC2 "
                                               "network-interface actions SageMaker needs for a VPC endpoint have no "

@@ -107,7 +107,8 @@ class PipelineLayer(Construct):
 
         self.mediaconvert_role = self._mediaconvert_role(state)
         self.network = Network(self, "Network")
-        self.inference = InferenceEndpoint(self, "Inference", network=self.network, config=config)
+        self.inference = InferenceEndpoint(self, "Inference", network=self.network, config=config,
+                                           capture_bucket=state.output_bucket)
         environment.update({
             "INFERENCE_ENDPOINT_NAME": self.inference.endpoint_name,
             "INFERENCE_VARIANT": VARIANT,

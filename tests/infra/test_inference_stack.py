@@ -61,3 +61,19 @@ def test_the_search_function_may_invoke_only_the_endpoint(template_dict):
                 if "sagemaker:InvokeEndpoint" in cfn.as_list(statement["Action"])]
 
     assert invoking and all("*" not in cfn.as_list(s["Resource"]) for s in invoking)
+
+
+def test_data_capture_when_turned_on_goes_encrypted_to_its_own_prefix(tmp_path):
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Match, Template
+
+    from stacks.app import STACK_NAME, build_app
+
+    app = build_app(cdk.App(outdir=str(tmp_path), context={"videoflow": {"inference_data_capture_percent": 20}}))
+    template = Template.from_stack(app.node.find_child(STACK_NAME))
+
+    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {
+        "DataCaptureConfig": Match.object_like({
+            "EnableCapture": True, "InitialSamplingPercentage": 20, "KmsKeyId": Match.any_value(),
+        }),
+    })
