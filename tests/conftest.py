@@ -85,3 +85,20 @@ def media(tmp_path_factory):
         return made[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """The inference container's server, in a thread on a free port, with the packaged model loaded."""
+    import threading
+
+    from containers.inference.model import shared_encoder
+    from containers.inference.server import ModelState, make_server
+
+    state = ModelState()
+    state.load(shared_encoder)
+    server = make_server(state, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()

@@ -6,12 +6,9 @@ real local server as a subprocess, as the command does by default.
 
 import json
 import re
-import threading
 
 import pytest
 
-from containers.inference.model import shared_encoder
-from containers.inference.server import ModelState, make_server
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.keys import index_key, manifest_key
@@ -34,15 +31,6 @@ def index_document() -> dict:
     return index_to_json(build_index(JOB_ID, SEGMENTS, LocalEmbedder()))
 
 
-@pytest.fixture(scope="module")
-def server_url():
-    state = ModelState()
-    state.load(shared_encoder)
-    server = make_server(state, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

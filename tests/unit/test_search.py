@@ -210,15 +210,6 @@ def test_an_index_from_another_model_is_not_searched(index, embedder):
 
 # --- embedders ------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def server_url():
-    state = ModelState()
-    state.load(shared_encoder)
-    server = make_server(state, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_an_index_built_over_http_is_searchable_in_process(server_url, embedder):
