@@ -215,7 +215,7 @@ def _problems(value, shape, path: str) -> list[str]:
     if kind == "list":
         if not isinstance(value, list):
             return [f"{path}: expected a list, got {type(value).__name__}"]
-        found = _length_problems(len(value), shape, path)
+        found = _bound_problems(len(value), shape, path, "length ")
         for index, item in enumerate(value):
             found += _problems(item, shape.member, f"{path}[{index}]")
         return found
@@ -230,7 +230,7 @@ def _problems(value, shape, path: str) -> list[str]:
     if kind == "string":
         if not isinstance(value, str):
             return [f"{path}: expected a string, got {type(value).__name__}"]
-        found = _length_problems(len(value), shape, path)
+        found = _bound_problems(len(value), shape, path, "length ")
         if shape.enum and value not in shape.enum:
             found.append(f"{path}: {value!r} is not one of {shape.name} {list(shape.enum)}")
         pattern = shape.metadata.get("pattern")
@@ -240,31 +240,23 @@ def _problems(value, shape, path: str) -> list[str]:
     if kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             return [f"{path}: expected an integer, got {value!r}"]
-        return _range_problems(value, shape, path)
+        return _bound_problems(value, shape, path)
     if kind in ("double", "float"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return [f"{path}: expected a number, got {value!r}"]
-        return _range_problems(value, shape, path)
+        return _bound_problems(value, shape, path)
     if kind == "boolean":
         return [] if isinstance(value, bool) else [f"{path}: expected a boolean, got {value!r}"]
     return []
 
 
-def _length_problems(length: int, shape, path: str) -> list[str]:
+def _bound_problems(value, shape, path: str, what: str = "") -> list[str]:
+    """`value` (a number, or a length when `what` is "length ") against the shape's min and max."""
     found = []
-    if "min" in shape.metadata and length < shape.metadata["min"]:
-        found.append(f"{path}: length {length} below minimum {shape.metadata['min']}")
-    if "max" in shape.metadata and length > shape.metadata["max"]:
-        found.append(f"{path}: length {length} above maximum {shape.metadata['max']}")
-    return found
-
-
-def _range_problems(number, shape, path: str) -> list[str]:
-    found = []
-    if "min" in shape.metadata and number < shape.metadata["min"]:
-        found.append(f"{path}: {number} below minimum {shape.metadata['min']}")
-    if "max" in shape.metadata and number > shape.metadata["max"]:
-        found.append(f"{path}: {number} above maximum {shape.metadata['max']}")
+    if "min" in shape.metadata and value < shape.metadata["min"]:
+        found.append(f"{path}: {what}{value} below minimum {shape.metadata['min']}")
+    if "max" in shape.metadata and value > shape.metadata["max"]:
+        found.append(f"{path}: {what}{value} above maximum {shape.metadata['max']}")
     return found
 
 
