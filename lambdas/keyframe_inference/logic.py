@@ -14,7 +14,7 @@ timeline and the shot list in S3. The index is built from two kinds of segment:
   so every moment of the video is findable, even a stretch with no speech at all.
 
 The texts go to the embedder (the SageMaker endpoint in AWS, the local inference server
-locally; lambdas/common/embedding.py) in batches of at most EMBED_BATCH_TEXTS, and the index
+locally; lambdas/common/embedding.py), which sends them in batches of its own, and the index
 is written to analysis/<job_id>/index.json in the output bucket. A job with no words and one
 shot still gets an index, of one segment. The workflow carries only the reference.
 """
@@ -30,7 +30,6 @@ from lambdas.common.events import EventLog
 from lambdas.common.models import AnalysisResults, JobRequest, MediaInfo, Model, Transcript, Word
 
 MAX_SEGMENT_S = 30.0
-EMBED_BATCH_TEXTS = 64  # texts per embedding request: a small, steady payload for the endpoint
 SHOT_WORDS = 12  # words of speech quoted in a keyframe description
 
 # Vision signals -> words (containers/frames/analysis.py: brightness is mean luma 0..1,
@@ -142,34 +141,6 @@ def _seconds(value: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# Embedding in batches
-# ---------------------------------------------------------------------------------------
-
-
-class BatchedEmbedder:
-    """Passes at most `batch_size` texts per call to the wrapped embedder."""
-
-    def __init__(self, embedder, batch_size: int = EMBED_BATCH_TEXTS):
-        self.embedder, self.batch_size = embedder, batch_size
-
-    @property
-    def model(self) -> str:
-        return self.embedder.model
-
-    @property
-    def dim(self) -> int:
-        return self.embedder.dim
-
-    def embed(self, texts: Sequence[str]):
-        import numpy as np  # with the search module: only the functions that embed load numpy
-
-        texts = list(texts)
-        parts = [self.embedder.embed(texts[start:start + self.batch_size])
-                 for start in range(0, len(texts), self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
-
-
-# ---------------------------------------------------------------------------------------
 # The step
 # ---------------------------------------------------------------------------------------
 
@@ -188,7 +159,7 @@ def keyframe_inference(request: KeyframeInferenceRequest, output_bucket: str, ev
     speech = speech_segments(transcript)
     visual = shot_segments(shots, {frame["index"]: frame for frame in frames}, transcript.words)
     segments = speech + visual or [whole_video_segment(request.media.duration_s)]
-    index = build_index(request.job_id, segments, BatchedEmbedder(embedder or get_embedder()))
+    index = build_index(request.job_id, segments, embedder or get_embedder())
     key = save_index(index, output_bucket)
     events.append(request.job_id, "search.indexed", "KeyframeInference", segments=len(index),
                   speech_segments=len(speech), shot_segments=len(visual), model=index.model, index_key=key)

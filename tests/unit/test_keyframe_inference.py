@@ -6,7 +6,6 @@ registered through the same seam the local runner uses (lambdas.common.embedding
 
 import json
 
-import numpy as np
 import pytest
 
 from lambdas.common import embedding, storage
@@ -15,9 +14,7 @@ from lambdas.common.models import MediaInfo, SourceObject, Transcript, Word
 from lambdas.common.search import LocalEmbedder, load_index, search_text
 from lambdas.keyframe_inference.handler import handler
 from lambdas.keyframe_inference.logic import (
-    EMBED_BATCH_TEXTS,
     MAX_SEGMENT_S,
-    BatchedEmbedder,
     KeyframeInferenceRequest,
     describe_frame,
     keyframe_inference,
@@ -161,38 +158,6 @@ def test_a_shot_without_speech_or_faces_is_still_described():
 def test_describe_frame_puts_the_signals_in_words():
     assert describe_frame({"faces": [{"w": 0.1}, {"w": 0.1}], "brightness": 0.5, "sharpness": 0.45}) == [
         "2 faces", "evenly lit", "soft focus"]
-
-
-def test_the_embedder_gets_at_most_64_texts_per_call(local_embedder):
-    calls = []
-
-    class Counting:
-        model, dim = local_embedder.model, local_embedder.dim
-
-        def embed(self, texts):
-            calls.append(len(texts))
-            return np.zeros((len(texts), self.dim), dtype=np.float32)
-
-    vectors = BatchedEmbedder(Counting()).embed([f"text {i}" for i in range(150)])
-
-    assert calls == [EMBED_BATCH_TEXTS, EMBED_BATCH_TEXTS, 150 - 2 * EMBED_BATCH_TEXTS]
-    assert vectors.shape == (150, local_embedder.dim)
-
-
-# --- the step, against moto ----------------------------------------------------------------------
-
-def test_the_index_holds_every_sentence_and_one_description_per_shot(aws_state, registered):
-    event = _event(aws_state, words=_words(), spans=SHOTS, frames=_frames(16), duration_s=32.0)
-
-    result = handler(event, CONTEXT)
-
-    assert result == {"bucket": OUTPUT_BUCKET, "key": f"analysis/{JOB_ID}/index.json",
-                      "segment_count": len(SENTENCES) + len(SHOTS), "model": registered.model}
-    index = load_index(OUTPUT_BUCKET, JOB_ID)
-    texts = [s.text for s in index.segments]
-    assert all(text in texts for _, text in SENTENCES)
-    assert sum(text.startswith("Shot ") for text in texts) == len(SHOTS)
-    assert index.embeddings.shape == (len(SENTENCES) + len(SHOTS), registered.dim)
 
 
 def test_a_query_paraphrasing_a_sentence_finds_it_first(aws_state, registered):
