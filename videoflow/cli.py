@@ -85,6 +85,15 @@ def run_video(video: Path, out: Path) -> int:
         print(f"  proxy  {derivatives['proxy']}")
         print(f"  audio  {derivatives['audio'] or '(none: the source has no audio)'}")
         print(f"  frames {len(derivatives['frames'])} in {folder / 'frames'}/")
+        if manifest.get("transcript"):
+            words = len(json.loads((folder / manifest["transcript"]).read_text())["words"])
+            captions = manifest.get("captions") or {}
+            print(f"  transcript {manifest['transcript']} ({words} words)"
+                  + (f", captions {captions['vtt']} {captions['srt']}" if captions.get("vtt") else ", no captions"))
+        if manifest.get("shots"):
+            print(f"  shots  {len(manifest['shots'])}, frame analysis {manifest['frames_analysis']}")
+        if manifest.get("search_index"):
+            print(f"  search: videoflow search {manifest['job_id']} \"what to look for\" --out {folder.parent}")
         print("  manifest.json, events.jsonl")
         return EXIT_COMPLETED
     print(f"{status}: {manifest['reason']}")
