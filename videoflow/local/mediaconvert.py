@@ -394,7 +394,9 @@ def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, sele
         numerator = capture.get("FramerateNumerator", 1)
         denominator = capture.get("FramerateDenominator", 1)
         label = f"v{len(video_branches)}"
-        video_branches.append([f"fps={numerator}/{denominator}", *_scale_filters(video), "setsar=1",
+        # round=up: frame k is the picture at k x interval, as MediaConvert's frame capture takes it
+        # (ffmpeg's default rounding would take the one up to half an interval earlier).
+        video_branches.append([f"fps={numerator}/{denominator}:round=up", *_scale_filters(video), "setsar=1",
                                "format=yuvj420p", f"[{label}]"])
         extension = output.get("Extension", "jpg")
         local = workdir / f"capture.%07d.{extension}"
