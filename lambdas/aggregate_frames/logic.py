@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from botocore.exceptions import ClientError
 
 from lambdas.common import storage
-from lambdas.common.constants import ANALYSIS_PREFIX
 from lambdas.common.errors import VideoFlowError
 from lambdas.common.events import EventLog
-from lambdas.common.models import FrameManifestRef, JobRequest, Model
+from lambdas.common.keys import chunk_result_key, frame_results_prefix, timeline_key  # noqa: F401
+from lambdas.common.models import FrameManifestRef, FrameTimelineRef, JobRequest
 
 READ_THREADS = 8
 
@@ -26,29 +26,8 @@ class FrameResultsMissing(VideoFlowError):
     code = "FRAME_RESULTS_MISSING"
 
 
-def frame_results_prefix(job_id: str) -> str:
-    """Where the frame workers write (their RESULTS_PREFIX): analysis/<job_id>/frames/."""
-    return f"{ANALYSIS_PREFIX}{job_id}/frames/"
-
-
-def chunk_result_key(job_id: str, chunk: int) -> str:
-    """The same key containers/frames/worker.py writes: <prefix>chunk-00007.json."""
-    return f"{frame_results_prefix(job_id)}chunk-{chunk:05d}.json"
-
-
-def timeline_key(job_id: str) -> str:
-    return f"{ANALYSIS_PREFIX}{job_id}/timeline.json"
-
-
 class AggregateRequest(JobRequest):
     frame_manifest: FrameManifestRef
-
-
-class FrameTimelineRef(Model):
-    bucket: str
-    key: str
-    frame_count: int
-    faces_frames: int
 
 
 def aggregate_frames(request: AggregateRequest, events: EventLog) -> FrameTimelineRef:

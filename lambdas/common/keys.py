@@ -32,3 +32,21 @@ def captions_keys(job_id: str) -> tuple[str, str]:
 def index_key(job_id: str) -> str:
     """The search index of a job: transcript segments and their embeddings."""
     return f"{ANALYSIS_PREFIX}{job_id}/index.json"
+
+
+def frame_results_prefix(job_id: str) -> str:
+    """Where the frame workers write (their RESULTS_PREFIX)."""
+    return f"{ANALYSIS_PREFIX}{job_id}/frames/"
+
+
+def chunk_result_key(job_id: str, chunk: int) -> str:
+    """The key containers/frames/worker.py writes for one chunk."""
+    return f"{frame_results_prefix(job_id)}chunk-{chunk:05d}.json"
+
+
+def timeline_key(job_id: str) -> str:
+    return f"{ANALYSIS_PREFIX}{job_id}/timeline.json"
+
+
+def shots_key(job_id: str) -> str:
+    return f"{ANALYSIS_PREFIX}{job_id}/shots.json"

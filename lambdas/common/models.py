@@ -227,6 +227,19 @@ class AnalysisResults(Model):
         return value
 
 
+class FrameTimelineRef(Model):
+    bucket: str
+    key: str
+    frame_count: int
+    faces_frames: int
+
+
+class ShotsRef(Model):
+    bucket: str
+    key: str
+    shot_count: int
+
+
 class Shot(Model):
     start_s: float
     end_s: float

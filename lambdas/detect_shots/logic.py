@@ -25,11 +25,10 @@ off by at most half the interval (1 s). The last shot ends at the media's durati
 
 import statistics
 
-from lambdas.aggregate_frames.logic import FrameTimelineRef
 from lambdas.common import storage
-from lambdas.common.constants import ANALYSIS_PREFIX
 from lambdas.common.events import EventLog
-from lambdas.common.models import JobRequest, MediaInfo, Model
+from lambdas.common.keys import shots_key
+from lambdas.common.models import FrameTimelineRef, JobRequest, MediaInfo, ShotsRef
 
 WINDOW_FRAMES = 5
 FLOOR = 0.30
@@ -39,19 +38,9 @@ SPREAD_FACTOR = 3.0
 FACE_KEYFRAME_BONUS = 0.2  # a keyframe with a face describes a shot better than a slightly sharper one without
 
 
-def shots_key(job_id: str) -> str:
-    return f"{ANALYSIS_PREFIX}{job_id}/shots.json"
-
-
 class ShotsRequest(JobRequest):
     media: MediaInfo
     frame_timeline: FrameTimelineRef
-
-
-class ShotsRef(Model):
-    bucket: str
-    key: str
-    shot_count: int
 
 
 def cut_thresholds(scores: list[float]) -> list[float]:
