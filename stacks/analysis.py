@@ -26,6 +26,8 @@ from stacks.state import StateLayer
 ROOT = Path(__file__).resolve().parent.parent
 # Batch status reasons that mean the capacity went away, not that the worker failed. Batch
 # matches these as prefixes (only a trailing * is allowed) and takes at most 5 rules in all.
+FRAME_WORKER_VCPU = 1
+FRAME_WORKER_MEMORY_MB = 2048
 HOST_LOST_REASONS = ["Host EC2*", "Your Spot Task was interrupted*", "ResourceInitializationError*"]
 
 
@@ -94,8 +96,8 @@ class FrameWorkers(Construct):
                 self, "Container",
                 # Staged at synth (no Docker needed); built and pushed by `cdk deploy`.
                 image=ecs.ContainerImage.from_asset(str(ROOT / "containers" / "frames")),
-                cpu=1,
-                memory=cdk.Size.mebibytes(2048),
+                cpu=FRAME_WORKER_VCPU,
+                memory=cdk.Size.mebibytes(FRAME_WORKER_MEMORY_MB),
                 assign_public_ip=True,
                 job_role=self.job_role,
                 logging=ecs.LogDriver.aws_logs(stream_prefix="frames", log_group=self.log_group),

@@ -1,5 +1,7 @@
 """Layers 02 and 03: the functions, the MediaConvert role, the workflow and its trigger."""
 
+import json
+
 import aws_cdk as cdk
 from aws_cdk import (
     aws_cloudwatch as cloudwatch,
@@ -27,7 +29,7 @@ from lambdas.common.constants import (
     TRANSCRIPTS_PREFIX,
 )
 from lambdas.common.jobs import FINGERPRINT_INDEX
-from stacks.analysis import FrameWorkers, Network
+from stacks.analysis import FRAME_WORKER_MEMORY_MB, FRAME_WORKER_VCPU, FrameWorkers, Network
 from stacks.api import SearchApi
 from stacks.config import VideoFlowConfig
 from stacks.functions import RUNTIME, PipelineFunction, lambda_code
@@ -67,6 +69,7 @@ STEP_FUNCTIONS = {
     "warm_inference": (30, 128, "Raises the inference endpoint's floor while the job runs"),
     "keyframe_inference": (300, 1024, "Embeds transcript segments and shot descriptions into a search index"),
     "release_inference": (30, 128, "Lets the inference endpoint scale back when no job needs it"),
+    "record_cost": (60, 256, "Computes the job's cost by service and stores it with the job"),
     "publish_results": (30, 256, "Writes the job manifest and completes the job"),
     "handle_failure": (30, 256, "Records why a job was rejected or failed"),
 }
@@ -119,6 +122,14 @@ class PipelineLayer(Construct):
         })
         fns = {name: function(name, *spec) for name, spec in STEP_FUNCTIONS.items()}
         fns["build_mediaconvert_job"].function.add_environment("MEDIACONVERT_ROLE_ARN", self.mediaconvert_role.role_arn)
+        for name, value in {
+            "FUNCTION_MEMORY_MB": json.dumps({n: spec[1] for n, spec in STEP_FUNCTIONS.items()}
+                                             | {"start_pipeline": 256, "search_api": 1024}),
+            "INFERENCE_INSTANCE_TYPE": config.inference_instance_type,
+            "FRAME_WORKER_VCPU": str(FRAME_WORKER_VCPU),
+            "FRAME_WORKER_MEMORY_MB": str(FRAME_WORKER_MEMORY_MB),
+        }.items():
+            fns["record_cost"].function.add_environment(name, value)
         self.functions = fns
         self._grant(fns, state)
 
@@ -229,7 +240,7 @@ class PipelineLayer(Construct):
         fns["validate_upload"].allow(
             ["s3:ListBucket"], [ingest.bucket_arn], {"StringLike": {"s3:prefix": [f"{INGEST_PREFIX}*"]}}
         )
-        for name in ("register_job", "publish_results", "handle_failure", "record_derivatives"):
+        for name in ("register_job", "publish_results", "handle_failure", "record_derivatives", "record_cost"):
             fns[name].allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs_table])
         fns["check_duplicate"].allow(
             ["dynamodb:GetItem", "dynamodb:Query"], [jobs_table, f"{jobs_table}/index/{FINGERPRINT_INDEX}"]

@@ -92,6 +92,9 @@ class JobWorkflow(Construct):
         derivatives.add_catch(handle_failure, errors=["States.ALL"], result_path="$.error")
 
         publish = self._step("PublishResults", "publish_results", "$.result")
+        # The cost is counted just before publishing, so the manifest carries it.
+        record_cost = self._best_effort(self._step("RecordCost", "record_cost", "$.cost", catch=False))
+        record_cost.next(publish)
         process = (
             self._best_effort(self._step("WarmInference", "warm_inference", "$.inference", catch=False))
             .next(self._step("BuildMediaConvertJob", "build_mediaconvert_job", "$.mediaconvert"))
@@ -102,7 +105,7 @@ class JobWorkflow(Construct):
             .next(self._retry_also(self._step("KeyframeInference", "keyframe_inference", "$.search_index"),
                                    # the endpoint may be scaling out or throttled: back off, try again
                                    ["EmbeddingFailed"], interval_s=10))
-            .next(publish)
+            .next(record_cost)
         )
         self.chain = (
             self._step("ValidateUpload", "validate_upload", "$.upload")
@@ -113,7 +116,7 @@ class JobWorkflow(Construct):
             .next(
                 sfn.Choice(self, "Duplicate?")
                 # The same content was already processed: publish its results, pay for nothing.
-                .when(sfn.Condition.is_string("$.duplicate.duplicate_of"), publish)
+                .when(sfn.Condition.is_string("$.duplicate.duplicate_of"), record_cost)
                 .otherwise(process)
             )
         )

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from videoflow.cost import add_cost_parser, cost_command
+
 EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
 DEFAULT_OUT = Path("videoflow-out")
 
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--json", action="store_true", help="print the API's JSON answer instead of lines")
     search.add_argument("--server", metavar="URL",
                         help="an inference server already running (default: start the local one)")
+    add_cost_parser(commands)
     args = parser.parse_args(argv)
 
     if args.command == "sample":
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 1
         return 0
+    if args.command == "cost":
+        return cost_command(args.job_id, args.out)
     if args.command == "search":
         return search_job(args.job_id, args.query, out=args.out, k=args.k, as_json=args.json, server=args.server)
     if args.command == "demo" and args.video is None:

@@ -264,6 +264,7 @@ class JobManifest(Model):
     shots: list[Shot] = Field(default_factory=list)
     frames_analysis: str | None = None
     duplicate_of: str | None = None
+    cost: dict | None = Field(None, description="by service and total, USD (record_cost's report)")
 
 
 class Failure(Model):

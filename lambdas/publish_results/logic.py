@@ -26,6 +26,7 @@ class PublishRequest(JobRequest):
     derivatives: Derivatives | None = None
     frame_manifest: FrameManifestRef | None = None
     analysis: AnalysisResults | None = None
+    cost: dict | None = None
 
 
 class Published(Model):
@@ -45,6 +46,7 @@ def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore,
             proxy=derivatives.proxy.key, audio=derivatives.audio.key if derivatives.audio else None, frames=frames
         ),
         duplicate_of=request.duplicate.duplicate_of,
+        cost=request.cost,
     )
     key = write_manifest(output_bucket, manifest)
     jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),

@@ -41,7 +41,8 @@ def test_warm_and_release_surround_the_job_and_keyframe_inference_follows_the_an
 
     assert states["Duplicate?"]["Default"] == "WarmInference"
     assert states["Analysis"]["Next"] == "KeyframeInference"
-    assert states["KeyframeInference"]["Next"] == "PublishResults"
+    assert states["KeyframeInference"]["Next"] == "RecordCost"
+    assert states["AfterRecordCost"]["Next"] == "PublishResults"
     assert states["PublishResults"]["Next"] == "ReleaseInference"
     assert states["Warmed?"]["Choices"][0]["Next"] == "ReleaseAfterFailure"
 

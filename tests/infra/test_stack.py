@@ -309,8 +309,8 @@ def test_given_the_batch_job_then_every_attempt_has_a_timeout_and_attempts_are_b
     assert 1 <= definition["RetryStrategy"]["Attempts"] <= 10
 
 
-# Steps that only tune the inference endpoint's capacity: their failure skips them, not the job.
-BEST_EFFORT = {"WarmInference", "ReleaseInference", "ReleaseAfterFailure"}
+# Steps that only tune capacity or count cost: their failure skips them, not the job.
+BEST_EFFORT = {"WarmInference", "ReleaseInference", "ReleaseAfterFailure", "RecordCost"}
 
 
 def test_given_every_top_level_step_when_it_fails_then_handle_failure_catches_it(workflow):

@@ -1,0 +1,13 @@
+from lambdas.check_budget.logic import BudgetStore, CheckBudgetRequest, check_budget
+from lambdas.common.handler import step_handler
+from lambdas.common.judgment import judgment_settings
+
+
+def _run(request: CheckBudgetRequest, step):
+    settings = judgment_settings()
+    if not settings.budget_table:
+        raise ValueError("BUDGET_TABLE is not set: check_budget needs the budget table")
+    return check_budget(request, BudgetStore(settings.budget_table, settings.bounds), step.events)
+
+
+handler = step_handler("check_budget", CheckBudgetRequest, _run)

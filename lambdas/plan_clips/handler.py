@@ -1,0 +1,13 @@
+from lambdas.check_budget.gateway import model_gateway
+from lambdas.common.handler import step_handler
+from lambdas.common.judgment import judgment_settings
+from lambdas.plan_clips.logic import PlanClipsRequest, plan_clips
+
+
+def _run(request: PlanClipsRequest, step):
+    settings = judgment_settings()
+    return plan_clips(request, settings.bounds, step.settings.output_bucket, step.events,
+                      model_gateway(settings, step.events, "PlanClips"))
+
+
+handler = step_handler("plan_clips", PlanClipsRequest, _run)

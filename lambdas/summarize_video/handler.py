@@ -1,0 +1,13 @@
+from lambdas.check_budget.gateway import model_gateway
+from lambdas.common.handler import step_handler
+from lambdas.common.judgment import judgment_settings
+from lambdas.summarize_video.logic import SummarizeRequest, summarize_video
+
+
+def _run(request: SummarizeRequest, step):
+    settings = judgment_settings()
+    return summarize_video(request, settings.bounds, step.settings.output_bucket, step.events,
+                           model_gateway(settings, step.events, "SummarizeVideo"))
+
+
+handler = step_handler("summarize_video", SummarizeRequest, _run)

@@ -1,0 +1,249 @@
+"""`videoflow cost JOB`: a job's cost by service, and the worked estimates the README quotes.
+
+    videoflow cost <job_id> [--out DIR]    prints DIR/<job_id>/manifest.json's "cost" as a table
+
+The figures come from lambdas/common/prices.py (one versioned table, us-east-1, on-demand,
+approximate); `estimate_per_video_hour()` and `idle_cost_per_month()` use the same table and the
+same arithmetic (`compute_cost`) as the ledger of a real job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lambdas.common.prices import HOURS_PER_MONTH, PRICES, Prices
+from lambdas.record_cost.logic import (
+    SERVICES,
+    WORKER_S_PER_FRAME,
+    WORKER_START_S,
+    FargateTasks,
+    LambdaInvocation,
+    MediaConvertOutput,
+    ModelCall,
+    SageMakerShare,
+    Usage,
+    compute_cost,
+)
+
+EXIT_OK, EXIT_MISSING = 0, 2
+DEFAULT_OUT = Path("videoflow-out")
+
+
+def add_cost_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The `cost` subcommand, for videoflow/cli.py's subparsers."""
+    cost = commands.add_parser("cost", help="print a processed job's cost by service (USD, approximate)")
+    cost.add_argument("job_id", metavar="JOB")
+    cost.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the job's folder is (default %(default)s)")
+    return cost
+
+
+def cost_command(job_id: str, out_dir: Path) -> int:
+    """Print DIR/<job_id>/manifest.json's cost as a table; 2 when the job or its cost is missing."""
+    folder = Path(out_dir) / job_id
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        print(f"No job folder with a manifest at {folder}/: run `videoflow run VIDEO --out {out_dir}` first, "
+              "or pass --out DIR.", file=sys.stderr)
+        return EXIT_MISSING
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError as error:
+        print(f"{manifest_path} is not JSON: {error}", file=sys.stderr)
+        return EXIT_MISSING
+    cost = manifest.get("cost") if isinstance(manifest, dict) else None
+    if not isinstance(cost, dict) or not isinstance(cost.get("by_service"), dict):
+        print(f"Job {job_id} has no cost in {manifest_path}: the cost is recorded when the workflow ends "
+              "(jobs processed before the cost ledger existed have none).", file=sys.stderr)
+        return EXIT_MISSING
+    for line in format_cost_table(cost):
+        print(line)
+    return EXIT_OK
+
+
+def format_cost_table(cost: dict) -> list[str]:
+    """The report as aligned lines: one per service, then the total."""
+    currency = cost.get("currency", "USD")
+    lines = [
+        f"Cost of job {cost.get('job_id', '?')} in {currency}, approximate "
+        f"(prices {cost.get('prices_version', '?')}, {cost.get('prices_region', 'us-east-1')}, on-demand list prices)",
+        f"  {'service':<15} {'quantity':>12}  {'unit':<12} {currency:>11}",
+    ]
+    by_service = cost["by_service"]
+    ordered = [service for service in SERVICES if service in by_service] + \
+        [service for service in by_service if service not in SERVICES]
+    for service in ordered:
+        entry = by_service[service] or {}
+        lines.append(f"  {service:<15} {_quantity(entry.get('quantity', 0)):>12}  {entry.get('unit', ''):<12} "
+                     f"{_usd(entry.get('usd', 0)):>11}")
+    total = cost.get("total_usd", sum((entry or {}).get("usd", 0) for entry in by_service.values()))
+    lines.append(f"  {'total':<15} {'':>12}  {'':<12} {_usd(total):>11}")
+    return lines
+
+
+def _quantity(value) -> str:
+    value = float(value or 0)
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.4f}" if value else "0"
+
+
+def _usd(value) -> str:
+    return f"{float(value or 0):.6f}"
+
+
+# --- worked estimates ---------------------------------------------------------------------------
+
+# Lambda run time per invocation for a one-hour video (ms); the memory comes from stacks/pipeline.py.
+ESTIMATE_LAMBDA_MS = {
+    "start_pipeline": 300,
+    "validate_upload": 500,
+    "probe_media": 2_000,
+    "enforce_limits": 100,
+    "register_job": 200,
+    "check_duplicate": 200,
+    "warm_inference": 500,
+    "build_mediaconvert_job": 200,
+    "record_derivatives": 3_000,
+    "build_frame_manifest": 2_000,
+    "normalize_transcript": 5_000,
+    "build_captions": 1_000,
+    "aggregate_frames": 10_000,
+    "detect_shots": 1_000,
+    "keyframe_inference": 30_000,
+    "publish_results": 1_000,
+    "release_inference": 500,
+    "record_cost": 1_000,
+}
+ESTIMATE_RECORD_COST_MEMORY_MB = 256
+
+
+def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml.g5.xlarge",
+                            model_id: str | None = "anthropic.claude-3-5-haiku-20241022-v1:0",
+                            function_memory_mb: dict[str, int] | None = None) -> dict:
+    """What one hour of 1080p video with speech costs to process, by service, with the same arithmetic as a job.
+
+    Assumptions (each is a round figure; change one and the function shows its effect):
+
+    * The video: 60 min (3,600 s), 1920x1080 at 30 fps (not over 30, so no frame-rate
+      multiplier), stereo sound with speech throughout; it is not a duplicate.
+    * MediaConvert, one job with three outputs, each billed for the full hour: the 540p proxy
+      (SD, AVC, Basic tier: single-pass HQ quality tuning), the mono WAV (audio-only rate plus
+      the loudness-normalization add-on) and the JPEG frame captures (assumed billed as an SD
+      output, see lambdas/common/prices.py). If AWS bills the job at the Professional tier
+      instead, the MediaConvert line roughly doubles.
+    * Frames: one every 2 s = 1,800 frames, in chunks of 60 = 30 Batch array children on
+      Fargate Spot, 1 vCPU and 2 GB each, each running 45 s start-up + 0.1 s per frame = 51 s,
+      billed 60 s (Fargate's minimum), each with a public IPv4 address while it runs.
+    * Transcribe: the 60 min of clean audio, batch, tier 1.
+    * Step Functions: the 25 states of a completed job plus 5 per Transcribe poll; Transcribe
+      taking 15 min means 34 polls with the 1-2-4-8-16-30 s back-off: 25 + 5 x 34 + 1 (this
+      step) = 196 transitions.
+    * Lambda: one invocation of each step, with the run times in ESTIMATE_LAMBDA_MS (the longest:
+      keyframe_inference 30 s embedding about 900 transcript windows, aggregate_frames 10 s),
+      at the memory sizes of stacks/pipeline.py.
+    * SageMaker: the job holds the warm floor (1 instance of `instance_type`) alone, from just
+      after ingest to the end: MediaConvert 10 min + Transcribe 15 min (the frames finish
+      within it) + 1 min of embedding = 26 min. With the default floors (idle 1, warm 1) that
+      instance runs anyway: this is the job's share of it, not an extra charge (the idle cost
+      per month already counts it).
+    * Bedrock (issue 4's judgment, when Bedrock is configured; `model_id=None` leaves it out):
+      a summary and a plan, each reading the transcript (about 9,000 words, 12,000 tokens) and
+      the shot signals (3,000 tokens): 30,000 input tokens and 2,400 output tokens.
+    * S3: 1,800 frame PUTs + proxy, audio, 30 chunk results and 10 JSON documents; 1,800 frame
+      GETs by the workers + 30 chunk reads + about 70 others. DynamoDB: about 20 events.
+    * Not included: rendering clips (issue 4), S3 storage, CloudWatch Logs, data transfer out.
+    """
+    if function_memory_mb is None:
+        from stacks.pipeline import STEP_FUNCTIONS  # the deployed memory sizes (imports the CDK: about 1 s)
+
+        function_memory_mb = {name: spec[1] for name, spec in STEP_FUNCTIONS.items()}
+        function_memory_mb.setdefault("start_pipeline", 256)
+        function_memory_mb.setdefault("record_cost", ESTIMATE_RECORD_COST_MEMORY_MB)
+    duration_s, frames, frames_per_chunk = 3600.0, 1800, 60
+    chunks = frames // frames_per_chunk
+    polls = 34
+    held_s = (10 + 15 + 1) * 60
+    usage = Usage(
+        job_id="estimate: one hour of 1080p30 video with speech",
+        mediaconvert=[
+            MediaConvertOutput(name="proxy", rate="avc_sd_basic", duration_s=duration_s),
+            MediaConvertOutput(name="audio", rate="audio_only", duration_s=duration_s,
+                               add_ons=["audio_normalization"]),
+            MediaConvertOutput(name="frames", rate="frame_capture", duration_s=duration_s),
+        ],
+        lambdas=[LambdaInvocation(function=name, duration_ms=ms, memory_mb=function_memory_mb.get(name, 256),
+                                  measured_by="assumed") for name, ms in ESTIMATE_LAMBDA_MS.items()],
+        state_transitions=25 + 5 * polls + 1,
+        fargate=[FargateTasks(purpose="frame workers",
+                              task_seconds=[WORKER_START_S + frames_per_chunk * WORKER_S_PER_FRAME] * chunks,
+                              vcpu=1, memory_gb=2)],
+        transcribe_audio_s=duration_s,
+        sagemaker=SageMakerShare(instance_type=instance_type, held_s=held_s, instances=1, jobs_sharing=1,
+                                 idle_instances=1),
+        model_calls=[ModelCall(model_id=model_id, input_tokens=15_000, output_tokens=400),
+                     ModelCall(model_id=model_id, input_tokens=15_000, output_tokens=2_000)] if model_id else [],
+        s3_put_requests=frames + 2 + chunks + 10,
+        s3_get_requests=frames + chunks + 70,
+        dynamodb_write_units=35,
+        dynamodb_read_units=25,
+    )
+    report = compute_cost(usage, prices)
+    without_sagemaker = report.total_usd - report.by_service["sagemaker"].usd
+    return {
+        "video": {"duration_s": duration_s, "width": 1920, "height": 1080, "frame_rate": 30, "speech": True},
+        "prices_version": report.prices_version,
+        "currency": report.currency,
+        "by_service": {service: {"quantity": cost.quantity, "unit": cost.unit, "usd": cost.usd}
+                       for service, cost in report.by_service.items()},
+        "total_usd": report.total_usd,
+        "total_without_sagemaker_share_usd": round(without_sagemaker, 9),
+        "report": report.model_dump(mode="json"),
+    }
+
+
+def idle_cost_per_month(prices: Prices = PRICES, *, instance_type: str = "ml.g5.xlarge", idle_instances: int = 1,
+                        alarms: int = 4, kms_keys: int = 1) -> dict:
+    """What the deployed stack costs in a month with no job at all (730 hours).
+
+    Counted: the inference endpoint's idle floor (a real-time endpoint cannot go below one
+    instance), the KMS key of the endpoint's storage, the four CloudWatch alarms (failed,
+    timed-out, aborted executions; parked uploads). Not counted, because they depend on use:
+    S3 storage of originals and results, CloudWatch Logs storage (30 days by default), VPC flow
+    logs of rejected traffic, the two container images in ECR (a few GB at $0.10 per GB-month).
+    Everything else (Lambda, Step Functions, MediaConvert, Transcribe, Batch on Fargate Spot,
+    the VPC without a NAT gateway, on-demand DynamoDB) costs nothing at rest.
+    """
+    rate = prices.sagemaker_per_instance_hour.get(instance_type)
+    endpoint = None if rate is None else idle_instances * rate * HOURS_PER_MONTH
+    lines = {
+        "sagemaker_endpoint": endpoint,
+        "kms_key": kms_keys * prices.kms_key_per_month,
+        "cloudwatch_alarms": alarms * prices.cloudwatch_alarm_per_month,
+    }
+    return {
+        "prices_version": prices.version,
+        "currency": prices.currency,
+        "hours": HOURS_PER_MONTH,
+        "instance_type": instance_type,
+        "idle_instances": idle_instances,
+        "by_item": lines,
+        "total_usd": round(sum(value for value in lines.values() if value is not None), 2),
+        "note": None if rate is not None else f"No SageMaker price for {instance_type}: the endpoint is not counted.",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point (until videoflow/cli.py has the subcommand): python -m videoflow.cost JOB."""
+    parser = argparse.ArgumentParser(prog="videoflow")
+    add_cost_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["cost", *(sys.argv[1:] if argv is None else argv)])
+    return cost_command(args.job_id, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
