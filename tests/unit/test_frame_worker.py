@@ -9,15 +9,12 @@ against a moto server over HTTP, as the local Batch adapter and AWS Batch do.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from containers.frames import worker
 from lambdas.aggregate_frames.handler import handler as aggregate_handler
@@ -29,7 +26,7 @@ from lambdas.aggregate_frames.logic import (
     frame_results_prefix,
 )
 from lambdas.build_frame_manifest.logic import FrameManifestRequest, build_frame_manifest
-from lambdas.common import aws as common_aws, storage
+from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.models import FrameManifestRef
 from lambdas.detect_shots.handler import handler as detect_handler
@@ -351,29 +348,11 @@ def test_given_no_frames_when_shots_are_built_then_one_shot_covers_the_video():
 # --- the worker as a process, over HTTP ---------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
-def moto_server(monkeypatch):
-    """A moto server on localhost, as the local runner starts one for container processes."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    common_aws.reset()
-    try:
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket=OUTPUT_BUCKET)
-        yield endpoint, s3
-    finally:
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5)
-        server.stop()
-        common_aws.reset()
+def moto_server(moto_server_url):
+    s3 = boto3.client("s3", endpoint_url=moto_server_url)
+    s3.create_bucket(Bucket=OUTPUT_BUCKET)
+    return moto_server_url, s3
 
 
 def _run_worker_process(endpoint: str, env: dict) -> subprocess.CompletedProcess:

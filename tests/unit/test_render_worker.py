@@ -12,12 +12,10 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -25,7 +23,6 @@ import pytest
 import webvtt
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from containers.render import render
 from tests.media import make_truncated, make_video, put_source
@@ -536,27 +533,11 @@ def _children_named(name: str) -> list[int]:
 # --- as a process, over HTTP ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
-def moto_server(monkeypatch):
-    """A moto server on localhost, as the local runner starts one for container processes."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    try:
-        client = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
-        _buckets(client)
-        yield endpoint, client
-    finally:
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5)
-        server.stop()
+def moto_server(moto_server_url):
+    client = boto3.client("s3", endpoint_url=moto_server_url, region_name=REGION)
+    _buckets(client)
+    return moto_server_url, client
 
 
 def _start_render_process(endpoint: str, spec: dict) -> subprocess.Popen:
