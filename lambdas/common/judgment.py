@@ -19,8 +19,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lambdas.common.constants import ANALYSIS_PREFIX
 from lambdas.common.errors import VideoFlowError
+
+# Judgment's keys live with the others; re-exported for the judgment steps.
+from lambdas.common.keys import plan_draft_key, plan_key, summary_key  # noqa: F401
 from lambdas.common.models import Model
 
 # --- defaults (units in the names) -------------------------------------------------------------
@@ -237,20 +239,3 @@ def estimate_input_tokens(request: dict) -> int:
     """
     prompt = {key: request.get(key) for key in ("system", "messages", "toolConfig")}
     return math.ceil(len(json.dumps(prompt, separators=(",", ":"))) / 3) + 50
-
-
-# --- where judgment writes -----------------------------------------------------------------------
-
-
-def plan_draft_key(job_id: str) -> str:
-    """The plan as the planner wrote it (possibly garbage, possibly large)."""
-    return f"{ANALYSIS_PREFIX}{job_id}/plan.draft.json"
-
-
-def plan_key(job_id: str) -> str:
-    """The validated plan and the corrections that made it."""
-    return f"{ANALYSIS_PREFIX}{job_id}/plan.json"
-
-
-def summary_key(job_id: str) -> str:
-    return f"{ANALYSIS_PREFIX}{job_id}/summary.json"

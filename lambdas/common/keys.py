@@ -50,3 +50,17 @@ def timeline_key(job_id: str) -> str:
 
 def shots_key(job_id: str) -> str:
     return f"{ANALYSIS_PREFIX}{job_id}/shots.json"
+
+
+def plan_draft_key(job_id: str) -> str:
+    """The clip plan as the planner wrote it (possibly garbage, possibly large)."""
+    return f"{ANALYSIS_PREFIX}{job_id}/plan.draft.json"
+
+
+def plan_key(job_id: str) -> str:
+    """The validated clip plan and the corrections that made it."""
+    return f"{ANALYSIS_PREFIX}{job_id}/plan.json"
+
+
+def summary_key(job_id: str) -> str:
+    return f"{ANALYSIS_PREFIX}{job_id}/summary.json"
