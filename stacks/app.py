@@ -27,6 +27,7 @@ class VideoFlowStack(cdk.Stack):
             ("EventsTableName", self.state.events_table.table_name, "Every job's event log"),
             ("StateMachineArn", self.pipeline.state_machine.state_machine_arn, "The job workflow"),
             ("AlarmTopicArn", self.pipeline.alarm_topic.topic_arn, "Subscribe to hear about failed jobs"),
+            ("NotificationTopicArn", self.pipeline.notifications.topic_arn, "Subscribe to hear about completed jobs"),
             ("ApiUrl", self.pipeline.api.url, "Jobs API (IAM-signed): GET jobs/{id}/search?q=..."),
             ("InferenceEndpointName", self.pipeline.inference.endpoint_name, "The embedding endpoint"),
         ):

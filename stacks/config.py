@@ -37,6 +37,28 @@ class VideoFlowConfig(BaseModel):
     powertools_layer_version: int = 27
     # Public "AWS SDK for pandas" layer (numpy) for the functions that embed or search.
     pandas_layer_version: int = 11
+    # Judgment: Amazon Bedrock (Converse) when a model id is set, the local planner otherwise.
+    bedrock_model_id: str = ""
+    plan_min_clip_s: float = Field(15, gt=0)
+    plan_max_clip_s: float = Field(60, gt=0)
+    plan_max_clips: int = Field(5, ge=1, le=50)
+    judgment_max_tokens_per_job: int = Field(60_000, ge=1)
+    judgment_max_model_calls: int = Field(4, ge=0)
+    judgment_max_seconds: float = Field(180, gt=0)
+    # Render: 9:16 clips; short ones in a Lambda, the rest as Fargate tasks that heartbeat.
+    render_width: int = Field(1080, ge=16, le=4096, multiple_of=2)
+    render_height: int = Field(1920, ge=16, le=4096, multiple_of=2)
+    render_captions: Literal["burn", "attach", "none"] = "burn"
+    render_loudness_lufs: float = Field(-14, ge=-70, le=-5)
+    render_lambda_max_clip_s: float = Field(60, ge=0)  # 0: every clip on Fargate
+    render_lambda_memory_mb: int = Field(4096, ge=1024, le=10240)
+    render_lambda_storage_mb: int = Field(10240, ge=512, le=10240)
+    render_heartbeat_s: int = Field(120, ge=4, le=3600)
+    render_timeout_min: int = Field(60, gt=0)
+    render_task_vcpu: float = 2
+    render_task_memory_mb: int = 4096
+    render_task_storage_gib: int = Field(100, ge=21, le=200)
+    render_max_concurrency: int = Field(4, ge=1, le=40)
     # Kept when the stack is deleted unless set false (a test stack may want a clean teardown).
     retain_data: bool = True
 
@@ -46,6 +68,24 @@ class VideoFlowConfig(BaseModel):
             "MIN_DURATION_S": str(self.min_duration_s),
             "MAX_SIZE_BYTES": str(self.max_size_bytes),
             "FRAMES_PER_CHUNK": str(self.frames_per_chunk),
+            "PLAN_MIN_CLIP_S": str(self.plan_min_clip_s),
+            "PLAN_MAX_CLIP_S": str(self.plan_max_clip_s),
+            "PLAN_MAX_CLIPS": str(self.plan_max_clips),
+            "JUDGMENT_MAX_TOKENS_PER_JOB": str(self.judgment_max_tokens_per_job),
+            "JUDGMENT_MAX_MODEL_CALLS": str(self.judgment_max_model_calls),
+            "JUDGMENT_MAX_SECONDS": str(self.judgment_max_seconds),
+        }
+
+    def render_environment(self) -> dict[str, str]:
+        """What build_render_specs needs to write specs and choose where each clip renders."""
+        return {
+            "RENDER_WIDTH": str(self.render_width),
+            "RENDER_HEIGHT": str(self.render_height),
+            "RENDER_CAPTIONS": self.render_captions,
+            "RENDER_LOUDNESS_LUFS": str(self.render_loudness_lufs),
+            "RENDER_LAMBDA_MAX_CLIP_S": str(self.render_lambda_max_clip_s),
+            # The source and the clip must both fit the function's /tmp, with room to spare.
+            "RENDER_LAMBDA_MAX_SOURCE_BYTES": str((self.render_lambda_storage_mb - 1024) * 1024 * 1024),
         }
 
 

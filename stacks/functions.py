@@ -19,14 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 
 
+# The render spec is the renderer's input contract; build_render_specs validates with the same module.
+SHARED_CONTAINER_MODULES = ("containers/__init__.py", "containers/render/__init__.py", "containers/render/spec.py")
+
+
 def lambda_code() -> lambda_.Code:
     """Stage a clean copy of the lambdas package (no caches) as the one code asset.
+
+    The render spec module ships with it (the renderer's contract, one source file in the repo).
 
     A fresh temporary folder per synth, so synths running side by side never collide; CDK
     copies the asset into cdk.out by content hash, so the folder's name does not matter.
     """
     staging = Path(tempfile.mkdtemp(prefix="videoflow-lambda-"))
     shutil.copytree(ROOT / "lambdas", staging / "lambdas", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for module in SHARED_CONTAINER_MODULES:
+        (staging / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / module, staging / module)
     return lambda_.Code.from_asset(str(staging))
 
 
@@ -37,7 +46,7 @@ class PipelineFunction(Construct):
         name: str,
         *,
         code: lambda_.Code,
-        layer: lambda_.ILayerVersion,
+        layer: lambda_.ILayerVersion | None,
         extra_layers: list[lambda_.ILayerVersion] | None = None,
         environment: dict[str, str],
         config: VideoFlowConfig,
@@ -47,8 +56,14 @@ class PipelineFunction(Construct):
         unscoped_actions: dict[str, str] | None = None,
         async_retry_attempts: int = 0,
         on_failure: lambda_.IDestination | None = None,
+        image: bool = False,
+        ephemeral_storage_mb: int | None = None,
+        handler: str | None = None,
     ):
-        """`unscoped_actions`: actions that AWS offers on Resource "*" only, each with the reason."""
+        """`unscoped_actions`: actions that AWS offers on Resource "*" only, each with the reason.
+
+        `image`: `code` is a container image (lambda_.Code.from_asset_image); it brings its own runtime.
+        """
         super().__init__(scope, name)
         self.name = name
         self.timeout = timeout = timeout or cdk.Duration.seconds(30)
@@ -64,11 +79,12 @@ class PipelineFunction(Construct):
         )
         self.function = lambda_.Function(
             self, "Function",
-            runtime=RUNTIME,
+            runtime=lambda_.Runtime.FROM_IMAGE if image else RUNTIME,
             architecture=lambda_.Architecture.X86_64,
-            handler=f"lambdas.{name}.handler.handler",
+            handler=lambda_.Handler.FROM_IMAGE if image else handler or f"lambdas.{name}.handler.handler",
             code=code,
-            layers=[layer, *(extra_layers or [])],
+            layers=None if image else [layer, *(extra_layers or [])],
+            ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb) if ephemeral_storage_mb else None,
             role=self.role,
             timeout=timeout,
             memory_size=memory_mb,

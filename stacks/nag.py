@@ -19,3 +19,16 @@ def acknowledge(construct: Construct, findings: dict[str, str]) -> None:
 def object_wildcard(bucket, prefix: str) -> str:
     """The cdk-nag name of the resource `<bucket ARN>/<prefix>*`."""
     return f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{prefix}*]"
+
+
+def any_task_definition_revision(task_definition) -> str:
+    """The cdk-nag name of `<task definition family>:*`, which CDK's EcsRunTask grants ecs:RunTask on."""
+    ref = f'{{"Ref":"{logical_id(task_definition)}"}}'
+
+    def part(index: int) -> str:
+        return f'{{"Fn::Select":[{index},{{"Fn::Split":[":",{ref}]}}]}}'
+
+    def family(index: int) -> str:
+        return f'{{"Fn::Select":[{index},{{"Fn::Split":["/",{part(5)}]}}]}}'
+
+    return f"AwsSolutions-IAM5[Resource::arn:{part(1)}:{part(2)}:{part(3)}:{part(4)}:{family(0)}/{family(1)}:*]"

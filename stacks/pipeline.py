@@ -22,6 +22,7 @@ from constructs import Construct
 from lambdas.common.constants import (
     ANALYSIS_PREFIX,
     CAPTIONS_PREFIX,
+    CLIPS_PREFIX,
     DERIVATIVES_PREFIX,
     INGEST_PREFIX,
     MANIFESTS_PREFIX,
@@ -34,7 +35,8 @@ from stacks.api import SearchApi
 from stacks.config import VideoFlowConfig
 from stacks.functions import RUNTIME, PipelineFunction, lambda_code
 from stacks.inference import VARIANT, InferenceEndpoint
-from stacks.nag import acknowledge, logical_id, object_wildcard
+from stacks.nag import acknowledge, any_task_definition_revision, logical_id, object_wildcard
+from stacks.render import Renderer
 from stacks.state import StateLayer
 from stacks.workflow import JobWorkflow
 
@@ -69,10 +71,20 @@ STEP_FUNCTIONS = {
     "warm_inference": (30, 128, "Raises the inference endpoint's floor while the job runs"),
     "keyframe_inference": (300, 1024, "Embeds transcript segments and shot descriptions into a search index"),
     "release_inference": (30, 128, "Lets the inference endpoint scale back when no job needs it"),
+    "check_budget": (15, 128, "Opens the job's model budget (tokens, calls, time) and reports what is left"),
+    "summarize_video": (150, 512, "Titles and summarizes the video (Bedrock within budget, else extractive)"),
+    "plan_clips": (150, 512, "Drafts the clip plan (Bedrock within budget, else the local planner)"),
+    "validate_plan": (30, 256, "Clamps or rejects the drafted clips: inside the video, no overlaps, bounded"),
+    "build_render_specs": (30, 256, "Writes one render spec per clip and chooses Lambda or Fargate for it"),
+    "record_render": (60, 256, "Checks each rendered clip's length, codec and size from its MP4 header"),
     "record_cost": (60, 256, "Computes the job's cost by service and stores it with the job"),
     "publish_results": (30, 256, "Writes the job manifest and completes the job"),
+    "notify": (30, 128, "Announces a completed job on EventBridge and SNS"),
+    "compensate": (60, 256, "Removes what a failed job rendered, so it publishes nothing"),
     "handle_failure": (30, 256, "Records why a job was rejected or failed"),
 }
+
+JUDGMENT_FUNCTIONS = ("check_budget", "summarize_video", "plan_clips")
 
 
 class PipelineLayer(Construct):
@@ -120,11 +132,24 @@ class PipelineLayer(Construct):
             "INFERENCE_WARM_INSTANCES": str(config.inference_warm_instances),
             "INFERENCE_MAX_INSTANCES": str(config.inference_max_instances),
         })
+        self.notifications = self._topic("Notifications", "VideoFlow job notifications")
+        environment.update({
+            "BUDGET_TABLE": state.budget_table.table_name,
+            "BEDROCK_MODEL_ID": config.bedrock_model_id,
+            "NOTIFY_TOPIC_ARN": self.notifications.topic_arn,
+            **config.render_environment(),
+            "RENDER_TASK_VCPU": str(config.render_task_vcpu),
+            "RENDER_TASK_MEMORY_MB": str(config.render_task_memory_mb),
+        })
         fns = {name: function(name, *spec) for name, spec in STEP_FUNCTIONS.items()}
+        self.renderer = Renderer(self, "Render", network=self.network, state=state, config=config,
+                                 environment=environment)
+        fns["render_short_clip"] = self.renderer.short_clip
         fns["build_mediaconvert_job"].function.add_environment("MEDIACONVERT_ROLE_ARN", self.mediaconvert_role.role_arn)
         for name, value in {
             "FUNCTION_MEMORY_MB": json.dumps({n: spec[1] for n, spec in STEP_FUNCTIONS.items()}
-                                             | {"start_pipeline": 256, "search_api": 1024}),
+                                             | {"start_pipeline": 256, "search_api": 1024,
+                                                "render_short_clip": config.render_lambda_memory_mb}),
             "INFERENCE_INSTANCE_TYPE": config.inference_instance_type,
             "FRAME_WORKER_VCPU": str(FRAME_WORKER_VCPU),
             "FRAME_WORKER_MEMORY_MB": str(FRAME_WORKER_MEMORY_MB),
@@ -132,10 +157,12 @@ class PipelineLayer(Construct):
             fns["record_cost"].function.add_environment(name, value)
         self.functions = fns
         self._grant(fns, state)
+        self._grant_judgment(fns, state, config)
 
         self.frame_workers = FrameWorkers(self, "FrameWorkers", network=self.network, state=state, config=config)
         workflow = JobWorkflow(self, "Workflow", functions=fns, mediaconvert_role=self.mediaconvert_role,
-                               frame_workers=self.frame_workers, output_bucket=state.output_bucket, config=config)
+                               frame_workers=self.frame_workers, renderer=self.renderer,
+                               output_bucket=state.output_bucket, config=config)
         self.state_machine = sfn.StateMachine(
             self, "JobStateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
@@ -163,6 +190,8 @@ class PipelineLayer(Construct):
                                               "resource-level permissions.",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:"
             "transcription-job/*]": "Transcription job names are made per run (job id + uuid).",
+            any_task_definition_revision(self.renderer.task_definition):
+                "Added by CDK's EcsRunTask: ecs:RunTask on any revision of the render task definition's family.",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:"
             "job-definition/*]": "Added by CDK's BatchSubmitJob so a .sync job can use any revision of the "
                                  "frame worker's job definition.",
@@ -267,6 +296,32 @@ class PipelineLayer(Construct):
             fns[name].allow(actions, [output.arn_for_objects(f"{prefix}*")])
             acknowledge(fns[name].role, {object_wildcard(output, prefix): PER_JOB_WILDCARD})
 
+    def _grant_judgment(self, fns: dict[str, PipelineFunction], state: StateLayer, config: VideoFlowConfig) -> None:
+        """Judgment, render bookkeeping and notification: the budget table, the model, the clips prefix."""
+        output = state.output_bucket
+        for name in JUDGMENT_FUNCTIONS:
+            fns[name].allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [state.budget_table.table_arn])
+        if config.bedrock_model_id:
+            for name in ("summarize_video", "plan_clips"):
+                fns[name].allow(["bedrock:InvokeModel"], bedrock_model_arns(config.bedrock_model_id))
+        for name, actions, prefix in (
+            ("summarize_video", ["s3:GetObject"], TRANSCRIPTS_PREFIX),
+            ("summarize_video", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("plan_clips", ["s3:GetObject"], TRANSCRIPTS_PREFIX),
+            ("plan_clips", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("validate_plan", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("build_render_specs", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("record_render", ["s3:GetObject"], CLIPS_PREFIX),
+            ("compensate", ["s3:DeleteObject"], CLIPS_PREFIX),
+        ):
+            fns[name].allow(actions, [output.arn_for_objects(f"{prefix}*")])
+            acknowledge(fns[name].role, {object_wildcard(output, prefix): PER_JOB_WILDCARD})
+        for name in ("record_render", "compensate"):
+            fns[name].allow(["s3:ListBucket"], [output.bucket_arn], {"StringLike": {"s3:prefix": [f"{CLIPS_PREFIX}*"]}})
+        fns["notify"].allow(["events:PutEvents"], [cdk.Stack.of(self).format_arn(
+            service="events", resource="event-bus", resource_name="default")])
+        fns["notify"].allow(["sns:Publish"], [self.notifications.topic_arn])
+
     def _trigger(self, state: StateLayer) -> events.Rule:
         """S3 Object Created under the upload prefix -> start_pipeline; undeliverable events go to a DLQ."""
         rule = events.Rule(
@@ -301,13 +356,15 @@ class PipelineLayer(Construct):
         return queue
 
     def _alarm_topic(self) -> sns.Topic:
-        topic = sns.Topic(
-            self, "Alarms",
-            display_name="VideoFlow alarms",
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+        return self._topic("Alarms", "VideoFlow alarms")
+
+    def _topic(self, name: str, display_name: str) -> sns.Topic:
+        return sns.Topic(
+            self, name,
+            display_name=display_name,
+            master_key=kms.Alias.from_alias_name(self, f"{name}Key", "alias/aws/sns"),
             enforce_ssl=True,
         )
-        return topic
 
     def _alarms(self) -> None:
         """Failed, timed-out and aborted executions, and parked uploads, notify the alarm topic."""
@@ -327,3 +384,16 @@ class PipelineLayer(Construct):
                 alarm_description=f"VideoFlow: {name}",
             )
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+
+
+def bedrock_model_arns(model_id: str) -> list[str]:
+    """What bedrock:InvokeModel needs for `model_id`: the model itself, or a cross-Region inference
+    profile and the foundation model it routes to (in any Region the profile may choose)."""
+    if model_id.startswith("arn:"):
+        return [model_id]
+    partition, region, account = cdk.Aws.PARTITION, cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID
+    prefix, _, rest = model_id.partition(".")
+    if prefix in {"us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"} and rest:
+        return [f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}",
+                f"arn:{partition}:bedrock:*::foundation-model/{rest}"]
+    return [f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}"]

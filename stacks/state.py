@@ -51,6 +51,12 @@ class StateLayer(Construct):
             stream=dynamodb.StreamViewType.NEW_IMAGE,
             **self._table_defaults(removal),
         )
+        # Judgment's per-job model budget (check_budget): tokens, calls and time, by conditional writes.
+        self.budget_table = dynamodb.Table(
+            self, "Budget",
+            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            **self._table_defaults(removal),
+        )
         # Powertools idempotency records for start_pipeline; expired records are deleted by TTL.
         self.idempotency_table = dynamodb.Table(
             self, "Idempotency",

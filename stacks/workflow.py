@@ -6,7 +6,13 @@ carries references only; each step stores its small result under its own path.
 """
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam, aws_s3 as s3, aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
+from aws_cdk import (
+    aws_ecs as ecs,
+    aws_iam as iam,
+    aws_s3 as s3,
+    aws_stepfunctions as sfn,
+    aws_stepfunctions_tasks as tasks,
+)
 from constructs import Construct
 
 from lambdas.common.constants import ANALYSIS_PREFIX, TRANSCRIPTS_PREFIX
@@ -14,6 +20,7 @@ from lambdas.common.errors import TransientError
 from stacks.analysis import FrameWorkers
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction
+from stacks.render import Renderer
 
 # Step Functions' default Lambda retry omits throttling; name it explicitly.
 LAMBDA_TRANSIENT_ERRORS = [
@@ -29,6 +36,10 @@ BATCH_TRANSIENT_ERRORS = ["Batch.ServerException"]
 TRANSCRIBE_FIRST_WAIT_S = 1
 TRANSCRIBE_MAX_WAIT_S = 30
 SDK_CALL_TIMEOUT = sfn.Timeout.duration(cdk.Duration.seconds(60))
+# A render task that stopped heart-beating (its worker died) or was stopped (Spot, SIGTERM) is run
+# again; its output key only ever holds a whole, checked clip, so a retry never leaves two copies.
+RENDER_LOST_ERRORS = ["States.HeartbeatTimeout", "States.Timeout", "RenderInterrupted"]
+RENDER_ATTEMPTS = 2
 MEDIACONVERT_TRANSIENT_ERRORS = [
     "MediaConvert.TooManyRequestsException",
     "MediaConvert.InternalServerErrorException",
@@ -47,6 +58,7 @@ class JobWorkflow(Construct):
         functions: dict[str, PipelineFunction],
         mediaconvert_role: iam.IRole,
         frame_workers: FrameWorkers,
+        renderer: Renderer,
         output_bucket: s3.IBucket,
         config: VideoFlowConfig,
     ):
@@ -66,10 +78,19 @@ class JobWorkflow(Construct):
         release = self._best_effort(self._step("ReleaseAfterFailure", "release_inference", "$.inference",
                                                catch=False))
         release.next(handle_failure)
-        self._on_error = (
+        warmed = (
             sfn.Choice(self, "Warmed?")
             .when(sfn.Condition.is_present("$.inference"), release)
             .otherwise(handle_failure)
+        )
+        # A job that failed after rendering started removes what it rendered first: it publishes nothing.
+        compensate = self._step("Compensate", "compensate", "$.compensated", catch=False)
+        compensate.add_catch(warmed, errors=["States.ALL"], result_path="$.compensate_error")
+        compensate.next(warmed)
+        self._on_error = (
+            sfn.Choice(self, "RenderStarted?")
+            .when(sfn.Condition.is_present("$.render"), compensate)
+            .otherwise(warmed)
         )
 
         derivatives = tasks.MediaConvertCreateJob(
@@ -95,6 +116,9 @@ class JobWorkflow(Construct):
         # The cost is counted just before publishing, so the manifest carries it.
         record_cost = self._best_effort(self._step("RecordCost", "record_cost", "$.cost", catch=False))
         record_cost.next(publish)
+        # The job is complete once published; a notification that fails for good does not undo that.
+        publish.next(self._best_effort(self._step("Notify", "notify", "$.notified", catch=False))).next(
+            sfn.Succeed(self, "Completed"))
         process = (
             self._best_effort(self._step("WarmInference", "warm_inference", "$.inference", catch=False))
             .next(self._step("BuildMediaConvertJob", "build_mediaconvert_job", "$.mediaconvert"))
@@ -105,6 +129,16 @@ class JobWorkflow(Construct):
             .next(self._retry_also(self._step("KeyframeInference", "keyframe_inference", "$.search_index"),
                                    # the endpoint may be scaling out or throttled: back off, try again
                                    ["EmbeddingFailed"], interval_s=10))
+            # Nothing after this needs the endpoint: let it scale back while the job judges and renders.
+            .next(self._best_effort(self._step("ReleaseInference", "release_inference", "$.inference",
+                                               catch=False)))
+            .next(self._step("CheckBudget", "check_budget", "$.budget"))
+            .next(self._step("SummarizeVideo", "summarize_video", "$.summary"))
+            .next(self._step("PlanClips", "plan_clips", "$.plan_draft"))
+            .next(self._step("ValidatePlan", "validate_plan", "$.plan"))
+            .next(self._step("BuildRenderSpecs", "build_render_specs", "$.render"))
+            .next(self._render_clips(renderer))
+            .next(self._step("RecordRender", "record_render", "$.clips"))
             .next(record_cost)
         )
         self.chain = (
@@ -120,9 +154,6 @@ class JobWorkflow(Construct):
                 .otherwise(process)
             )
         )
-        publish.next(
-            self._best_effort(self._step("ReleaseInference", "release_inference", "$.inference", catch=False))
-        ).next(sfn.Succeed(self, "Completed"))
 
     def _analysis(self, frame_workers: FrameWorkers, output_bucket: s3.IBucket) -> sfn.Parallel:
         """Transcript and vision side by side; either failing fails the job with its reason."""
@@ -252,6 +283,60 @@ class JobWorkflow(Construct):
                             "shots": sfn.JsonPath.object_at("$.shots")},
             ))
         )
+
+    def _render_clips(self, renderer: Renderer) -> sfn.Map:
+        """Each clip where it fits: render_short_clip in-function, or a Fargate task that heartbeats."""
+        config = self._config
+        on_fargate = tasks.EcsRunTask(
+            self, "RenderOnFargate",
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            cluster=renderer.cluster,
+            task_definition=renderer.task_definition,
+            launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),
+            assign_public_ip=True,
+            subnets=renderer.subnets,
+            security_groups=renderer.security_groups,
+            container_overrides=[tasks.ContainerOverride(
+                container_definition=renderer.container,
+                environment=[
+                    tasks.TaskEnvironmentVariable(name="RENDER_SPEC_S3", value=sfn.JsonPath.string_at("$.spec_s3")),
+                    tasks.TaskEnvironmentVariable(name="TASK_TOKEN", value=sfn.JsonPath.task_token),
+                    # Four beats per timeout: one lost request never looks like a dead worker.
+                    tasks.TaskEnvironmentVariable(name="HEARTBEAT_S",
+                                                  value=str(max(1, config.render_heartbeat_s // 4))),
+                ],
+            )],
+            heartbeat_timeout=sfn.Timeout.duration(cdk.Duration.seconds(config.render_heartbeat_s)),
+            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(config.render_timeout_min)),
+        )
+        on_fargate.add_retry(errors=RENDER_LOST_ERRORS, interval=cdk.Duration.seconds(5),
+                             max_attempts=RENDER_ATTEMPTS, backoff_rate=2)
+        on_fargate.add_retry(errors=["ECS.AmazonECSException", "ECS.ServerException"],
+                             interval=cdk.Duration.seconds(10), max_attempts=3, backoff_rate=2,
+                             jitter_strategy=sfn.JitterType.FULL)
+        in_lambda = tasks.LambdaInvoke(
+            self, "RenderInLambda",
+            lambda_function=self._functions["render_short_clip"].function,
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(self._functions["render_short_clip"].timeout.plus(
+                cdk.Duration.seconds(30))),
+        )
+        self._retry(in_lambda, LAMBDA_TRANSIENT_ERRORS, interval_s=2)
+        in_lambda.add_retry(errors=["States.Timeout"], interval=cdk.Duration.seconds(5), max_attempts=1)
+        render = sfn.Map(
+            self, "RenderClips",
+            items_path="$.render.clips",
+            result_path="$.renders",
+            max_concurrency=config.render_max_concurrency,
+        )
+        render.item_processor(
+            sfn.Choice(self, "OnFargate?")
+            .when(sfn.Condition.string_equals("$.target", "fargate"), on_fargate)
+            .otherwise(in_lambda)
+        )
+        render.add_catch(self._on_error, errors=["States.ALL"], result_path="$.error")
+        return render
 
     def _best_effort(self, task: tasks.LambdaInvoke) -> sfn.Chain:
         """A step that only tunes capacity: if it fails for good, the job goes on without it."""

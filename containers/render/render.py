@@ -71,9 +71,11 @@ from pydantic import ValidationError
 if __package__:
     from containers.render import ffmpeg_plan
     from containers.render.spec import Captions, RenderSpec
+    from containers.render.thumbnail import make_thumbnail
 else:  # run as a script inside the image: the modules sit beside this file
     import ffmpeg_plan  # type: ignore[no-redef]
     from spec import Captions, RenderSpec  # type: ignore[no-redef]
+    from thumbnail import make_thumbnail  # type: ignore[no-redef]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 143
 ERROR_FAILED = "RenderFailed"
@@ -337,32 +339,22 @@ def render_clip(
         check_output(facts, spec, expect_audio=video.has_audio, expect_subtitles=spec.captions.mode == "attach")
         size = clip_path.stat().st_size  # the clip's bytes from here on
 
-        output = spec.output
-        temporary = partial_key(output.key, attempt_id)
+        thumbnail_path = None
+        if spec.thumbnail is not None:
+            thumbnail_path = folder / "thumbnail.jpg"
+            at_s = spec.thumbnail_at_s if spec.thumbnail_at_s is not None else facts.duration_s / 2
+            try:
+                make_thumbnail(ffmpeg, clip_path, min(at_s, max(0.0, facts.duration_s - 0.1)), thumbnail_path)
+            except RuntimeError as error:
+                raise RenderError(f"the thumbnail could not be made: {error}") from None
+
         metadata = {"job-id": _ascii(spec.job_id), "clip-index": str(spec.clip_index),
                     "source-version": _ascii(source.version_id or ""), "attempt": attempt_id}
-        try:
-            stop.check()
-            _call(lambda: s3.upload_file(str(clip_path), output.bucket, temporary,
-                                         ExtraArgs={"ContentType": "video/mp4", "Metadata": metadata}),
-                  f"uploading the clip to s3://{output.bucket}/{temporary}")
-            landed = _call(lambda: s3.head_object(Bucket=output.bucket, Key=temporary),
-                           f"checking s3://{output.bucket}/{temporary}")
-            if int(landed.get("ContentLength", -1)) != size:
-                raise RenderError(f"s3://{output.bucket}/{temporary} holds {landed.get('ContentLength')} bytes, "
-                                  f"the clip has {size}")
-            stop.check()
-            _call(lambda: s3.copy({"Bucket": output.bucket, "Key": temporary}, output.bucket, output.key,
-                                  ExtraArgs={"ContentType": "video/mp4", "Metadata": metadata,
-                                             "MetadataDirective": "REPLACE", "CopySourceIfMatch": landed["ETag"]}),
-                  f"publishing the clip to {output.uri}")
-        except BaseException:
-            # Whatever stopped it (an error, TaskLost, SIGTERM), the partial goes; deleting a key that
-            # was never written is a no-op.
-            _delete_quietly(s3, output.bucket, temporary, log)
-            raise
-        _delete_quietly(s3, output.bucket, temporary, log)
-        _delete_stale_partials(s3, output.bucket, output.key, log)
+        # The thumbnail first: a published clip always has its thumbnail beside it.
+        if thumbnail_path is not None:
+            _publish(s3, thumbnail_path, spec.thumbnail, "image/jpeg", metadata, attempt_id, stop, log)
+        _publish(s3, clip_path, spec.output, "video/mp4", metadata, attempt_id, stop, log)
+        output = spec.output
 
     document = {
         "bucket": output.bucket,
@@ -374,10 +366,44 @@ def render_clip(
         "job_id": spec.job_id,
         "clip_index": spec.clip_index,
         "captions": spec.captions.mode,
+        "thumbnail": {"bucket": spec.thumbnail.bucket, "key": spec.thumbnail.key} if spec.thumbnail else None,
+        "render_seconds": round(time.monotonic() - started, 3),
     }
     log(f"{name}: {facts.duration_s:.3f} s {facts.width}x{facts.height} {_human_bytes(size)} -> {output.uri} "
         f"in {time.monotonic() - started:.1f}s")
     return document
+
+
+def _publish(s3, path: Path, location, content_type: str, metadata: dict, attempt_id: str, stop: StopSignal,
+             log: Callable[[str], None]) -> None:
+    """Upload to <key>.partial-<attempt>, check its size, copy it (by ETag) to the key, delete the partials.
+
+    The key therefore only ever holds a whole, checked file; a retry rewrites the same key.
+    """
+    size = path.stat().st_size
+    temporary = partial_key(location.key, attempt_id)
+    try:
+        stop.check()
+        _call(lambda: s3.upload_file(str(path), location.bucket, temporary,
+                                     ExtraArgs={"ContentType": content_type, "Metadata": metadata}),
+              f"uploading to s3://{location.bucket}/{temporary}")
+        landed = _call(lambda: s3.head_object(Bucket=location.bucket, Key=temporary),
+                       f"checking s3://{location.bucket}/{temporary}")
+        if int(landed.get("ContentLength", -1)) != size:
+            raise RenderError(f"s3://{location.bucket}/{temporary} holds {landed.get('ContentLength')} bytes, "
+                              f"the file has {size}")
+        stop.check()
+        _call(lambda: s3.copy({"Bucket": location.bucket, "Key": temporary}, location.bucket, location.key,
+                              ExtraArgs={"ContentType": content_type, "Metadata": metadata,
+                                         "MetadataDirective": "REPLACE", "CopySourceIfMatch": landed["ETag"]}),
+              f"publishing {location.uri}")
+    except BaseException:
+        # Whatever stopped it (an error, TaskLost, SIGTERM), the partial goes; deleting a key that
+        # was never written is a no-op.
+        _delete_quietly(s3, location.bucket, temporary, log)
+        raise
+    _delete_quietly(s3, location.bucket, temporary, log)
+    _delete_stale_partials(s3, location.bucket, location.key, log)
 
 
 @dataclass(frozen=True)

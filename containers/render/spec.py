@@ -12,7 +12,8 @@ render with its name instead of silently rendering a centred clip.
      "target": {"width": 1080, "height": 1920},
      "crop_center_x": 0.5,
      "captions": {"mode": "burn", "vtt": {"bucket": "...", "key": "captions/<job_id>/captions.vtt"}},
-     "loudness_lufs": -14}
+     "loudness_lufs": -14,
+     "thumbnail": {"bucket": "...", "key": "clips/<job_id>/clip-00.jpg"}, "thumbnail_at_s": 7.0}
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class RenderSpec(_Model):
     captions: Captions = Captions()
     # Integrated loudness target (EBU R128 / ITU-R BS.1770), LUFS; -14 is what the big platforms play at.
     loudness_lufs: float = Field(default=-14, ge=-70, le=-5)
+    # A JPEG of the rendered clip at thumbnail_at_s (seconds from the clip's start; the middle when unset).
+    thumbnail: S3Location | None = None
+    thumbnail_at_s: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _clip_is_a_span(self) -> RenderSpec:

@@ -11,6 +11,7 @@ MANIFESTS_PREFIX = "manifests/"
 ANALYSIS_PREFIX = "analysis/"
 TRANSCRIPTS_PREFIX = "transcripts/"
 CAPTIONS_PREFIX = "captions/"
+CLIPS_PREFIX = "clips/"
 
 PROXY_SHORT_SIDE_PX = 540
 FRAME_INTERVAL_S = 2

@@ -94,3 +94,9 @@ class DerivativeMissing(VideoFlowError):
     """A step expected an output that is not there: the job fails rather than publish a gap."""
 
     code = "DERIVATIVE_MISSING"
+
+
+class RenderCheckFailed(VideoFlowError):
+    """A rendered clip is not what its spec asked for (length, codec, size) or is missing."""
+
+    code = "RENDER_CHECK_FAILED"

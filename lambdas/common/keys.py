@@ -3,6 +3,7 @@
 from lambdas.common.constants import (
     ANALYSIS_PREFIX,
     CAPTIONS_PREFIX,
+    CLIPS_PREFIX,
     MANIFESTS_PREFIX,
     OUTPUTS_PREFIX,
     TRANSCRIPTS_PREFIX,
@@ -64,3 +65,21 @@ def plan_key(job_id: str) -> str:
 
 def summary_key(job_id: str) -> str:
     return f"{ANALYSIS_PREFIX}{job_id}/summary.json"
+
+
+def render_spec_key(job_id: str, clip_index: int) -> str:
+    """The render spec of one planned clip (build_render_specs writes, the renderer reads)."""
+    return f"{ANALYSIS_PREFIX}{job_id}/render/clip-{clip_index:02d}.json"
+
+
+def clips_prefix(job_id: str) -> str:
+    """Everything a job's renders write: clips, thumbnails and, while a render runs, its partials."""
+    return f"{CLIPS_PREFIX}{job_id}/"
+
+
+def clip_key(job_id: str, clip_index: int) -> str:
+    return f"{clips_prefix(job_id)}clip-{clip_index:02d}.mp4"
+
+
+def thumbnail_key(job_id: str, clip_index: int) -> str:
+    return f"{clips_prefix(job_id)}clip-{clip_index:02d}.jpg"

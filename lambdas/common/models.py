@@ -250,6 +250,32 @@ class ManifestCaptions(Model):
     srt: str | None
 
 
+class ManifestClip(Model):
+    """One rendered clip as published: its file, its span of the source, its frame size and thumbnail."""
+
+    path: str
+    start_s: float
+    end_s: float
+    width: int
+    height: int
+    thumbnail: str | None = None
+    title: str = ""
+    duration_s: float | None = None
+    bytes: int | None = None
+    rendered_on: Literal["lambda", "fargate"] | None = None
+
+
+class ManifestPlan(Model):
+    planner: Literal["bedrock", "local"]
+    clips: list[dict] = Field(default_factory=list, description="start_s, end_s, title, score, rationale")
+
+
+class ManifestSummary(Model):
+    title: str
+    summary: str
+    summarizer: str
+
+
 class JobManifest(Model):
     """The published result of a job, written to outputs/<job_id>/manifest.json."""
 
@@ -264,6 +290,9 @@ class JobManifest(Model):
     shots: list[Shot] = Field(default_factory=list)
     frames_analysis: str | None = None
     duplicate_of: str | None = None
+    summary: ManifestSummary | None = None
+    plan: ManifestPlan | None = None
+    clips: list[ManifestClip] = Field(default_factory=list)
     cost: dict | None = Field(None, description="by service and total, USD (record_cost's report)")
 
 

@@ -1,4 +1,10 @@
-"""publish_results: write the job manifest and mark the job COMPLETED."""
+"""publish_results: write the job manifest and mark the job COMPLETED.
+
+The manifest is written last, after every clip was checked: its presence means the job's
+results are whole. A duplicate upload publishes the earlier job's results, clips included.
+"""
+
+from pydantic import Field
 
 from lambdas.common import storage
 from lambdas.common.errors import DerivativeMissing
@@ -14,7 +20,10 @@ from lambdas.common.models import (
     JobManifest,
     JobRequest,
     ManifestCaptions,
+    ManifestClip,
     ManifestDerivatives,
+    ManifestPlan,
+    ManifestSummary,
     MediaInfo,
     Model,
 )
@@ -26,6 +35,9 @@ class PublishRequest(JobRequest):
     derivatives: Derivatives | None = None
     frame_manifest: FrameManifestRef | None = None
     analysis: AnalysisResults | None = None
+    summary: dict | None = None
+    plan: dict | None = Field(None, description="validate_plan's output (PlanRef)")
+    clips: dict | None = Field(None, description="record_render's output")
     cost: dict | None = None
 
 
@@ -36,6 +48,7 @@ class Published(Model):
 
 def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore, events: EventLog) -> Published:
     derivatives, frames_key, analysis = _results_of(request, jobs)
+    judged = _judgment_of(request, jobs)
     frames = [frame["key"] for chunk in storage.get_json(output_bucket, frames_key)["chunks"] for frame in chunk["frames"]]
     manifest = JobManifest(
         **_analysis_fields(analysis),
@@ -47,13 +60,16 @@ def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore,
         ),
         duplicate_of=request.duplicate.duplicate_of,
         cost=request.cost,
+        **judged,
     )
     key = write_manifest(output_bucket, manifest)
     jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),
                 frame_manifest_key=frames_key, analysis=analysis.model_dump(mode="json") if analysis else None,
-                duplicate_of=request.duplicate.duplicate_of)
+                duplicate_of=request.duplicate.duplicate_of,
+                judgment={name: value.model_dump(mode="json") if hasattr(value, "model_dump")
+                          else [item.model_dump(mode="json") for item in value] for name, value in judged.items()})
     events.append(request.job_id, "job.completed", "PublishResults", manifest_key=key,
-                  duplicate_of=request.duplicate.duplicate_of)
+                  duplicate_of=request.duplicate.duplicate_of, clips=len(judged.get("clips", [])))
     return Published(status="COMPLETED", manifest_key=key)
 
 
@@ -82,3 +98,27 @@ def _results_of(request: PublishRequest, jobs: JobStore) -> tuple[Derivatives, s
     frames_key = earlier.get("frame_manifest_key") or frame_manifest_key(request.duplicate.duplicate_of)
     analysis = AnalysisResults.model_validate(earlier["analysis"]) if earlier.get("analysis") else None
     return Derivatives.model_validate(earlier["derivatives"]), frames_key, analysis
+
+
+def _judgment_of(request: PublishRequest, jobs: JobStore) -> dict:
+    """summary, plan and clips for the manifest: this job's, or the earlier job's for a duplicate."""
+    if request.duplicate.duplicate_of is not None:
+        earlier = jobs.get(request.duplicate.duplicate_of) or {}
+        recorded = earlier.get("judgment") or {}
+        found = {}
+        if recorded.get("summary"):
+            found["summary"] = ManifestSummary.model_validate(recorded["summary"])
+        if recorded.get("plan"):
+            found["plan"] = ManifestPlan.model_validate(recorded["plan"])
+        if recorded.get("clips"):
+            found["clips"] = [ManifestClip.model_validate(clip) for clip in recorded["clips"]]
+        return found
+    found = {}
+    if request.summary:
+        found["summary"] = ManifestSummary.model_validate(request.summary)
+    if request.plan:
+        plan = request.plan["plan"]
+        found["plan"] = ManifestPlan(planner=plan["planner"], clips=plan["clips"])
+    if request.clips:
+        found["clips"] = [ManifestClip.model_validate(clip) for clip in request.clips["clips"]]
+    return found

@@ -13,6 +13,7 @@ from lambdas.common.models import JobManifest
 from lambdas.common.storage import exists, get_json
 
 FRAMES_DIR = "frames"
+CLIPS_DIR = "clips"
 SEARCH_INDEX_FILE = "index.json"
 
 
@@ -44,6 +45,12 @@ def export_job(s3, output_bucket: str, events_table: str, job_id: str, out_dir: 
         }
     if manifest.frames_analysis:
         local["frames_analysis"] = fetch(manifest.frames_analysis, "frames_analysis.json")
+    local["clips"] = [
+        {**clip.model_dump(mode="json"),
+         "path": fetch(clip.path, f"{CLIPS_DIR}/{Path(clip.path).name}"),
+         "thumbnail": fetch(clip.thumbnail, f"{CLIPS_DIR}/{Path(clip.thumbnail).name}") if clip.thumbnail else None}
+        for clip in manifest.clips
+    ]
     # The search index (keyframe_inference), for `videoflow search`; a duplicate upload reuses the earlier job's.
     for owner in (job_id, manifest.duplicate_of):
         if owner and exists(output_bucket, index_key(owner)):

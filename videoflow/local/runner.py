@@ -31,7 +31,7 @@ from lambdas.common.constants import INGEST_PREFIX
 from lambdas.common.settings import get_settings
 from videoflow.local.export import export_job
 from videoflow.local.lambda_runtime import LocalLambdas, import_handler
-from videoflow.local.synth import load_assets, load_template, synthesize
+from videoflow.local.synth import ROOT, load_assets, load_template, synthesize
 from videoflow.local.template import ACCOUNT, REGION, LocalTemplate, adapter_name, rewrite_integrations
 
 # Integration -> adapter(parameters) returning the service's response shape.
@@ -42,12 +42,14 @@ ProgressCallback = Callable[["Progress"], None]
 def default_adapters() -> dict[str, "Adapter | type"]:
     """Integration -> adapter; a class is built with the pipeline (it needs the template or the server)."""
     from videoflow.local.batch import LocalBatch
+    from videoflow.local.ecs import LocalEcs
     from videoflow.local.mediaconvert import create_job_sync
     from videoflow.local.transcribe import get_transcription_job, start_transcription_job
 
     return {
         "mediaconvert:createJob.sync": create_job_sync,
         "batch:submitJob.sync": LocalBatch,
+        "ecs:runTask.waitForTaskToken": LocalEcs,
         "transcribe:startTranscriptionJob": start_transcription_job,
         "transcribe:getTranscriptionJob": get_transcription_job,
     }
@@ -245,6 +247,9 @@ class LocalPipeline:
                     for index in props["GlobalSecondaryIndexes"]
                 ]
             dynamodb.create_table(**create)
+        sns = boto3.client("sns", region_name=REGION)
+        for logical_id in self.template.of_type("AWS::SNS::Topic"):
+            sns.create_topic(Name=self.template.names[logical_id])
         self.ingest_bucket = self._bucket_named("Ingest")
         self.output_bucket = self._bucket_named("Output")
         self.idempotency_table = self.template.names[self.template.find("AWS::DynamoDB::Table", "StateIdempotency")]
@@ -256,13 +261,17 @@ class LocalPipeline:
         environment: dict[str, str] = {}
         for logical_id, function in self.template.of_type("AWS::Lambda::Function").items():
             props = function["Properties"]
-            if not props.get("Handler", "").startswith("lambdas."):
+            if "ImageConfig" in props:
+                handler = image_handler(self.asset_directory(props["Code"]["ImageUri"]), props["ImageConfig"])
+            elif props.get("Handler", "").startswith("lambdas."):
+                handler = import_handler(props["Handler"])
+            else:
                 continue  # CDK's own deploy-time helpers
             name = self.template.names[logical_id]
-            self.lambdas.register(name, import_handler(props["Handler"]), memory_mb=props.get("MemorySize", 128),
+            self.lambdas.register(name, handler, memory_mb=props.get("MemorySize", 128),
                                   timeout_s=props.get("Timeout", 3))
             environment.update(self.template.resolve(props.get("Environment", {}).get("Variables", {})))
-            if props["Handler"] == "lambdas.start_pipeline.handler.handler":
+            if props.get("Handler") == "lambdas.start_pipeline.handler.handler":
                 self._start_function = name
         # Functions share one process here, so they share one environment: the union of theirs.
         self._set_environment({**environment, **self._extra_environment})
@@ -291,6 +300,18 @@ class LocalPipeline:
         for name, value in values.items():
             self._saved_environment.setdefault(name, os.environ.get(name))
             os.environ[name] = str(value)
+
+
+def image_handler(staged: Path, image_config: dict):
+    """The handler a container-image function runs (ImageConfig.Command, "module.function"), imported
+    from the repository folder whose module file is the one staged for the image."""
+    module, _, attribute = image_config["Command"][0].rpartition(".")
+    staged_file = staged / f"{module}.py"
+    for folder in sorted((ROOT / "containers").iterdir()):
+        candidate = folder / f"{module}.py"
+        if candidate.is_file() and candidate.read_bytes() == staged_file.read_bytes():
+            return import_handler(f"containers.{folder.name}.{module}.{attribute}")
+    raise LocalRunError(f"no folder under containers/ holds the image's {module}.py")
 
 
 def _branches(definition: dict) -> dict[str, str]:

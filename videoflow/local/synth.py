@@ -15,33 +15,42 @@ from pathlib import Path
 from stacks.names import STACK_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
-_INPUTS = ("app.py", "cdk.json", "stacks", "lambdas")
+_INPUTS = ("app.py", "cdk.json", "stacks", "lambdas", "containers")
 
 
 class SynthError(RuntimeError):
     pass
 
 
-def sources_hash() -> str:
-    digest = hashlib.sha256()
+def sources_hash(overrides: dict | None = None) -> str:
+    digest = hashlib.sha256(json.dumps(overrides or {}, sort_keys=True).encode())
     for name in _INPUTS:
         path = ROOT / name
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+        # Container folders are staged as image assets whole (the local runner runs them from there).
+        pattern = "*" if name == "containers" else "*.py"
+        files = [path] if path.is_file() else sorted(
+            p for p in path.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts)
         for file in files:
             digest.update(str(file.relative_to(ROOT)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def synthesize(outdir: Path | None = None, force: bool = False) -> Path:
-    """Run app.py with CDK_OUTDIR set (no CDK CLI, no AWS credentials, no Docker)."""
-    outdir = (outdir or ROOT / "build" / f"cdk.out-{sources_hash()}").resolve()
+def synthesize(outdir: Path | None = None, force: bool = False, overrides: dict | None = None) -> Path:
+    """Run app.py with CDK_OUTDIR set (no CDK CLI, no AWS credentials, no Docker).
+
+    `overrides` change settings of the "videoflow" context for this synth only (a test that needs
+    a short heartbeat timeout, say); each set of overrides is cached on its own.
+    """
+    outdir = (outdir or ROOT / "build" / f"cdk.out-{sources_hash(overrides)}").resolve()
     template = outdir / f"{STACK_NAME}.template.json"
     if template.exists() and not force:
         return outdir
     if force:
         shutil.rmtree(outdir, ignore_errors=True)
     context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
+    if overrides:
+        context = {**context, "videoflow": {**context.get("videoflow", {}), **overrides}}
     env = {
         **os.environ,
         "CDK_OUTDIR": str(outdir),

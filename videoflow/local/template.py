@@ -20,7 +20,8 @@ _INTEGRATION = re.compile(
     r"(?P<suffix>\.sync(:2)?|\.waitForTaskToken)?$"
 )
 # Resources whose Ref is their ARN rather than their name.
-_REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::Batch::JobDefinition", "AWS::Batch::JobQueue"}
+_REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::Batch::JobDefinition", "AWS::Batch::JobQueue",
+               "AWS::SNS::Topic", "AWS::ECS::TaskDefinition"}
 
 
 class TemplateError(ValueError):
@@ -61,6 +62,9 @@ class LocalTemplate:
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
             "AWS::Batch::JobDefinition": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{name}:1",
             "AWS::Batch::JobQueue": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{name}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
+            "AWS::ECS::TaskDefinition": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{name}:1",
+            "AWS::ECS::Cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}",
         }.get(kind, f"arn:aws:local:{REGION}:{ACCOUNT}:{kind}/{name}")
 
     def resolve(self, value):
@@ -104,6 +108,8 @@ class LocalTemplate:
             return self.names[logical_id]
         if attribute == "StreamArn":
             return self.arn(logical_id) + "/stream/local"
+        if attribute in ("GroupId", "Id"):  # security groups, subnets: a stable local id
+            return self.names[logical_id]
         raise TemplateError(f"unsupported attribute {logical_id}.{attribute}")
 
     def state_machine_definition(self, logical_id: str) -> dict:
@@ -131,7 +137,14 @@ def rewrite_integrations(definition: dict) -> tuple[dict, set[str]]:
             if match and match["service"] in ADAPTED_SERVICES:
                 integration = f"{match['service']}:{match['action']}{match['suffix'] or ''}"
                 found.add(integration)
-                state["Resource"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{adapter_name(integration)}"
+                if match["suffix"] == ".waitForTaskToken":
+                    # The adapter starts the work and returns; the work itself answers with the task
+                    # token, so the engine keeps waiting (and counting heartbeats) as in AWS.
+                    state["Resource"] = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+                    state["Parameters"] = {"FunctionName": adapter_name(integration),
+                                           "Payload": state.get("Parameters", {})}
+                else:
+                    state["Resource"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{adapter_name(integration)}"
             for branch in state.get("Branches", []):
                 walk(branch["States"])
             for key in ("Iterator", "ItemProcessor"):
