@@ -187,7 +187,9 @@ class PipelineLayer(Construct):
         acknowledge(self.state_machine.role, {
             "AwsSolutions-IAM5[Resource::*]": "mediaconvert:CreateJob/GetJob/CancelJob, batch:DescribeJobs/"
                                               "TerminateJob, X-Ray and CloudWatch Logs delivery actions have no "
-                                              "resource-level permissions.",
+                                              "resource-level permissions; ecs:StopTask/DescribeTasks (added by "
+                                              "CDK's EcsRunTask) act on render tasks whose ARNs exist only at run "
+                                              "time.",
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:<AWS::AccountId>:"
             "transcription-job/*]": "Transcription job names are made per run (job id + uuid).",
             any_task_definition_revision(self.renderer.task_definition):

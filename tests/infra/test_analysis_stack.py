@@ -12,7 +12,10 @@ def test_frame_work_is_one_array_job_sized_by_the_frame_manifest_not_a_state_per
 
     assert analyze["Resource"].endswith(":states:::batch:submitJob.sync")
     assert analyze["Parameters"]["ArrayProperties"] == {"Size.$": "$.frame_manifest.array_size"}
-    assert not any(state["Type"] == "Map" for state in _states(workflow).values())
+    # The one Map in the workflow iterates the planned clips (at most plan_max_clips), never frames.
+    maps = {name: state for name, state in _states(workflow).items() if state["Type"] == "Map"}
+    assert list(maps) == ["RenderClips"]
+    assert maps["RenderClips"]["ItemsPath"] == "$.render.clips"
 
 
 def test_the_compute_environment_is_fargate_spot_with_a_vcpu_ceiling(template_dict):
@@ -69,5 +72,6 @@ def test_the_analysis_branches_fail_the_job_through_handle_failure(workflow):
     analysis = _states(workflow)["Analysis"]
 
     assert analysis["Type"] == "Parallel" and len(analysis["Branches"]) == 2
-    assert [c["Next"] for c in analysis["Catch"]] == ["Warmed?"]
+    assert [c["Next"] for c in analysis["Catch"]] == ["RenderStarted?"]
+    assert _states(workflow)["RenderStarted?"]["Default"] == "Warmed?"
     assert _states(workflow)["Warmed?"]["Default"] == "HandleFailure"

@@ -41,9 +41,10 @@ def test_warm_and_release_surround_the_job_and_keyframe_inference_follows_the_an
 
     assert states["Duplicate?"]["Default"] == "WarmInference"
     assert states["Analysis"]["Next"] == "KeyframeInference"
-    assert states["KeyframeInference"]["Next"] == "RecordCost"
+    # Nothing after the index needs the endpoint: judgment and render run without holding it.
+    assert states["KeyframeInference"]["Next"] == "ReleaseInference"
+    assert states["AfterReleaseInference"]["Next"] == "CheckBudget"
     assert states["AfterRecordCost"]["Next"] == "PublishResults"
-    assert states["PublishResults"]["Next"] == "ReleaseInference"
     assert states["Warmed?"]["Choices"][0]["Next"] == "ReleaseAfterFailure"
 
 

@@ -27,6 +27,10 @@ RESOURCE_STAR_ACTIONS = {
     "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
     "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
     "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+    # A render task reports on itself by its token; SendTask* take no resource.
+    "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+    # Added by CDK's EcsRunTask: a render task's ARN exists only once it runs.
+    "ecs:StopTask", "ecs:DescribeTasks",
 }
 RESOURCE_STAR_SERVICES = {"xray"}  # X-Ray trace and sampling calls: no resource-level permissions at all
 # What Powertools' DynamoDB idempotency persistence layer calls, and nothing else.
@@ -54,6 +58,8 @@ def _project_functions(template_dict) -> dict[str, dict]:
         logical_id: resource["Properties"]
         for logical_id, resource in cfn.resources(template_dict, cfn.LAMBDA_FUNCTION).items()
         if str(resource["Properties"].get("Handler", "")).startswith("lambdas.")
+        # render_short_clip: the render image behind the Lambda runtime interface client
+        or resource["Properties"].get("ImageConfig", {}).get("Command") == ["lambda_handler.handler"]
     }
 
 
@@ -250,6 +256,8 @@ def test_given_every_function_then_it_logs_to_its_own_log_group_with_a_retention
 
 def test_given_every_function_then_the_powertools_layer_for_its_runtime_and_architecture_is_attached(template_dict):
     for logical_id, props in _project_functions(template_dict).items():
+        if "ImageConfig" in props:
+            continue  # the render image carries its own runtime and needs no Powertools
         layers = [cfn.placeholder(layer) for layer in props.get("Layers", [])]
         runtime = props["Runtime"].replace(".", "")  # python3.13 -> python313
         (architecture,) = props.get("Architectures", ["x86_64"])
@@ -310,7 +318,7 @@ def test_given_the_batch_job_then_every_attempt_has_a_timeout_and_attempts_are_b
 
 
 # Steps that only tune capacity or count cost: their failure skips them, not the job.
-BEST_EFFORT = {"WarmInference", "ReleaseInference", "ReleaseAfterFailure", "RecordCost"}
+BEST_EFFORT = {"WarmInference", "ReleaseInference", "ReleaseAfterFailure", "RecordCost", "Notify"}
 
 
 def test_given_every_top_level_step_when_it_fails_then_handle_failure_catches_it(workflow):
@@ -321,8 +329,12 @@ def test_given_every_top_level_step_when_it_fails_then_handle_failure_catches_it
     assert catching
     for name, state in catching.items():
         catchers = state.get("Catch", [])
-        assert any(c["ErrorEquals"] == ["States.ALL"] and c["Next"] in (HANDLE_FAILURE, "Warmed?")
+        assert any(c["ErrorEquals"] == ["States.ALL"] and c["Next"] in (HANDLE_FAILURE, "Warmed?", "RenderStarted?")
                    for c in catchers), name
+    # The failure path: remove what was rendered, let go of the endpoint, record why.
+    assert workflow["States"]["RenderStarted?"]["Choices"][0]["Next"] == "Compensate"
+    assert workflow["States"]["RenderStarted?"]["Default"] == "Warmed?"
+    assert workflow["States"]["Compensate"]["Next"] == "Warmed?"
     warmed = workflow["States"]["Warmed?"]
     assert warmed["Default"] == HANDLE_FAILURE
 
@@ -390,14 +402,19 @@ def test_given_the_mediaconvert_role_then_it_reads_only_uploads_and_writes_only_
     assert granted - {("s3:GetObjectVersion", reads)} == {("s3:GetObject", reads), ("s3:PutObject", writes)}
 
 
-def test_given_the_state_machine_role_then_it_passes_only_the_mediaconvert_role_and_only_to_mediaconvert(
+def test_given_the_state_machine_role_then_it_passes_only_the_mediaconvert_role_and_the_render_task_roles(
     synth, template_dict, state_machine_id
 ):
     role_id = cfn.getatt_target(cfn.properties(template_dict, state_machine_id)["RoleArn"])
     mediaconvert_role = synth.logical_id(synth.stack.pipeline.mediaconvert_role)
+    task = synth.stack.pipeline.renderer.task_definition
+    render_roles = sorted(cfn.arn_of(synth.logical_id(role)) for role in (task.task_role, task.execution_role))
     pass_role = [s for s in cfn.role_statements(template_dict, role_id) if "iam:PassRole" in cfn.as_list(s["Action"])]
     assert pass_role
-    for statement in pass_role:
+    # RunTask passes the render task's own two roles (added by CDK's EcsRunTask), nothing else.
+    render = [s for s in pass_role if "Condition" not in s]
+    assert [sorted(cfn.placeholder(r) for r in cfn.as_list(s["Resource"])) for s in render] == [render_roles]
+    for statement in (s for s in pass_role if "Condition" in s):
         assert cfn.as_list(statement["Action"]) == ["iam:PassRole"]
         assert [cfn.placeholder(r) for r in cfn.as_list(statement["Resource"])] == [cfn.arn_of(mediaconvert_role)]
         (operator, condition), = statement["Condition"].items()

@@ -12,6 +12,7 @@ noticed by the missing heartbeats, nothing else.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import uuid
@@ -68,17 +69,23 @@ class LocalEcs:
                            "Containers": [{"Name": definition.container}]}], "Failures": []}
 
     def start(self, definition: TaskDefinition, environment: dict) -> RunningTask:
-        """Start one task's process (a fault-injecting test wraps this)."""
-        env = {
+        """Start one task (a fault-injecting test wraps this)."""
+        return self.launch(definition, self.task_environment(environment))
+
+    def task_environment(self, overrides: dict) -> dict:
+        """What the container sees: the overrides and credentials for the local account, nothing of ours."""
+        return {
             "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
             "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-            **{name: value for name, value in os.environ.items() if name.startswith("RENDER_")},
-            **environment,
+            **overrides,
         }
+
+    def launch(self, definition: TaskDefinition, env: dict, stdout=subprocess.DEVNULL) -> RunningTask:
         arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/local/{uuid.uuid4().hex}"
-        process = subprocess.Popen(definition.command, cwd=definition.workdir, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True, errors="replace")
+        # Its own process group: stopping the task stops ffmpeg under it too, as a container would.
+        process = subprocess.Popen(definition.command, cwd=definition.workdir, env=env, stdout=stdout,
+                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
         task = RunningTask(arn, process, [])
         threading.Thread(target=self._drain, args=(task,), daemon=True, name=f"ecs-{arn[-8:]}").start()
         with self._lock:
@@ -96,8 +103,16 @@ class LocalEcs:
         """StopTask for whatever still runs when the local account closes."""
         for task in self.tasks:
             if task.process.poll() is None:
-                task.process.terminate()
+                stop(task, signal.SIGTERM)
                 try:
                     task.process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    task.process.kill()
+                    stop(task, signal.SIGKILL)
+
+
+def stop(task: RunningTask, how: signal.Signals) -> None:
+    """Signal the task's whole process group (the render and its ffmpeg)."""
+    try:
+        os.killpg(task.process.pid, how)
+    except ProcessLookupError:
+        pass
