@@ -22,6 +22,7 @@ One ffmpeg run makes the whole clip:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -146,10 +147,45 @@ def subtitles_filter(path: Path | str, width: int, height: int, style: str = CAP
     return "subtitles=" + _escape_graph(arguments)
 
 
-def audio_filter(loudness_lufs: float) -> str:
-    """Single-pass loudnorm, then back to 48 kHz (loudnorm works at 192 kHz) stereo float for AAC."""
-    return (f"loudnorm=I={_number(loudness_lufs)}:TP={_number(TRUE_PEAK_DBTP)}:LRA={_number(LOUDNESS_RANGE_LU)},"
-            f"aresample={AUDIO_SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo")
+def audio_filter(loudness_lufs: float, measured: dict | None = None) -> str:
+    """loudnorm, then back to 48 kHz (loudnorm works at 192 kHz) stereo float for AAC.
+
+    With `measured` (the first pass, `parse_loudness`) it is the second pass of two: a linear gain
+    that lands on the target. Speech with pauses comes out about 2 LU short in a single pass.
+    """
+    target = f"I={_number(loudness_lufs)}:TP={_number(TRUE_PEAK_DBTP)}:LRA={_number(LOUDNESS_RANGE_LU)}"
+    if measured:
+        target += (f":measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
+                   f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
+                   f":offset={measured['target_offset']}:linear=true")
+    return f"loudnorm={target},aresample={AUDIO_SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+
+
+def measure_loudness_argv(spec: RenderSpec, source_path: Path | str, ffmpeg: str = "ffmpeg") -> list[str]:
+    """The first loudnorm pass: the clip's span of the source's audio, measured, nothing written."""
+    return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-ss", _seconds(spec.start_s), "-i", str(source_path),
+            "-t", _seconds(spec.duration_s), "-map", "0:a:0", "-vn",
+            "-af", f"loudnorm=I={_number(spec.loudness_lufs)}:TP={_number(TRUE_PEAK_DBTP)}"
+                   f":LRA={_number(LOUDNESS_RANGE_LU)}:print_format=json", "-f", "null", "-"]
+
+
+_MEASURED = ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
+
+
+def parse_loudness(stderr: str) -> dict | None:
+    """The first pass's measurements from ffmpeg's stderr, or None when there are none usable
+    (silence measures -inf: a linear gain cannot lift it, the single pass handles it)."""
+    start, end = stderr.rfind("{"), stderr.rfind("}")
+    if start < 0 or end < start:
+        return None
+    try:
+        found = json.loads(stderr[start:end + 1])
+        values = {name: float(found[name]) for name in _MEASURED}
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not all(math.isfinite(value) for value in values.values()) or values["input_i"] < -70:
+        return None
+    return {name: f"{value:.2f}" for name, value in values.items()}
 
 
 def plan(
@@ -161,6 +197,7 @@ def plan(
     preset: str = DEFAULT_PRESET,
     ffmpeg: str = "ffmpeg",
     progress: bool = True,
+    measured_loudness: dict | None = None,
 ) -> list[str]:
     """ffmpeg's argv for the clip `spec` describes, read from `source_path`, written to `output_path` (MP4).
 
@@ -186,7 +223,7 @@ def plan(
     argv += ["-c:v", "libx264", "-profile:v", "high", "-preset", preset, "-crf", str(VIDEO_CRF),
              "-pix_fmt", "yuv420p"]
     if source.has_audio:
-        argv += ["-af", audio_filter(spec.loudness_lufs), "-c:a", "aac", "-b:a", AUDIO_BITRATE,
+        argv += ["-af", audio_filter(spec.loudness_lufs, measured_loudness), "-c:a", "aac", "-b:a", AUDIO_BITRATE,
                  "-ar", str(AUDIO_SAMPLE_RATE)]
     if mode == "attach":
         argv += ["-c:s", "mov_text", "-metadata:s:s:0", "handler_name=Captions",

@@ -328,8 +328,11 @@ def render_clip(
                 captions_path = folder / "captions.vtt"
                 captions_path.write_text(shifted.text, encoding="utf-8")
 
+        measured = _measure_loudness(spec, source_path, ffmpeg, log) if video.has_audio else None
+        stop.check()
         clip_path = folder / "clip.mp4"
-        argv = ffmpeg_plan.plan(spec, video, source_path, clip_path, captions_path, preset=preset, ffmpeg=ffmpeg)
+        argv = ffmpeg_plan.plan(spec, video, source_path, clip_path, captions_path, preset=preset, ffmpeg=ffmpeg,
+                                measured_loudness=measured)
         log(f"{name}: rendering {spec.start_s:.3f}-{spec.end_s:.3f} s of {video.display_width}x"
             f"{video.display_height} to {spec.target.width}x{spec.target.height}, captions {spec.captions.mode}")
         _run_ffmpeg(argv, spec.duration_s, stop, lambda message: log(f"{name}: {message}"))
@@ -372,6 +375,20 @@ def render_clip(
     log(f"{name}: {facts.duration_s:.3f} s {facts.width}x{facts.height} {_human_bytes(size)} -> {output.uri} "
         f"in {time.monotonic() - started:.1f}s")
     return document
+
+
+def _measure_loudness(spec: RenderSpec, source_path: Path, ffmpeg: str, log: Callable[[str], None]) -> dict | None:
+    """The first of two loudnorm passes (audio only, seconds); None falls back to a single pass."""
+    argv = ffmpeg_plan.measure_loudness_argv(spec, source_path, ffmpeg)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=max(60.0, spec.duration_s))
+    except subprocess.TimeoutExpired:
+        done = None
+    measured = ffmpeg_plan.parse_loudness(done.stderr) if done and done.returncode == 0 else None
+    log(f"clip {spec.clip_index}: loudness " + (f"measured {measured['input_i']} LUFS, normalizing to "
+                                                f"{spec.loudness_lufs:g} in a second pass" if measured
+                                                else "not measurable (silence?), single-pass normalization"))
+    return measured
 
 
 def _publish(s3, path: Path, location, content_type: str, metadata: dict, attempt_id: str, stop: StopSignal,

@@ -20,6 +20,9 @@ def make_thumbnail(ffmpeg: str, clip: Path, at_s: float, out: Path) -> Path:
     argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-ss", f"{max(0.0, at_s):.3f}",
             "-i", str(clip), "-frames:v", "1",
             "-vf", f"scale='min({WIDTH_PX},iw)':-2", "-q:v", str(JPEG_QUALITY), str(out)]
+    # ffmpeg leaves an existing `out` untouched when it decodes no frame (a time past the end): an old
+    # file there would pass the check below as this frame.
+    out.unlink(missing_ok=True)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     if done.returncode != 0 or not out.exists() or out.stat().st_size == 0:
         reason = (done.stderr.strip().splitlines() or ["no frame written"])[-1]

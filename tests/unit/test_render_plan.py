@@ -7,6 +7,7 @@ import pytest
 import webvtt
 from pydantic import ValidationError
 
+from containers.render import ffmpeg_plan
 from containers.render.ffmpeg_plan import (
     CropWindow,
     SourceVideo,
@@ -327,3 +328,39 @@ def test_given_ffprobe_with_only_a_cover_picture_when_read_then_there_is_no_vide
 
     with pytest.raises(ValueError, match="no video stream"):
         source_from_probe(probe)
+
+
+# --- two-pass loudness -----------------------------------------------------------------------------------------
+
+LOUDNORM_FIRST_PASS = """[Parsed_loudnorm_0 @ 0x55] 
+{
+	"input_i" : "-24.83",
+	"input_tp" : "-6.08",
+	"input_lra" : "8.70",
+	"input_thresh" : "-35.41",
+	"output_i" : "-15.90",
+	"output_tp" : "-1.50",
+	"output_lra" : "6.00",
+	"output_thresh" : "-26.40",
+	"normalization_type" : "dynamic",
+	"target_offset" : "1.90"
+}
+"""
+
+
+def test_given_a_first_loudnorm_pass_then_the_second_pass_is_linear_with_its_measurements():
+    measured = ffmpeg_plan.parse_loudness(LOUDNORM_FIRST_PASS)
+
+    assert measured == {"input_i": "-24.83", "input_tp": "-6.08", "input_lra": "8.70", "input_thresh": "-35.41",
+                        "target_offset": "1.90"}
+    second = ffmpeg_plan.audio_filter(-14, measured)
+    assert "measured_I=-24.83:measured_TP=-6.08:measured_LRA=8.70:measured_thresh=-35.41:offset=1.90:linear=true" \
+        in second
+
+
+def test_given_silence_or_no_measurement_then_the_render_falls_back_to_a_single_pass():
+    silent = LOUDNORM_FIRST_PASS.replace('"-24.83"', '"-inf"')
+
+    assert ffmpeg_plan.parse_loudness(silent) is None
+    assert ffmpeg_plan.parse_loudness("ffmpeg said nothing useful") is None
+    assert "measured_I" not in ffmpeg_plan.audio_filter(-14, None)

@@ -239,7 +239,9 @@ def test_given_a_1280x720_source_cut_2_to_5_s_when_rendered_then_the_clip_is_108
     assert _stream(probe, "subtitle") is None
     assert document == {"bucket": OUTPUT, "key": CLIP_KEY, "duration_s": pytest.approx(3.0, abs=0.1),
                         "width": 1080, "height": 1920, "bytes": path.stat().st_size, "job_id": JOB_ID,
-                        "clip_index": 0, "captions": "none"}
+                        "clip_index": 0, "captions": "none", "thumbnail": None,
+                        "render_seconds": pytest.approx(document["render_seconds"])}
+    assert document["render_seconds"] > 0
 
 
 def test_given_a_rendered_clip_when_read_then_its_index_is_at_the_front_for_streaming(rendered):
@@ -477,7 +479,7 @@ def test_given_the_copy_to_the_final_key_fails_when_rendered_then_the_partial_is
 
     (_, failure), = sfn.named("failure")
     assert code == 1
-    assert failure["cause"] == (f"publishing the clip to s3://{OUTPUT}/{CLIP_KEY}: InternalError: "
+    assert failure["cause"] == (f"publishing s3://{OUTPUT}/{CLIP_KEY}: InternalError: "
                                 "We encountered an internal error.")
     assert _keys(s3) == []
 
@@ -582,8 +584,10 @@ def test_given_a_render_killed_mid_clip_when_it_is_retried_then_exactly_one_clip
 
 
 def test_given_the_image_layout_when_render_py_runs_as_a_script_then_it_imports_its_modules_beside_it(tmp_path):
-    # The Dockerfile copies spec.py, ffmpeg_plan.py and render.py into /app and runs `python render.py`.
-    for name in ("spec.py", "ffmpeg_plan.py", "render.py"):
+    # Exactly what the Dockerfile copies into /app (`COPY a.py b.py ./`), then `python render.py`.
+    dockerfile = (ROOT / "containers" / "render" / "Dockerfile").read_text().splitlines()
+    copied = next(line.split()[1:-1] for line in dockerfile if line.startswith("COPY ") and ".py" in line)
+    for name in copied:
         shutil.copy(ROOT / "containers" / "render" / name, tmp_path / name)
     environment = {name: value for name, value in os.environ.items()
                    if name not in ("RENDER_SPEC", "RENDER_SPEC_S3", "TASK_TOKEN", "PYTHONPATH")}

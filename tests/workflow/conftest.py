@@ -19,16 +19,18 @@ def run_job(outdir, tmp_path):
     """Submit a file (optionally under a given key, with fakes or env overrides) and wait for the end.
 
     Returns a JobRun: the execution, the exported folder and its manifest, and the pipeline
-    (still open) for further questions to the local account.
+    (still open) for further questions to the local account. `synthesized`: another synth of
+    the app (other settings) to run instead of the default one.
     """
     opened = []
 
-    def run(video: Path, key: str | None = None, adapters=None, environment=None) -> "JobRun":
-        pipeline = LocalPipeline(outdir, adapters=adapters, extra_environment=environment)
+    def run(video: Path, key: str | None = None, adapters=None, environment=None, synthesized: Path | None = None,
+            timeout_s: float = 300) -> "JobRun":
+        pipeline = LocalPipeline(synthesized or outdir, adapters=adapters, extra_environment=environment)
         pipeline.__enter__()
         opened.append(pipeline)
         submitted = pipeline.submit(video, key=key)
-        execution = pipeline.wait(submitted.job_id, timeout_s=300)
+        execution = pipeline.wait(submitted.job_id, timeout_s=timeout_s)
         folder = pipeline.export(submitted.job_id, tmp_path / "out")
         return JobRun(pipeline, submitted.job_id, execution, folder)
 

@@ -81,3 +81,78 @@ class WorkerCrashFake(_AttemptCountingBatch):
         if index == 0:
             return Attempt(1, CONTAINER_EXITED, self.STDERR)
         return super().run_attempt(definition, job_id, index, number, environment)
+
+
+# --- ECS (the render task): fault-injecting subclasses of the real local ECS (videoflow.local.ecs) --------------
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import boto3  # noqa: E402
+
+from videoflow.local.ecs import LocalEcs, stop  # noqa: E402
+from videoflow.local.template import REGION  # noqa: E402
+
+
+class _RecordingEcs(LocalEcs):
+    instances: list = []
+
+    def __init__(self, pipeline):
+        super().__init__(pipeline)
+        self.starts: list[str] = []  # RENDER_SPEC_S3 of every task started, in order
+        type(self).instances.append(self)
+
+    @classmethod
+    def recording(cls) -> type:
+        return type(cls.__name__, (cls,), {"instances": []})
+
+
+class RenderWorkerKilledMidClipFake(_RecordingEcs):
+    """The real local ECS, except that the first render task dies (SIGKILL, no goodbye) while it encodes."""
+
+    def __init__(self, pipeline):
+        super().__init__(pipeline)
+        self.killed: list[str] = []
+
+    def start(self, definition, environment):
+        task = super().start(definition, environment)
+        self.starts.append(environment["RENDER_SPEC_S3"])
+        if not self.killed:
+            self.killed.append(environment["RENDER_SPEC_S3"])
+            threading.Thread(target=self._kill_while_encoding, args=(task,), daemon=True).start()
+        return task
+
+    @staticmethod
+    def _kill_while_encoding(task) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and task.process.poll() is None:
+            if any(": rendering " in line for line in task.stderr_tail):
+                time.sleep(0.5)  # ffmpeg is writing the clip now
+                stop(task, signal.SIGKILL)
+                return
+            time.sleep(0.02)
+
+
+class ClipCorruptedAfterRenderFake(_RecordingEcs):
+    """Runs the real render, then truncates the published clip before reporting success with the task token:
+    what record_render must catch (a clip that is not what the renderer said it wrote)."""
+
+    def start(self, definition, environment):
+        self.starts.append(environment["RENDER_SPEC_S3"])
+        token = environment["TASK_TOKEN"]
+        quiet = {name: value for name, value in environment.items() if name != "TASK_TOKEN"}
+        task = self.launch(definition, self.task_environment(quiet), stdout=subprocess.PIPE)
+        threading.Thread(target=self._corrupt_then_succeed, args=(task, token), daemon=True).start()
+        return task
+
+    @staticmethod
+    def _corrupt_then_succeed(task, token: str) -> None:
+        output = task.process.stdout.read()
+        task.process.wait()
+        document = json.loads(output.strip().splitlines()[-1])
+        s3 = boto3.client("s3", region_name=REGION)
+        body = s3.get_object(Bucket=document["bucket"], Key=document["key"])["Body"].read()
+        s3.put_object(Bucket=document["bucket"], Key=document["key"], Body=body[: len(body) // 2])
+        boto3.client("stepfunctions", region_name=REGION).send_task_success(taskToken=token,
+                                                                            output=json.dumps(document))

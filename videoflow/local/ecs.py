@@ -51,6 +51,10 @@ class LocalEcs:
                                         workdir=directory, container=container["Name"])
             self.definitions[pipeline.template.arn(logical_id)] = definition
             self.definitions[definition.family] = definition
+            # RunTask may name the definition by its family (CDK does), by ARN, or family:revision.
+            family = resource["Properties"].get("Family")
+            if isinstance(family, str):
+                self.definitions[family] = definition
         self.tasks: list[RunningTask] = []
         self._lock = threading.Lock()
         pipeline._stack.append(self.stop_all)
