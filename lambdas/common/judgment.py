@@ -24,6 +24,7 @@ from lambdas.common.errors import VideoFlowError
 # Judgment's keys live with the others; re-exported for the judgment steps.
 from lambdas.common.keys import plan_draft_key, plan_key, summary_key  # noqa: F401
 from lambdas.common.models import Model
+from lambdas.common.prices import PRICES, TokenPrice, bedrock_price
 
 # --- defaults (units in the names) -------------------------------------------------------------
 
@@ -176,22 +177,14 @@ def judgment_settings(environ: dict | None = None) -> JudgmentSettings:
 
 # --- model calls: usage, cost, prompt hash -------------------------------------------------------
 
-# USD per million tokens, Bedrock on-demand list prices (us-east-1), matched by model family
-# inside the model id (so "us.anthropic.claude-3-5-haiku-20241022-v1:0" and a foundation-model
-# ARN both match). Bump the version when a price changes; the cost ledger records it.
-PRICE_TABLE_VERSION = "bedrock-on-demand-1"
-PRICES_USD_PER_MTOK: dict[str, tuple[float, float]] = {
-    "anthropic.claude-3-haiku": (0.25, 1.25),
-    "anthropic.claude-3-5-haiku": (0.80, 4.00),
-    "anthropic.claude-3-5-sonnet": (3.00, 15.00),
-    "anthropic.claude-3-7-sonnet": (3.00, 15.00),
-    "anthropic.claude-sonnet-4": (3.00, 15.00),
-    "amazon.nova-micro": (0.035, 0.14),
-    "amazon.nova-lite": (0.06, 0.24),
-    "amazon.nova-pro": (0.80, 3.20),
-}
-# A model missing from the table is costed at the dearest price, never at zero.
-UNKNOWN_MODEL_PRICE_USD_PER_MTOK = max(PRICES_USD_PER_MTOK.values(), key=lambda price: price[1])
+# Prices come from the one versioned price table (lambdas/common/prices.py, per 1,000 tokens), matched
+# by model family inside the model id, so "us.anthropic.claude-3-5-haiku-20241022-v1:0" and a
+# foundation-model ARN both match. A model missing from the table is costed at the dearest entry,
+# never at zero: the budget and the event log must not under-report an unknown model.
+
+
+def _per_million(price: TokenPrice) -> tuple[float, float]:
+    return round(price.input_per_1k * 1000, 6), round(price.output_per_1k * 1000, 6)
 
 
 class ModelUsage(Model):
@@ -214,11 +207,12 @@ class ModelUsage(Model):
 
 def model_price(model_id: str) -> tuple[str, tuple[float, float]]:
     """(table entry, (input, output) USD per million tokens) for a model id; the longest family wins."""
-    matches = [family for family in PRICES_USD_PER_MTOK if family in model_id]
-    if not matches:
-        return "unknown", UNKNOWN_MODEL_PRICE_USD_PER_MTOK
-    family = max(matches, key=len)
-    return family, PRICES_USD_PER_MTOK[family]
+    found = bedrock_price(model_id)
+    if found is None:
+        dearest = max(PRICES.bedrock_per_1k_tokens.values(), key=lambda price: price.output_per_1k)
+        return "unknown", _per_million(dearest)
+    family, price = found
+    return family, _per_million(price)
 
 
 def model_cost_usd(model_id: str, input_tokens: int, output_tokens: int) -> float:
