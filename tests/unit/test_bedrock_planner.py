@@ -6,16 +6,12 @@ the calls, and answers with recorded responses (tests/events/bedrock_converse_*.
 response shape botocore declares for Converse, checked below).
 """
 
-import copy
 import hashlib
 import json
-from pathlib import Path
 
 import boto3
-import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from botocore.validate import validate_parameters
 from pydantic import ValidationError
 
 from lambdas.check_budget import gateway
@@ -36,44 +32,12 @@ from lambdas.plan_clips.handler import handler as plan_handler
 from lambdas.plan_clips.signals import Signals
 from lambdas.summarize_video.handler import handler as summarize_handler
 from lambdas.validate_plan.handler import handler as validate_handler
+from tests.bedrock import CONVERSE, MODEL_ID, RecordedBedrockFake, recorded
 from tests.unit.test_planner import JOB_ID, OUTPUT_BUCKET, workflow_state
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-EVENTS = Path(__file__).parent.parent / "events"
-MODEL_ID = "anthropic.claude-3-5-haiku-20241022-v1:0"
 BUDGET_TABLE = "videoflow-budget"
-CONVERSE = botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
-
-
-def recorded(name: str) -> dict:
-    return json.loads((EVENTS / f"bedrock_converse_{name}.json").read_text())
-
-
-class RecordedBedrockFake:
-    """A bedrock-runtime client that answers Converse with recorded responses, in turn (the last repeats).
-
-    An answer that is an exception is raised instead. Every request is validated against
-    botocore's Converse input shape, as the real client does before sending anything.
-    """
-
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.requests: list[dict] = []
-
-    @property
-    def calls(self) -> int:
-        return len(self.requests)
-
-    def converse(self, **request):
-        validate_parameters(request, CONVERSE.input_shape)
-        self.requests.append(copy.deepcopy(request))
-        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        return copy.deepcopy(answer)
-
 
 def throttled() -> ClientError:
     return ClientError({"Error": {"Code": "ThrottlingException", "Message": "Too many requests, please wait."},

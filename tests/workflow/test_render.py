@@ -124,3 +124,32 @@ def test_given_a_clip_that_is_not_what_its_render_reported_when_it_is_checked_th
     assert compensated["detail"]["deleted"] >= 2  # the clips and thumbnails that had been published
     assert clip_objects(job) == []
     assert job.event_types.index("render.compensated") < job.event_types.index("job.failed")
+
+
+def test_given_bedrock_is_configured_when_a_talk_runs_then_its_recorded_plan_is_validated_rendered_and_costed(
+        run_job, talk):
+    from lambdas.check_budget import gateway
+    from tests.bedrock import MODEL_ID, RecordedBedrockFake, recorded
+
+    # The recorded plan was written for a two-minute video: two of its three clips lie past this one's end.
+    fake = RecordedBedrockFake(recorded("summary"), recorded("plan"))
+    gateway.register_client(fake)
+    try:
+        job = run_job(talk, environment={"BEDROCK_MODEL_ID": MODEL_ID, **SMALL_CLIPS})
+    finally:
+        gateway.register_client(None)
+
+    assert job.execution["status"] == "SUCCEEDED"
+    assert fake.calls == 2  # one summary, one plan: within the job's budget of model calls
+    assert job.manifest["summary"]["summarizer"] == "bedrock"
+    plan = job.manifest["plan"]
+    assert plan["planner"] == "bedrock"
+    assert [(c["start_s"], c["end_s"], c["title"]) for c in plan["clips"]] == [(0.5, 29.8, "Sourdough from scratch")]
+    [clip] = job.manifest["clips"]
+    assert float(ffprobe(job.folder / clip["path"])["format"]["duration"]) == pytest.approx(29.3, abs=0.1)
+    calls = [e for e in job.events if e["type"] == "model.called"]
+    assert [e["detail"]["purpose"] for e in calls] == ["summarize_video", "plan_clips"]
+    assert all(e["detail"]["model_id"] == MODEL_ID and len(e["detail"]["prompt_sha256"]) == 64 for e in calls)
+    validated = next(e for e in job.events if e["type"] == "plan.validated")
+    assert (validated["detail"]["draft_clips"], validated["detail"]["clips"]) == (3, 1)
+    assert job.manifest["cost"]["by_service"]["bedrock"]["usd"] > 0
