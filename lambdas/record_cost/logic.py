@@ -68,7 +68,7 @@ LAMBDA_MAX_MS = 900_000  # Lambda's own limit: no gap between two events is bill
 # to the previous event measures that service, not the function, so it is not used.
 AFTER_SERVICE_WAIT = {"RecordDerivatives", "AggregateFrames", "NormalizeTranscript"}
 # State names that run a function under another name.
-STATE_FUNCTIONS = {"ReleaseAfterFailure": "release_inference"}
+STATE_FUNCTIONS = {"ReleaseAfterFailure": "release_inference", "RenderInLambda": "render_short_clip"}
 
 # Frame worker seconds when the workers did not report them: Fargate bills from the start of the
 # image pull, so each task pays the pull and the Python start-up, then each frame (download,
