@@ -132,7 +132,8 @@ def test_given_a_processed_job_when_published_then_a_job_completed_event_is_logg
 
     last = stores.events.read(JOB_ID)[-1]
     assert (last.type, last.step, last.detail) == (
-        "job.completed", "PublishResults", {"manifest_key": f"outputs/{JOB_ID}/manifest.json", "duplicate_of": None}
+        "job.completed", "PublishResults",
+        {"manifest_key": f"outputs/{JOB_ID}/manifest.json", "duplicate_of": None, "clips": 0},
     )
 
 
