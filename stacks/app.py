@@ -28,7 +28,9 @@ class VideoFlowStack(cdk.Stack):
             ("StateMachineArn", self.pipeline.state_machine.state_machine_arn, "The job workflow"),
             ("AlarmTopicArn", self.pipeline.alarm_topic.topic_arn, "Subscribe to hear about failed jobs"),
             ("NotificationTopicArn", self.pipeline.notifications.topic_arn, "Subscribe to hear about completed jobs"),
-            ("ApiUrl", self.pipeline.api.url, "Jobs API (IAM-signed): GET jobs/{id}/search?q=..."),
+            ("ApiUrl", self.pipeline.api.url, "Jobs API (IAM-signed): uploads, jobs, events, search (openapi.json)"),
+            ("WebSocketUrl", self.pipeline.live_push.url,
+             "Live job events (IAM-signed $connect): send {action: subscribe, job_id, after}"),
             ("InferenceEndpointName", self.pipeline.inference.endpoint_name, "The embedding endpoint"),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)

@@ -35,6 +35,7 @@ from stacks.api import SearchApi
 from stacks.config import VideoFlowConfig
 from stacks.functions import RUNTIME, PipelineFunction, lambda_code
 from stacks.inference import VARIANT, InferenceEndpoint
+from stacks.jobs_api import JobsApi, LivePush, StallMonitor
 from stacks.nag import acknowledge, any_task_definition_revision, logical_id, object_wildcard
 from stacks.render import Renderer
 from stacks.state import StateLayer
@@ -233,6 +234,11 @@ class PipelineLayer(Construct):
         acknowledge(self.search.role, {object_wildcard(state.output_bucket, ANALYSIS_PREFIX): PER_JOB_WILDCARD})
         self.functions["search_api"] = self.search
         self.api = SearchApi(self, "Api", search=self.search, config=config)
+        self.jobs_api = JobsApi(self, "JobsApi", rest_api=self.api.api, make_function=function, state=state,
+                                state_machine=self.state_machine)
+        self.live_push = LivePush(self, "LivePush", make_function=function, state=state, config=config)
+        self.stall_monitor = StallMonitor(self, "StallMonitor", make_function=function, state=state,
+                                          alarm_topic=self.alarm_topic)
         self.upload_rule = self._trigger(state)
         self._alarms()
 

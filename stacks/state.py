@@ -4,7 +4,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb, aws_s3 as s3
 from constructs import Construct
 
-from lambdas.common.jobs import FINGERPRINT_INDEX
+from lambdas.common.jobs import FINGERPRINT_INDEX, LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY
 from stacks.config import VideoFlowConfig
 from stacks.nag import acknowledge
 
@@ -42,6 +42,14 @@ class StateLayer(Construct):
             sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=["status"],
+        )
+        # GET /jobs and the stall monitor: every job, newest first (JobStore.list).
+        self.jobs_table.add_global_secondary_index(
+            index_name=LISTING_INDEX,
+            partition_key=dynamodb.Attribute(name=LISTING_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(LISTING_ATTRIBUTES),
         )
         self.events_table = dynamodb.Table(
             self, "Events",

@@ -50,7 +50,8 @@ def test_warm_and_release_surround_the_job_and_keyframe_inference_follows_the_an
 
 def test_the_search_route_requires_iam_signatures_and_a_query(template_dict):
     methods = [m for m in cfn.resources(template_dict, "AWS::ApiGateway::Method").values()
-               if m["Properties"]["HttpMethod"] == "GET"]
+               if m["Properties"]["HttpMethod"] == "GET"
+               and "method.request.querystring.q" in m["Properties"].get("RequestParameters", {})]
 
     (method,) = methods
     assert method["Properties"]["AuthorizationType"] == "AWS_IAM"

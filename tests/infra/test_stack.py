@@ -22,6 +22,8 @@ RESOURCE_STAR_ACTIONS = {
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     # Pulling the frame worker's image; following and stopping a Batch .sync job.
     "ecr:GetAuthorizationToken", "batch:DescribeJobs", "batch:TerminateJob",
+    # The events stream's event source (push_events): CDK grants ListStreams on "*", as it must.
+    "dynamodb:ListStreams",
     # The inference endpoint's floor; what SageMaker needs in a VPC and for its metrics.
     "application-autoscaling:RegisterScalableTarget", "cloudwatch:PutMetricData",
     "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",

@@ -1,0 +1,226 @@
+"""jobs_api handler: the jobs API behind API Gateway (REST, proxy integration, IAM-signed requests).
+
+    POST /uploads                    201 UploadCreated       presigned multipart upload under uploads/
+    POST /uploads/complete           200 UploadCompleted     completes it; returns the job id it starts
+    GET  /jobs?limit&next_token      200 JobList             newest first, paginated
+    GET  /jobs/{job_id}              200 JobDetail
+    GET  /jobs/{job_id}/events       200 EventsPage          ?after=SEQ&limit=N; resume after the last seq seen
+    POST /jobs/{job_id}/retry        202 JobActionResult     redrives a FAILED execution
+    POST /jobs/{job_id}/cancel       200 JobActionResult     stops a RUNNING execution
+
+Every error is JSON {"message": ...}: 400 a refused request, 404 an unknown job or upload, 409
+a job in the wrong state for the action, 413/415 an upload too large or not a video, 422 a
+request that does not match the schema (with "detail"), 429 too many executions.
+
+No `from __future__ import annotations` here: Powertools reads the routes' Annotated types at
+runtime to validate requests and to write the OpenAPI document (openapi.json, see openapi.py).
+"""
+
+import os
+from functools import cache
+from http import HTTPStatus
+from typing import Annotated
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from lambdas.common import aws
+from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
+from lambdas.common.observability import instruments
+from lambdas.common.settings import get_settings
+from lambdas.jobs_api import logic
+from lambdas.jobs_api.logic import (
+    ApiError,
+    CompleteRequest,
+    ErrorBody,
+    EventsPage,
+    JobActionResult,
+    JobDetail,
+    JobList,
+    UploadCompleted,
+    UploadCreated,
+    UploadRequest,
+    ValidationErrorBody,
+)
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+MAX_TOKEN_CHARS = 512
+
+logger, tracer, metrics = instruments("jobs_api")
+app = APIGatewayRestResolver(enable_validation=True)
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the job id (the workflow execution's name)")]
+
+
+def _responses(success: int, model, description: str, *errors: int) -> dict:
+    """The OpenAPI responses of a route: its success model, then each error as ErrorBody."""
+    found = {success: {"description": description, "content": {"application/json": {"model": model}}}}
+    for status in errors:
+        found[status] = {"description": HTTPStatus(status).phrase,
+                         "content": {"application/json": {"model": ErrorBody}}}
+    found[403] = {"description": "Unsigned, or signed by a principal not allowed execute-api:Invoke (answered by API "
+                                 "Gateway before the function runs)",
+                  "content": {"application/json": {"model": ErrorBody}}}
+    found[422] = {"description": "The request does not match the schema",
+                  "content": {"application/json": {"model": ValidationErrorBody}}}
+    return found
+
+
+@app.post("/uploads", status_code=201, tags=["uploads"], summary="Start a presigned multipart upload",
+          responses=_responses(201, UploadCreated, "The upload and one PUT URL per part", 400, 413, 415))
+@tracer.capture_method
+def create_upload(upload: UploadRequest) -> UploadCreated:
+    settings = get_settings()
+    created = logic.create_upload(upload, s3=presigning_s3(), bucket=settings.ingest_bucket,
+                                  max_size_bytes=settings.max_size_bytes)
+    metrics.add_metric(name="UploadsStarted", unit=MetricUnit.Count, value=1)
+    logger.info("upload started", extra={"key": created.key, "size_bytes": upload.size_bytes,
+                                         "parts": len(created.parts)})
+    return created
+
+
+@app.post("/uploads/complete", tags=["uploads"], summary="Complete an upload; returns the job it starts",
+          responses=_responses(200, UploadCompleted, "The object and the id of the job it starts", 400, 404))
+@tracer.capture_method
+def complete_upload(completion: CompleteRequest) -> UploadCompleted:
+    settings = get_settings()
+    completed = logic.complete_upload(completion, s3=presigning_s3(), bucket=settings.ingest_bucket,
+                                      events=EventLog(settings.events_table))
+    logger.append_keys(job_id=completed.job_id)
+    metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
+    logger.info("upload completed", extra={"key": completed.key})
+    return completed
+
+
+@app.get("/jobs", tags=["jobs"], summary="List jobs, newest first",
+         responses=_responses(200, JobList, "One page of jobs", 400))
+@tracer.capture_method
+def list_jobs(
+    limit: Annotated[int, Query(ge=1, le=logic.MAX_PAGE_SIZE, description="jobs per page")] = logic.DEFAULT_PAGE_SIZE,
+    next_token: Annotated[str | None, Query(min_length=1, max_length=MAX_TOKEN_CHARS,
+                                            description="the next_token of the previous page")] = None,
+) -> JobList:
+    return logic.list_jobs(limit, next_token, jobs=JobStore(get_settings().jobs_table))
+
+
+@app.get("/jobs/<job_id>", tags=["jobs"], summary="One job: status, source, timestamps, reason, manifest",
+         responses=_responses(200, JobDetail, "The job", 404))
+@tracer.capture_method
+def get_job(job_id: JobId) -> JobDetail:
+    _follow(job_id)
+    settings = get_settings()
+    return logic.get_job(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
+                         ingest_bucket=settings.ingest_bucket)
+
+
+@app.get("/jobs/<job_id>/events", tags=["jobs"], summary="The job's events after a seq, in order",
+         responses=_responses(200, EventsPage, "Events after `after`, and whether the job is done", 404))
+@tracer.capture_method
+def job_events(
+    job_id: JobId,
+    after: Annotated[int, Query(ge=0, description="the last seq already seen (0: from the start)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=logic.MAX_EVENTS_LIMIT,
+                                description="at most this many events")] = logic.DEFAULT_EVENTS_LIMIT,
+) -> EventsPage:
+    _follow(job_id)
+    settings = get_settings()
+    return logic.job_events(job_id, after, limit, jobs=JobStore(settings.jobs_table),
+                            events=EventLog(settings.events_table))
+
+
+@app.post("/jobs/<job_id>/retry", status_code=202, tags=["jobs"],
+          summary="Retry a FAILED job from the step that failed (Step Functions redrive)",
+          responses=_responses(202, JobActionResult, "The execution is redriven", 404, 409, 429))
+@tracer.capture_method
+def retry_job(job_id: JobId) -> JobActionResult:
+    _follow(job_id)
+    settings = get_settings()
+    result = logic.retry_job(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
+                             sfn=step_functions(), state_machine_arn=settings.state_machine_arn,
+                             requested_by=_caller())
+    metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
+    return result
+
+
+@app.post("/jobs/<job_id>/cancel", tags=["jobs"], summary="Cancel a RUNNING job (Step Functions StopExecution)",
+          responses=_responses(200, JobActionResult, "The execution is stopped; the job is CANCELLED", 404, 409))
+@tracer.capture_method
+def cancel_job(job_id: JobId) -> JobActionResult:
+    _follow(job_id)
+    settings = get_settings()
+    result = logic.cancel_job(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
+                              sfn=step_functions(), state_machine_arn=settings.state_machine_arn,
+                              requested_by=_caller())
+    metrics.add_metric(name="JobsCancelled", unit=MetricUnit.Count, value=1)
+    return result
+
+
+def _follow(job_id: str) -> None:
+    logger.append_keys(job_id=job_id)
+    tracer.put_annotation(key="job_id", value=job_id)
+
+
+def _caller() -> str | None:
+    """The IAM principal that signed the request, as API Gateway reports it (None when the event has no identity)."""
+    try:
+        return app.current_event.request_context.identity.user_arn
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.exception_handler(ApiError)
+def _refused(error: ApiError) -> Response:
+    logger.info("request refused", extra={"status": error.status, "error": type(error).__name__})
+    return _json(error.status, ErrorBody(message=str(error)).model_dump())
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(error: RequestValidationError) -> Response:
+    # Only where and what kind: pydantic's messages may echo the input back.
+    issues = [{"loc": list(issue["loc"]), "type": issue["type"]} for issue in error.errors()]
+    fields = ", ".join(".".join(str(part) for part in issue["loc"]) for issue in issues)
+    return _json(HTTPStatus.UNPROCESSABLE_ENTITY,
+                 {"message": f"The request does not match the API: check {fields or 'the request'}.",
+                  "detail": issues})
+
+
+@app.not_found
+def _no_route(error: Exception) -> Response:
+    return _json(HTTPStatus.NOT_FOUND, {"message": "No such route."})
+
+
+def step_functions():
+    """The Step Functions client (a seam: moto has no RedriveExecution, so tests hand in a fake)."""
+    return aws.client("stepfunctions")
+
+
+@cache
+def presigning_s3():
+    """An S3 client that presigns for the bucket's own region (SigV4, regional virtual-host URLs).
+
+    boto3's default client presigns with SigV2 against the global endpoint, which a bucket
+    outside us-east-1 answers with a redirect. AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL), which
+    boto3 honours by itself, points it at a local S3 such as a moto server; URLs are then path-style.
+    """
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    overridden = bool(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+    config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5},
+                    s3={"addressing_style": "auto" if overridden else "virtual"})
+    return boto3.client("s3", region_name=region, config=config)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

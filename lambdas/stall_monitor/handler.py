@@ -1,0 +1,31 @@
+"""Invoked by an EventBridge Scheduler schedule every 5 minutes (one at a time: reserved concurrency 1)."""
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
+from lambdas.common.observability import instruments
+from lambdas.common.settings import get_settings
+from lambdas.stall_monitor.logic import StallSettings, check_stalls
+
+logger, tracer, metrics = instruments("stall_monitor")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> dict:
+    settings, stall = get_settings(), StallSettings.model_validate(dict(os.environ))
+    report = check_stalls(jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
+                          now=datetime.now(UTC), threshold=timedelta(minutes=stall.threshold_min),
+                          lookback=timedelta(hours=stall.lookback_h))
+    # Published every run, zero included, so the alarm always has data to judge.
+    metrics.add_metric(name="StalledJobs", unit=MetricUnit.Count, value=len(report.stalled))
+    metrics.add_metric(name="RunningJobs", unit=MetricUnit.Count, value=report.running)
+    for job in report.stalled:
+        logger.warning("job stalled", extra=job.model_dump())
+    return report.model_dump()

@@ -1,0 +1,53 @@
+"""The WebSocket API's integration: $connect (already IAM-authorized), $disconnect, subscribe, $default."""
+
+import os
+from functools import cache
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
+from lambdas.common.observability import instruments
+from lambdas.common.settings import get_settings
+from lambdas.push_events.logic import Connections
+from lambdas.ws_connections.logic import disconnect, parse_subscribe, reject, subscribe
+
+logger, tracer, metrics = instruments("ws_connections")
+OK = {"statusCode": 200}
+
+
+@cache
+def management_api(endpoint_url: str):
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> dict:
+    request = event["requestContext"]
+    route, connection_id = request["routeKey"], request["connectionId"]
+    logger.append_keys(route=route, connection_id=connection_id)
+    if route == "$connect":
+        metrics.add_metric(name="WebSocketConnects", unit=MetricUnit.Count, value=1)
+        return OK
+    connections = Connections(os.environ["CONNECTIONS_TABLE"])
+    if route == "$disconnect":
+        logger.info("disconnected", extra={"subscriptions": disconnect(connection_id, connections=connections)})
+        return OK
+    management = management_api(f"https://{request['domainName']}/{request['stage']}")
+    message = parse_subscribe(event.get("body")) if route == "subscribe" else (
+        'Unknown action: send {"action": "subscribe", "job_id": "<job id>", "after": <last seq seen>}.')
+    if isinstance(message, str):
+        reject(connection_id, message, management=management)
+        return {"statusCode": 400}
+    logger.set_correlation_id(message.job_id)
+    logger.append_keys(job_id=message.job_id)
+    settings = get_settings()
+    result = subscribe(connection_id, message, connections=connections, events=EventLog(settings.events_table),
+                       jobs=JobStore(settings.jobs_table), management=management)
+    metrics.add_metric(name="WebSocketSubscriptions", unit=MetricUnit.Count, value=int(result.subscribed))
+    logger.info("subscribe", extra=result.model_dump())
+    return OK if result.subscribed else {"statusCode": 404 if not result.gone else 410}

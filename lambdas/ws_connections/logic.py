@@ -1,0 +1,72 @@
+"""ws_connections: the WebSocket API's routes ($connect, $disconnect, subscribe).
+
+$connect is authorized by API Gateway (IAM, SigV4-signed upgrade request) before this runs.
+A client then sends
+
+    {"action": "subscribe", "job_id": "<job id>", "after": <last seq seen, 0 for all>}
+
+and receives the job's events after `after` from the event log, then {"type": "subscribed"},
+then every new event as push_events sees it on the stream. The subscription is stored
+*before* the backlog is read, so nothing falls between the two (an event may come twice;
+clients ignore a seq they have seen). $disconnect deletes the connection's subscriptions.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, ValidationError
+
+from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
+from lambdas.push_events.logic import Connections, event_message, post
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+MAX_BACKLOG_EVENTS = 1000  # a longer history is read with GET /jobs/{id}/events ("more": true says so)
+
+
+class SubscribeMessage(BaseModel):
+    action: str = "subscribe"
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    after: int = Field(0, ge=0)
+
+
+class SubscribeResult(BaseModel):
+    subscribed: bool
+    backlog: int = 0
+    last_seq: int = 0
+    gone: bool = False
+
+
+def parse_subscribe(body: str | None) -> SubscribeMessage | str:
+    """The message, or what is wrong with it in words for the client."""
+    try:
+        return SubscribeMessage.model_validate_json(body or "")
+    except ValidationError as error:
+        fields = ", ".join(".".join(str(part) for part in issue["loc"]) or "the message" for issue in error.errors())
+        return ('Send {"action": "subscribe", "job_id": "<job id>", "after": <last seq seen>}; '
+                f"check {fields}.")
+
+
+def subscribe(connection_id: str, message: SubscribeMessage, *, connections: Connections, events: EventLog,
+              jobs: JobStore, management) -> SubscribeResult:
+    if jobs.get(message.job_id) is None and not events.read(message.job_id, limit=1):
+        post(management, connection_id, {"type": "error", "message": f"There is no job {message.job_id}."})
+        return SubscribeResult(subscribed=False)
+    connections.subscribe(connection_id, message.job_id, message.after)
+    backlog = events.read(message.job_id, after_seq=message.after, limit=MAX_BACKLOG_EVENTS + 1)
+    more, backlog = len(backlog) > MAX_BACKLOG_EVENTS, backlog[:MAX_BACKLOG_EVENTS]
+    for event in backlog:
+        if not post(management, connection_id, event_message(event)):
+            connections.unsubscribe(connection_id, message.job_id)
+            return SubscribeResult(subscribed=False, gone=True)
+    last_seq = backlog[-1].seq if backlog else message.after
+    post(management, connection_id, {"type": "subscribed", "job_id": message.job_id, "after": message.after,
+                                     "last_seq": last_seq, "more": more})
+    return SubscribeResult(subscribed=True, backlog=len(backlog), last_seq=last_seq)
+
+
+def reject(connection_id: str, reason: str, *, management) -> None:
+    post(management, connection_id, {"type": "error", "message": reason})
+
+
+def disconnect(connection_id: str, *, connections: Connections) -> int:
+    return connections.forget(connection_id)
