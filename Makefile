@@ -28,6 +28,9 @@ tools:
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq pocketsphinx-testdata >/dev/null)
 	@command -v node >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs >/dev/null)
+	@# Headless Chromium and its WebDriver, for the web page's end-to-end test (tests/e2e).
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 test: setup lint
 	$(BIN)/pytest

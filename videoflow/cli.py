@@ -1,4 +1,4 @@
-"""`videoflow`: run the pipeline locally, search a job's moments, make a sample, synthesize the stack."""
+"""`videoflow`: run the pipeline locally, serve its web page, search a job's moments, make a sample, synthesize."""
 
 import argparse
 import contextlib
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--server", metavar="URL",
                         help="an inference server already running (default: start the local one)")
     add_cost_parser(commands)
+    serve = commands.add_parser("serve", help="the jobs API, live status and a web page on localhost")
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1, 0 for any free one (default %(default)s)")
+    serve.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results go to OUT/<job_id>/ (default %(default)s)")
     args = parser.parse_args(argv)
 
     if args.command == "sample":
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "cost":
         return cost_command(args.job_id, args.out)
+    if args.command == "serve":
+        from videoflow.serve import serve as serve_command
+
+        return serve_command(args.port, args.out)
     if args.command == "search":
         return search_job(args.job_id, args.query, out=args.out, k=args.k, as_json=args.json, server=args.server)
     if args.command == "demo" and args.video is None:
@@ -97,6 +104,15 @@ def run_video(video: Path, out: Path) -> int:
                   + (f", captions {captions['vtt']} {captions['srt']}" if captions.get("vtt") else ", no captions"))
         if manifest.get("shots"):
             print(f"  shots  {len(manifest['shots'])}, frame analysis {manifest['frames_analysis']}")
+        if manifest.get("summary"):
+            print(f"  summary \"{manifest['summary']['title']}\" ({manifest['summary']['summarizer']})")
+        plan = manifest.get("plan") or {"planner": "none", "clips": []}
+        print(f"  clips  {len(manifest.get('clips', []))} planned by the {plan['planner']} planner")
+        for clip, planned in zip(manifest.get("clips", []), plan["clips"], strict=False):
+            print(f"    {clip['path']}  {clip['start_s']:.1f}-{clip['end_s']:.1f} s  {clip['width']}x{clip['height']}"
+                  f"  \"{planned['title']}\" (score {planned['score']:.2f})")
+        if manifest.get("cost"):
+            print(f"  cost   ${manifest['cost']['total_usd']:.4f} in AWS (videoflow cost {manifest['job_id']})")
         if manifest.get("search_index"):
             print(f"  search: videoflow search {manifest['job_id']} \"what to look for\" --out {folder.parent}")
         print("  manifest.json, events.jsonl")
