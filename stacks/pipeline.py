@@ -52,7 +52,7 @@ UNSCOPED_ACTIONS = {
     "probe_media": {"mediaconvert:Probe": "MediaConvert Probe has no resource-level permissions."},
     **{name: {"application-autoscaling:RegisterScalableTarget": "Application Auto Scaling has no resource-level "
                                                                "permissions for registering targets."}
-       for name in ("warm_inference", "release_inference")},
+       for name in ("warm_inference", "release_inference", "compensate")},
 }
 
 # name -> (timeout s, memory MB, purpose)
@@ -81,7 +81,7 @@ STEP_FUNCTIONS = {
     "record_cost": (60, 256, "Computes the job's cost by service and stores it with the job"),
     "publish_results": (30, 256, "Writes the job manifest and completes the job"),
     "notify": (30, 128, "Announces a completed job on EventBridge and SNS"),
-    "compensate": (60, 256, "Removes what a failed job rendered, so it publishes nothing"),
+    "compensate": (60, 256, "Records a failed execution, removes half-written renders, releases the endpoint"),
     "handle_failure": (30, 256, "Records why a job was rejected or failed"),
 }
 
@@ -240,6 +240,7 @@ class PipelineLayer(Construct):
         self.stall_monitor = StallMonitor(self, "StallMonitor", make_function=function, state=state,
                                           alarm_topic=self.alarm_topic)
         self.upload_rule = self._trigger(state)
+        self.failure_rule = self._on_execution_failed(fns["compensate"])
         self._alarms()
 
     def _mediaconvert_role(self, state: StateLayer) -> iam.Role:
@@ -270,14 +271,15 @@ class PipelineLayer(Construct):
         for name in ("validate_upload", "probe_media"):
             fns[name].allow(READ_ORIGINAL, [ingest.arn_for_objects(f"{INGEST_PREFIX}*")])
             acknowledge(fns[name].role, {object_wildcard(ingest, INGEST_PREFIX): ORIGINALS_WILDCARD})
-        for name in ("warm_inference", "release_inference"):
+        for name in ("warm_inference", "release_inference", "compensate"):
             fns[name].allow(["dynamodb:UpdateItem"], [self.inference.leases.table_arn])
         fns["keyframe_inference"].allow(["sagemaker:InvokeEndpoint"], [self.inference.endpoint_arn])
         # Without ListBucket S3 answers 403 rather than 404 for a missing key.
         fns["validate_upload"].allow(
             ["s3:ListBucket"], [ingest.bucket_arn], {"StringLike": {"s3:prefix": [f"{INGEST_PREFIX}*"]}}
         )
-        for name in ("register_job", "publish_results", "handle_failure", "record_derivatives", "record_cost"):
+        for name in ("register_job", "publish_results", "handle_failure", "record_derivatives", "record_cost",
+                     "compensate"):
             fns[name].allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs_table])
         fns["check_duplicate"].allow(
             ["dynamodb:GetItem", "dynamodb:Query"], [jobs_table, f"{jobs_table}/index/{FINGERPRINT_INDEX}"]
@@ -300,6 +302,7 @@ class PipelineLayer(Construct):
             ("publish_results", ["s3:GetObject"], MANIFESTS_PREFIX),
             ("publish_results", ["s3:PutObject"], OUTPUTS_PREFIX),
             ("handle_failure", ["s3:PutObject"], OUTPUTS_PREFIX),
+            ("compensate", ["s3:PutObject"], OUTPUTS_PREFIX),
         ):
             fns[name].allow(actions, [output.arn_for_objects(f"{prefix}*")])
             acknowledge(fns[name].role, {object_wildcard(output, prefix): PER_JOB_WILDCARD})
@@ -329,6 +332,34 @@ class PipelineLayer(Construct):
         fns["notify"].allow(["events:PutEvents"], [cdk.Stack.of(self).format_arn(
             service="events", resource="event-bus", resource_name="default")])
         fns["notify"].allow(["sns:Publish"], [self.notifications.topic_arn])
+
+    def _on_execution_failed(self, compensate: PipelineFunction) -> events.Rule:
+        """A failed, timed-out or stopped execution -> compensate, which records it (the workflow does not)."""
+        executions = cdk.Stack.of(self).format_arn(
+            service="states", resource="execution", resource_name=f"{self.state_machine.state_machine_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        compensate.allow(["states:GetExecutionHistory"], [executions])
+        acknowledge(compensate.role, {
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"<{logical_id(self.state_machine)}.Name>:*]": "Reads the history of this workflow's executions "
+                                                          "only; each is named by its job id.",
+        })
+        rule = events.Rule(
+            self, "ExecutionFailed",
+            description="A VideoFlow execution that failed, timed out or was stopped is recorded and cleaned up",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                        "stateMachineArn": [self.state_machine.state_machine_arn]},
+            ),
+        )
+        rule.add_target(targets.LambdaFunction(
+            compensate.function, dead_letter_queue=self.dead_letters, retry_attempts=8,
+            max_event_age=cdk.Duration.hours(24),
+        ))
+        return rule
 
     def _trigger(self, state: StateLayer) -> events.Rule:
         """S3 Object Created under the upload prefix -> start_pipeline; undeliverable events go to a DLQ."""

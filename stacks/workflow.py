@@ -1,8 +1,10 @@
 """Layer 02, orchestration: the Step Functions definition of one job.
 
-Every task retries transient errors by name and catches everything else into
-HandleFailure, which records REJECTED (the input's fault, never retried) or FAILED. State
-carries references only; each step stores its small result under its own path.
+Every task retries transient errors by name. An error that means the input is at fault is
+caught into HandleFailure, which records REJECTED (never retried). Any other error fails the
+execution at the step that failed, so a redrive resumes there; `compensate` records it
+(stacks/pipeline.py: the execution's status change). State carries references only; each
+step stores its small result under its own path.
 """
 
 import aws_cdk as cdk
@@ -16,7 +18,7 @@ from aws_cdk import (
 from constructs import Construct
 
 from lambdas.common.constants import ANALYSIS_PREFIX, TRANSCRIPTS_PREFIX
-from lambdas.common.errors import TransientError
+from lambdas.common.errors import TransientError, rejection_error_names
 from stacks.analysis import FrameWorkers
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction
@@ -66,32 +68,19 @@ class JobWorkflow(Construct):
         self._functions = functions
         self._config = config
 
+        # The input's fault (REJECTED) is caught by name and recorded here; the job then ends without
+        # error. Anything else fails the execution AT the failing step, so that RedriveExecution (the
+        # jobs API's retry) resumes from that step; `compensate`, on the execution's status change,
+        # records the failure, removes half-written renders and lets go of the endpoint.
         failed = sfn.Fail(self, "JobFailed", error="VideoFlow.JobFailed", cause="See the job's events for the reason.")
-        handle_failure = self._step("HandleFailure", "handle_failure", "$.failure", catch=False)
+        handle_failure = self._step("HandleFailure", "handle_failure", "$.failure")
         handle_failure.add_catch(failed, errors=["States.ALL"], result_path="$.failure_error")
         handle_failure.next(
             sfn.Choice(self, "Rejected?")
             .when(sfn.Condition.string_equals("$.failure.status", "REJECTED"), sfn.Succeed(self, "Rejected"))
             .otherwise(failed)
         )
-        # A job that warmed the inference endpoint lets go of it before its failure is recorded.
-        release = self._best_effort(self._step("ReleaseAfterFailure", "release_inference", "$.inference",
-                                               catch=False))
-        release.next(handle_failure)
-        warmed = (
-            sfn.Choice(self, "Warmed?")
-            .when(sfn.Condition.is_present("$.inference"), release)
-            .otherwise(handle_failure)
-        )
-        # A job that failed after rendering started removes what it rendered first: it publishes nothing.
-        compensate = self._step("Compensate", "compensate", "$.compensated", catch=False)
-        compensate.add_catch(warmed, errors=["States.ALL"], result_path="$.compensate_error")
-        compensate.next(warmed)
-        self._on_error = (
-            sfn.Choice(self, "RenderStarted?")
-            .when(sfn.Condition.is_present("$.render"), compensate)
-            .otherwise(warmed)
-        )
+        self._on_rejection = handle_failure
 
         derivatives = tasks.MediaConvertCreateJob(
             self, "Derivatives",
@@ -110,17 +99,16 @@ class JobWorkflow(Construct):
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(config.mediaconvert_timeout_min)),
         )
         self._retry(derivatives, MEDIACONVERT_TRANSIENT_ERRORS, interval_s=5)
-        derivatives.add_catch(handle_failure, errors=["States.ALL"], result_path="$.error")
 
         publish = self._step("PublishResults", "publish_results", "$.result")
         # The cost is counted just before publishing, so the manifest carries it.
-        record_cost = self._best_effort(self._step("RecordCost", "record_cost", "$.cost", catch=False))
+        record_cost = self._best_effort(self._step("RecordCost", "record_cost", "$.cost"))
         record_cost.next(publish)
         # The job is complete once published; a notification that fails for good does not undo that.
-        publish.next(self._best_effort(self._step("Notify", "notify", "$.notified", catch=False))).next(
+        publish.next(self._best_effort(self._step("Notify", "notify", "$.notified"))).next(
             sfn.Succeed(self, "Completed"))
         process = (
-            self._best_effort(self._step("WarmInference", "warm_inference", "$.inference", catch=False))
+            self._best_effort(self._step("WarmInference", "warm_inference", "$.inference"))
             .next(self._step("BuildMediaConvertJob", "build_mediaconvert_job", "$.mediaconvert"))
             .next(derivatives)
             .next(self._step("RecordDerivatives", "record_derivatives", "$.derivatives"))
@@ -130,8 +118,7 @@ class JobWorkflow(Construct):
                                    # the endpoint may be scaling out or throttled: back off, try again
                                    ["EmbeddingFailed"], interval_s=10))
             # Nothing after this needs the endpoint: let it scale back while the job judges and renders.
-            .next(self._best_effort(self._step("ReleaseInference", "release_inference", "$.inference",
-                                               catch=False)))
+            .next(self._best_effort(self._step("ReleaseInference", "release_inference", "$.inference")))
             .next(self._step("CheckBudget", "check_budget", "$.budget"))
             .next(self._step("SummarizeVideo", "summarize_video", "$.summary"))
             .next(self._step("PlanClips", "plan_clips", "$.plan_draft"))
@@ -142,9 +129,9 @@ class JobWorkflow(Construct):
             .next(record_cost)
         )
         self.chain = (
-            self._step("ValidateUpload", "validate_upload", "$.upload")
-            .next(self._step("ProbeMedia", "probe_media", "$.media"))
-            .next(self._step("EnforceLimits", "enforce_limits", "$.limits"))
+            self._step("ValidateUpload", "validate_upload", "$.upload", rejects=True)
+            .next(self._step("ProbeMedia", "probe_media", "$.media", rejects=True))
+            .next(self._step("EnforceLimits", "enforce_limits", "$.limits", rejects=True))
             .next(self._step("RegisterJob", "register_job", "$.job"))
             .next(self._step("CheckDuplicate", "check_duplicate", "$.duplicate"))
             .next(
@@ -161,13 +148,12 @@ class JobWorkflow(Construct):
         analysis = sfn.Parallel(self, "Analysis", result_path="$.analysis")
         analysis.branch(self._transcript_branch(output_bucket))
         analysis.branch(self._vision_branch(frame_workers))
-        analysis.add_catch(self._on_error, errors=["States.ALL"], result_path="$.error")
         return analysis
 
     def _transcript_branch(self, output_bucket: s3.IBucket) -> sfn.IChainable:
         """Amazon Transcribe, awaited by a Wait loop (no Lambda waits), bounded by a poll count."""
-        normalize = self._step("NormalizeTranscript", "normalize_transcript", "$.transcript", catch=False)
-        normalize.next(self._step("BuildCaptions", "build_captions", "$.captions", catch=False)).next(sfn.Pass(
+        normalize = self._step("NormalizeTranscript", "normalize_transcript", "$.transcript")
+        normalize.next(self._step("BuildCaptions", "build_captions", "$.captions")).next(sfn.Pass(
             self, "TranscriptResults",
             parameters={"transcript": sfn.JsonPath.object_at("$.transcript"),
                         "captions": sfn.JsonPath.object_at("$.captions")},
@@ -275,8 +261,8 @@ class JobWorkflow(Construct):
         self._retry(analyze, BATCH_TRANSIENT_ERRORS, interval_s=5)
         return (
             analyze
-            .next(self._step("AggregateFrames", "aggregate_frames", "$.frame_timeline", catch=False))
-            .next(self._step("DetectShots", "detect_shots", "$.shots", catch=False))
+            .next(self._step("AggregateFrames", "aggregate_frames", "$.frame_timeline"))
+            .next(self._step("DetectShots", "detect_shots", "$.shots"))
             .next(sfn.Pass(
                 self, "VisionResults",
                 parameters={"timeline": sfn.JsonPath.object_at("$.frame_timeline"),
@@ -335,7 +321,6 @@ class JobWorkflow(Construct):
             .when(sfn.Condition.string_equals("$.target", "fargate"), on_fargate)
             .otherwise(in_lambda)
         )
-        render.add_catch(self._on_error, errors=["States.ALL"], result_path="$.error")
         return render
 
     def _best_effort(self, task: tasks.LambdaInvoke) -> sfn.Chain:
@@ -343,7 +328,7 @@ class JobWorkflow(Construct):
         name = task.node.id
         joined = sfn.Pass(self, f"After{name}")
         skipped = sfn.Pass(self, f"{name}Skipped").next(joined)
-        task.add_catch(skipped, errors=["States.ALL"], result_path="$.inference_error")
+        task.add_catch(skipped, errors=["States.ALL"], result_path=f"$.skipped_{name.lower()}")
         task.next(joined)
         return sfn.Chain.custom(task, [joined], joined)
 
@@ -356,7 +341,8 @@ class JobWorkflow(Construct):
         task.add_retry(errors=errors, interval=cdk.Duration.seconds(interval_s), max_attempts=4, backoff_rate=2,
                        jitter_strategy=sfn.JitterType.FULL)
 
-    def _step(self, state_name: str, function: str, result_path: str, *, catch: bool = True) -> tasks.LambdaInvoke:
+    def _step(self, state_name: str, function: str, result_path: str, *, rejects: bool = False) -> tasks.LambdaInvoke:
+        """A Lambda task; `rejects`: the step may find the input at fault, which ends the job REJECTED."""
         task = tasks.LambdaInvoke(
             self, state_name,
             lambda_function=self._functions[function].function,
@@ -367,6 +353,6 @@ class JobWorkflow(Construct):
             task_timeout=sfn.Timeout.duration(self._functions[function].timeout.plus(cdk.Duration.seconds(30))),
         )
         self._retry(task, LAMBDA_TRANSIENT_ERRORS, interval_s=2)
-        if catch:
-            task.add_catch(self._on_error, errors=["States.ALL"], result_path="$.error")
+        if rejects:
+            task.add_catch(self._on_rejection, errors=rejection_error_names(), result_path="$.error")
         return task

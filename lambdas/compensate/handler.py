@@ -1,7 +1,25 @@
-from lambdas.common.handler import step_handler
-from lambdas.compensate.logic import CompensateRequest, compensate
+"""compensate handler: EventBridge "Step Functions Execution Status Change" (FAILED, TIMED_OUT, ABORTED)."""
 
-handler = step_handler(
-    "compensate", CompensateRequest,
-    lambda request, step: compensate(request, step.settings.output_bucket, step.events),
-)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.common.events import EventLog
+from lambdas.common.inference_floor import release
+from lambdas.common.jobs import JobStore
+from lambdas.common.observability import instruments
+from lambdas.common.settings import get_settings
+from lambdas.compensate.logic import StatusChangeEvent, compensate, execution_history
+
+logger, tracer, metrics = instruments("compensate")
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.name")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict, context: LambdaContext) -> dict:
+    settings = get_settings()
+    change = StatusChangeEvent.model_validate(event)
+    result = compensate(change, execution_history(change.detail.execution_arn), settings.output_bucket,
+                        JobStore(settings.jobs_table), EventLog(settings.events_table),
+                        release_floor=lambda job_id: release(job_id, settings))
+    metrics.add_metric(name=f"Jobs{result.status.title()}", unit="Count", value=1)
+    return result.model_dump(mode="json")

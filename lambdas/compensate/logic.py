@@ -1,44 +1,153 @@
-"""compensate: a job that fails after rendering started publishes nothing.
+"""compensate: an execution that failed, timed out or was stopped leaves a clean, recorded job.
 
-Runs first on the failure path of a job that reached BuildRenderSpecs. Every object under
-clips/<job>/ goes: finished clips, thumbnails, and any `.partial-*` an interrupted render
-left. The manifest is written only by PublishResults, the last step, so a failed job never
-has one; with the clips gone, a retried job publishes exactly one set (renders write
-deterministic keys). Deleting nothing is fine: compensate can run any number of times.
+EventBridge delivers Step Functions' "Execution Status Change" event (FAILED, TIMED_OUT,
+ABORTED) for the job workflow. The workflow does not catch its own failures (only the
+input's, which end REJECTED), so the execution stops at the step that failed and a redrive
+(the jobs API's retry) resumes exactly there. This function then:
+
+1. finds the failed step and its input in the execution history;
+2. removes half-written renders (`clips/<job>/*.partial-*`). Whole clips, each checked by its
+   renderer before it was published to its key, stay for a redrive to use; no manifest lists
+   them, so a failed job publishes nothing, and a redriven job publishes exactly one set
+   (renders write deterministic keys);
+3. lets go of the inference endpoint's floor if the job had raised it;
+4. records the job FAILED with the step and one readable reason (handle_failure's rules), or
+   CANCELLED when a person stopped it (`job.cancel_requested` came first).
+
+Every part can run twice (EventBridge delivers at least once): deleting, releasing and
+recording are idempotent.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
+from pydantic import Field
+
 from lambdas.common import aws
 from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
 from lambdas.common.keys import clips_prefix
-from lambdas.common.models import JobRequest, Model
+from lambdas.common.models import Failure, JobRequest, MediaInfo, Model
+from lambdas.handle_failure.logic import FailureRequest, StepError, handle_failure
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+TIMEOUT_ERROR = "States.Timeout"
 
 
-class CompensateRequest(JobRequest):
-    pass
+class ExecutionStatusChange(Model):
+    """The detail of EventBridge's "Step Functions Execution Status Change" event."""
+
+    execution_arn: str = Field(alias="executionArn")
+    state_machine_arn: str = Field(alias="stateMachineArn")
+    name: str
+    status: str
+    input: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class StatusChangeEvent(Model):
+    detail_type: str = Field(alias="detail-type")
+    detail: ExecutionStatusChange
+
+
+class FailedStep(Model):
+    name: str
+    state: dict = Field(default_factory=dict, description="the workflow state the step was given")
+    error: str | None = None
+    cause: str | None = None
 
 
 class Compensated(Model):
-    deleted: int
-    prefix: str
+    job_id: str
+    status: str
+    failed_step: str
+    partials_deleted: int
+    released_inference: bool
 
 
-def compensate(request: CompensateRequest, output_bucket: str, events: EventLog) -> Compensated:
+def failed_step(history: list[dict]) -> FailedStep:
+    """The top-level state the execution stopped in, the workflow state it was given, and the error.
+
+    It is the earliest state entered and never exited: states before it finished, and states
+    inside it (a Parallel's branches, a Map's iterations) were entered after it.
+    """
+    error = cause = None
+    for event in reversed(history):
+        for key in ("executionFailedEventDetails", "taskFailedEventDetails", "lambdaFunctionFailedEventDetails",
+                    "executionTimedOutEventDetails", "taskTimedOutEventDetails", "executionAbortedEventDetails"):
+            details = event.get(key)
+            if details and error is None:
+                error, cause = details.get("error"), details.get("cause")
+    open_states: list[dict] = []
+    for event in history:
+        if "stateEnteredEventDetails" in event:
+            open_states.append(event["stateEnteredEventDetails"])
+        elif "stateExitedEventDetails" in event:
+            name = event["stateExitedEventDetails"]["name"]
+            for index in range(len(open_states) - 1, -1, -1):
+                if open_states[index]["name"] == name:
+                    del open_states[index]
+                    break
+    if not open_states:
+        return FailedStep(name="StartExecution", error=error, cause=cause)
+    stopped_in = open_states[0]
+    try:
+        state = json.loads(stopped_in.get("input") or "{}")
+    except json.JSONDecodeError:
+        state = {}
+    return FailedStep(name=stopped_in["name"], state=state if isinstance(state, dict) else {}, error=error,
+                      cause=cause)
+
+
+def delete_partials(output_bucket: str, job_id: str) -> int:
     s3 = aws.client("s3")
-    prefix = clips_prefix(request.job_id)
-    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=output_bucket, Prefix=prefix)
-            for item in page.get("Contents", [])]
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=output_bucket, Prefix=clips_prefix(job_id)) for item in page.get("Contents", [])
+        if ".partial-" in item["Key"]]
     errors = []
     for start in range(0, len(keys), DELETE_BATCH):
-        batch = keys[start:start + DELETE_BATCH]
-        answer = s3.delete_objects(Bucket=output_bucket, Delete={"Objects": [{"Key": key} for key in batch],
-                                                                 "Quiet": True})
+        answer = s3.delete_objects(Bucket=output_bucket, Delete={
+            "Objects": [{"Key": key} for key in keys[start:start + DELETE_BATCH]], "Quiet": True})
         errors += [f"{error['Key']}: {error.get('Code')}" for error in answer.get("Errors", [])]
     if errors:
-        # Raised so the workflow retries; the job's failure is recorded either way.
-        raise RuntimeError(f"could not delete {len(errors)} rendered objects: {'; '.join(errors[:5])}")
-    events.append(request.job_id, "render.compensated", "Compensate", deleted=len(keys), prefix=prefix)
-    return Compensated(deleted=len(keys), prefix=prefix)
+        # Raised so EventBridge's retry runs it again; nothing else was recorded yet.
+        raise RuntimeError(f"could not delete {len(errors)} partial renders: {'; '.join(errors[:5])}")
+    return len(keys)
+
+
+def compensate(event: StatusChangeEvent, history: list[dict], output_bucket: str, jobs: JobStore,
+               events: EventLog, release_floor: Callable[[str], object]) -> Compensated:
+    detail = event.detail
+    step = failed_step(history)
+    request = JobRequest.model_validate(json.loads(detail.input) if detail.input else step.state)
+    job_id = request.job_id
+    deleted = delete_partials(output_bucket, job_id)
+    released = "inference" in step.state
+    if released:
+        release_floor(job_id)
+    events.append(job_id, "job.compensated", "Compensate", execution_status=detail.status, failed_step=step.name,
+                  partials_deleted=deleted, released_inference=released)
+    record = jobs.get(job_id) or {}
+    if detail.status == "ABORTED" and record.get("status") == "CANCELLED":
+        events.append(job_id, "job.cancelled", "Compensate", failed_step=step.name)
+        return Compensated(job_id=job_id, status="CANCELLED", failed_step=step.name, partials_deleted=deleted,
+                           released_inference=released)
+    error = detail.error or step.error or (TIMEOUT_ERROR if detail.status == "TIMED_OUT" else "States.Aborted")
+    cause = detail.cause or step.cause or {"TIMED_OUT": "The workflow ran longer than its timeout.",
+                                           "ABORTED": "The execution was stopped."}.get(detail.status, "")
+    media = step.state.get("media")
+    failure: Failure = handle_failure(
+        FailureRequest(job_id=job_id, source=request.source, error=StepError(Error=error, Cause=cause),
+                       media=MediaInfo.model_validate(media) if isinstance(media, dict) else None),
+        output_bucket, jobs, events, step=step.name)
+    return Compensated(job_id=job_id, status=failure.status, failed_step=step.name, partials_deleted=deleted,
+                       released_inference=released)
+
+
+def execution_history(execution_arn: str) -> list[dict]:
+    pages = aws.client("stepfunctions").get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn, includeExecutionData=True)
+    return [event for page in pages for event in page["events"]]

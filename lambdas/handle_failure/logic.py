@@ -46,8 +46,10 @@ class FailureRequest(JobRequest):
     media: MediaInfo | None = None
 
 
-def handle_failure(request: FailureRequest, output_bucket: str, jobs: JobStore, events: EventLog) -> Failure:
-    step = failed_step(request.model_extra or {}, has_media=request.media is not None)
+def handle_failure(request: FailureRequest, output_bucket: str, jobs: JobStore, events: EventLog,
+                   step: str | None = None) -> Failure:
+    """Record the failure; `step` names the failed step when the caller knows it (the execution history)."""
+    step = step or failed_step(request.model_extra or {}, has_media=request.media is not None)
     rejected = request.error.error in rejection_error_names()
     failure = Failure(
         status="REJECTED" if rejected else "FAILED",

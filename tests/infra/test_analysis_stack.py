@@ -68,10 +68,8 @@ def test_the_transcribe_wait_loop_is_bounded_and_backs_off(workflow):
     assert states["StartTranscription"]["Resource"].endswith(":states:::aws-sdk:transcribe:startTranscriptionJob")
 
 
-def test_the_analysis_branches_fail_the_job_through_handle_failure(workflow):
+def test_a_failing_analysis_branch_fails_the_execution_at_the_analysis_state(workflow):
     analysis = _states(workflow)["Analysis"]
 
     assert analysis["Type"] == "Parallel" and len(analysis["Branches"]) == 2
-    assert [c["Next"] for c in analysis["Catch"]] == ["RenderStarted?"]
-    assert _states(workflow)["RenderStarted?"]["Default"] == "Warmed?"
-    assert _states(workflow)["Warmed?"]["Default"] == "HandleFailure"
+    assert "Catch" not in analysis  # compensate records it; a redrive runs the analysis again

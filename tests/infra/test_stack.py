@@ -320,25 +320,37 @@ def test_given_the_batch_job_then_every_attempt_has_a_timeout_and_attempts_are_b
 
 
 # Steps that only tune capacity or count cost: their failure skips them, not the job.
-BEST_EFFORT = {"WarmInference", "ReleaseInference", "ReleaseAfterFailure", "RecordCost", "Notify"}
+BEST_EFFORT = {"WarmInference", "ReleaseInference", "RecordCost", "Notify"}
+# The steps that may find the input at fault.
+INPUT_CHECKS = {"ValidateUpload", "ProbeMedia", "EnforceLimits"}
 
 
-def test_given_every_top_level_step_when_it_fails_then_handle_failure_catches_it(workflow):
-    catching = {
-        name: state for name, state in workflow["States"].items()
-        if state["Type"] in ("Task", "Parallel", "Map") and name != HANDLE_FAILURE and name not in BEST_EFFORT
-    }
-    assert catching
-    for name, state in catching.items():
-        catchers = state.get("Catch", [])
-        assert any(c["ErrorEquals"] == ["States.ALL"] and c["Next"] in (HANDLE_FAILURE, "Warmed?", "RenderStarted?")
-                   for c in catchers), name
-    # The failure path: remove what was rendered, let go of the endpoint, record why.
-    assert workflow["States"]["RenderStarted?"]["Choices"][0]["Next"] == "Compensate"
-    assert workflow["States"]["RenderStarted?"]["Default"] == "Warmed?"
-    assert workflow["States"]["Compensate"]["Next"] == "Warmed?"
-    warmed = workflow["States"]["Warmed?"]
-    assert warmed["Default"] == HANDLE_FAILURE
+def test_given_a_step_that_checks_the_input_when_it_rejects_then_handle_failure_records_it(workflow):
+    from lambdas.common.errors import rejection_error_names
+
+    for name in INPUT_CHECKS:
+        (catcher,) = workflow["States"][name]["Catch"]
+        assert (catcher["ErrorEquals"], catcher["Next"]) == (rejection_error_names(), HANDLE_FAILURE), name
+    assert workflow["States"]["Rejected?"]["Choices"][0]["Next"] == "Rejected"
+
+
+def test_given_any_other_step_when_it_fails_then_the_execution_fails_there_so_a_redrive_resumes_it(workflow):
+    for name, state in workflow["States"].items():
+        if state["Type"] in ("Task", "Parallel", "Map") and name not in BEST_EFFORT | INPUT_CHECKS | {HANDLE_FAILURE}:
+            assert "Catch" not in state, name
+
+
+def test_given_a_failed_execution_then_compensate_hears_of_it_from_eventbridge(synth, template_dict):
+    pipeline = synth.stack.pipeline
+    rule = cfn.properties(template_dict, synth.logical_id(pipeline.failure_rule))
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": synth.logical_id(pipeline.state_machine)}]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [synth.logical_id(pipeline.functions["compensate"].function), "Arn"]}
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
 
 
 def test_given_a_capacity_step_when_it_fails_then_the_job_goes_on_without_it(workflow):

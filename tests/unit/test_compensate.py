@@ -1,144 +1,133 @@
-"""compensate: a job that fails after rendering started leaves no clip, thumbnail or partial behind.
+"""compensate: a failed, timed-out or stopped execution ends as a recorded job with no half-written render.
 
-Against moto: the job's clips/<job>/ prefix is filled as renders leave it (finished clips,
-thumbnails, partial uploads of a killed attempt), beside another job's clips and the job's
-own analysis, which must survive.
+The history is the shape Step Functions returns (GetExecutionHistory with execution data); the
+stores are moto. Whole clips stay for a redrive; partials go; the failure is recorded once per
+delivery, with the step the execution stopped in.
 """
+
+import json
 
 import pytest
 
 from lambdas.common.events import EventLog
-from lambdas.common.keys import clip_key, clips_prefix, render_spec_key, thumbnail_key
-from lambdas.common.models import SourceObject
-from lambdas.compensate.handler import handler
-from lambdas.compensate.logic import CompensateRequest, compensate
-from videoflow.local.lambda_runtime import LocalLambdaContext
+from lambdas.common.jobs import JobStore
+from lambdas.common.keys import clip_key, clips_prefix, thumbnail_key
+from lambdas.common.storage import get_json
+from lambdas.compensate.logic import StatusChangeEvent, compensate, failed_step
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 JOB_ID = "job-compensate-0001"
 OTHER_JOB_ID = "job-compensate-0002"
 OUTPUT_BUCKET = "videoflow-output"
-SOURCE = SourceObject(bucket="videoflow-ingest", key="uploads/talk.mp4", version_id="v1", size_bytes=1_000)
-REQUEST = CompensateRequest(job_id=JOB_ID, source=SOURCE)
+SOURCE = {"bucket": "videoflow-ingest", "key": "uploads/talk.mp4", "version_id": "v1", "size_bytes": 1000}
+STATE = {"job_id": JOB_ID, "source": SOURCE, "inference": {"floor": 1}}
 
 
-def _put(s3, *keys: str) -> None:
-    for key in keys:
-        s3.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=b"x")
+def entered(name: str, state: dict | None = None) -> dict:
+    return {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name, "input": json.dumps(state or {})}}
 
 
-def _keys(s3, prefix: str = "") -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=OUTPUT_BUCKET, Prefix=prefix)
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+def exited(name: str) -> dict:
+    return {"type": "TaskStateExited", "stateExitedEventDetails": {"name": name}}
 
 
-def _rendered(job_id: str, clips: int = 2) -> list[str]:
-    """What renders leave: clips and thumbnails, and the partial a killed attempt did not delete."""
-    keys = [key for index in range(clips) for key in (clip_key(job_id, index), thumbnail_key(job_id, index))]
-    return [*keys, clip_key(job_id, clips) + ".partial-0a1b2c3d4e5f6789", thumbnail_key(job_id, clips) + ".partial-x1"]
+def failed(error: str, cause: str) -> dict:
+    return {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": error, "cause": cause}}
+
+
+def event(status: str = "FAILED", error: str | None = "RenderCheckFailed", cause: str | None = None) -> StatusChangeEvent:
+    return StatusChangeEvent.model_validate({"detail-type": "Step Functions Execution Status Change", "detail": {
+        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:vf:{JOB_ID}",
+        "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:vf", "name": JOB_ID,
+        "status": status, "input": json.dumps({"job_id": JOB_ID, "source": SOURCE}), "error": error,
+        "cause": cause or json.dumps({"errorMessage": "clip 0 (clips/x/clip-00.mp4): lasts 9.000 s, planned 19.000 s"}),
+    }})
+
+
+RENDER_FAILED_HISTORY = [
+    entered("KeyframeInference", STATE), exited("KeyframeInference"),
+    entered("RenderClips", {**STATE, "render": {"clips": []}}), entered("OnFargate?"), exited("OnFargate?"),
+    entered("RenderOnFargate"), exited("RenderOnFargate"), exited("RenderClips"),
+    entered("RecordRender", {**STATE, "media": None}),
+    failed("RenderCheckFailed", "clip 0 is short"),
+]
 
 
 @pytest.fixture
-def events(aws_state):
-    return EventLog("videoflow-events")
+def stores(aws_state):
+    return EventLog("videoflow-events"), JobStore("videoflow-jobs")
 
 
-def _compensated(events: EventLog) -> list:
-    return [event for event in events.read(JOB_ID) if event.type == "render.compensated"]
+def _keys(s3) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=OUTPUT_BUCKET, Prefix="clips/").get("Contents", [])
+    return sorted(item["Key"] for item in listed)
 
 
-def test_given_clips_thumbnails_and_partials_when_compensated_then_the_jobs_clips_prefix_is_empty(aws_state, events):
-    _put(aws_state, *_rendered(JOB_ID))
+def test_given_a_task_that_failed_then_the_failed_step_is_the_earliest_state_never_left():
+    step = failed_step(RENDER_FAILED_HISTORY)
 
-    result = compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    assert _keys(aws_state, clips_prefix(JOB_ID)) == []
-    assert result.deleted == 6
-    assert result.prefix == f"clips/{JOB_ID}/"
+    assert (step.name, step.error) == ("RecordRender", "RenderCheckFailed")
+    assert step.state["job_id"] == JOB_ID
 
 
-def test_given_another_jobs_clips_when_compensated_then_they_are_untouched(aws_state, events):
-    _put(aws_state, *_rendered(JOB_ID), *_rendered(OTHER_JOB_ID))
+def test_given_a_branch_of_a_parallel_that_failed_then_the_failed_step_is_the_parallel():
+    history = [entered("Analysis", STATE), entered("HasAudio?"), exited("HasAudio?"), entered("WaitForTranscript"),
+               entered("AnalyzeFrames"), failed("States.TaskFailed", "Array child 0 failed")]
 
-    compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    assert _keys(aws_state) == sorted(_rendered(OTHER_JOB_ID))
-
-
-def test_given_a_job_id_that_prefixes_another_when_compensated_then_the_longer_ones_clips_stay(aws_state, events):
-    longer = JOB_ID + "9"  # clips/<job>/ ends with a slash, so clips/<job>9/ is not under it
-    _put(aws_state, clip_key(JOB_ID, 0), clip_key(longer, 0))
-
-    compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    assert _keys(aws_state) == [clip_key(longer, 0)]
+    assert failed_step(history).name == "Analysis"
 
 
-def test_given_the_jobs_analysis_outside_clips_when_compensated_then_it_stays(aws_state, events):
-    _put(aws_state, *_rendered(JOB_ID), render_spec_key(JOB_ID, 0), f"outputs/{OTHER_JOB_ID}/manifest.json")
+def test_given_a_failed_render_then_partials_go_whole_clips_stay_and_the_job_is_failed_with_its_reason(
+        aws_state, stores):
+    events, jobs = stores
+    whole = [clip_key(JOB_ID, 0), thumbnail_key(JOB_ID, 0)]
+    partials = [clip_key(JOB_ID, 1) + ".partial-0a1b2c3d", thumbnail_key(JOB_ID, 1) + ".partial-x1"]
+    other = [clip_key(OTHER_JOB_ID, 0) + ".partial-ffff"]
+    for key in whole + partials + other:
+        aws_state.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=b"x")
+    released = []
 
-    compensate(REQUEST, OUTPUT_BUCKET, events)
+    result = compensate(event(), RENDER_FAILED_HISTORY, OUTPUT_BUCKET, jobs, events, released.append)
 
-    assert _keys(aws_state) == sorted([render_spec_key(JOB_ID, 0), f"outputs/{OTHER_JOB_ID}/manifest.json"])
-
-
-def test_given_rendered_objects_when_compensated_then_a_render_compensated_event_gives_the_count(aws_state, events):
-    _put(aws_state, *_rendered(JOB_ID, clips=3))
-
-    compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    [event] = _compensated(events)
-    assert event.step == "Compensate"
-    assert event.detail == {"deleted": 8, "prefix": f"clips/{JOB_ID}/"}
-
-
-def test_given_compensate_already_ran_when_it_runs_again_then_it_deletes_nothing_and_succeeds(aws_state, events):
-    _put(aws_state, *_rendered(JOB_ID))
-    compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    again = compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    assert again.deleted == 0
-    assert [event.detail["deleted"] for event in _compensated(events)] == [6, 0]
+    assert _keys(aws_state) == sorted(whole + other)
+    assert (result.status, result.failed_step, result.partials_deleted) == ("FAILED", "RecordRender", 2)
+    assert released == [JOB_ID]  # the job held the inference floor
+    job = jobs.get(JOB_ID)
+    assert (job["status"], job["failed_step"]) == ("FAILED", "RecordRender")
+    manifest = get_json(OUTPUT_BUCKET, f"outputs/{JOB_ID}/manifest.json")
+    assert manifest["status"] == "FAILED" and manifest["clips"] == []
+    assert manifest["reason"] == "RecordRender failed: clip 0 (clips/x/clip-00.mp4): lasts 9.000 s, planned 19.000 s"
+    assert [e.type for e in events.read(JOB_ID)] == ["job.compensated", "job.failed"]
+    assert clips_prefix(JOB_ID) in whole[0]
 
 
-def test_given_more_than_one_delete_batch_of_objects_when_compensated_then_all_go(aws_state, events, monkeypatch):
-    from lambdas.compensate import logic
+def test_given_a_timed_out_execution_then_the_job_is_failed_as_timed_out(aws_state, stores):
+    events, jobs = stores
 
-    monkeypatch.setattr(logic, "DELETE_BATCH", 3)  # the real 1000 would need 1001 uploads to cross
-    _put(aws_state, *_rendered(JOB_ID, clips=4))  # 10 objects: four batches
+    compensate(event("TIMED_OUT", error=None, cause=None), RENDER_FAILED_HISTORY[:-1], OUTPUT_BUCKET, jobs, events,
+               lambda job_id: None)
 
-    result = compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    assert result.deleted == 10
-    assert _keys(aws_state, clips_prefix(JOB_ID)) == []
+    assert jobs.get(JOB_ID)["reason"].startswith("RecordRender timed out.")
 
 
-def test_given_the_failure_path_state_when_the_handler_runs_then_it_compensates_the_output_bucket(aws_state):
-    _put(aws_state, *_rendered(JOB_ID))
-    state = {"job_id": JOB_ID, "source": SOURCE.model_dump(mode="json"),
-             "error": {"Error": "RenderFailed", "Cause": "ffmpeg failed"}}
+def test_given_a_job_a_person_cancelled_when_its_execution_is_aborted_then_it_stays_cancelled(aws_state, stores):
+    events, jobs = stores
+    jobs.upsert(JOB_ID, status="CANCELLED")
 
-    result = handler(state, LocalLambdaContext("compensate"))
+    result = compensate(event("ABORTED", error=None, cause=None), RENDER_FAILED_HISTORY[:-1], OUTPUT_BUCKET, jobs,
+                        events, lambda job_id: None)
 
-    assert result == {"deleted": 6, "prefix": f"clips/{JOB_ID}/"}
-    assert _keys(aws_state, clips_prefix(JOB_ID)) == []
+    assert result.status == "CANCELLED" and jobs.get(JOB_ID)["status"] == "CANCELLED"
+    assert [e.type for e in events.read(JOB_ID)] == ["job.compensated", "job.cancelled"]
 
 
-def test_given_s3_refuses_some_deletes_when_compensated_then_it_raises_naming_them_and_logs_no_event(aws_state, events):
-    from botocore.stub import Stubber
+def test_given_a_job_that_never_warmed_the_endpoint_then_nothing_is_released(aws_state, stores):
+    events, jobs = stores
+    history = [entered("ProbeMedia", {"job_id": JOB_ID, "source": SOURCE}), failed("States.TaskFailed", "boom")]
+    released = []
 
-    from lambdas.common import aws
+    result = compensate(event(error="States.TaskFailed", cause="boom"), history, OUTPUT_BUCKET, jobs, events,
+                        released.append)
 
-    keys = _rendered(JOB_ID, clips=1)
-    with Stubber(aws.client("s3")) as s3_refusing_deletes:  # moto never refuses a delete
-        s3_refusing_deletes.add_response("list_objects_v2", {"Contents": [{"Key": key} for key in keys],
-                                                             "IsTruncated": False})
-        s3_refusing_deletes.add_response("delete_objects", {"Errors": [
-            {"Key": keys[0], "Code": "AccessDenied", "Message": "Access Denied"}]})
-
-        with pytest.raises(RuntimeError, match=f"could not delete 1 rendered objects: {keys[0]}: AccessDenied"):
-            compensate(REQUEST, OUTPUT_BUCKET, events)
-
-    assert _compensated(events) == []
+    assert released == [] and result.released_inference is False

@@ -115,15 +115,17 @@ def test_given_a_clip_that_is_not_what_its_render_reported_when_it_is_checked_th
 
     job = run_job(talk, adapters={RENDER_TASK: fake}, environment={**ALL_ON_FARGATE, **SMALL_CLIPS})
 
+    # The execution stops at the step that failed (a redrive resumes there); compensate records it.
     assert job.execution["status"] == "FAILED"
     assert job.manifest["status"] == "FAILED"
     assert job.manifest["reason_code"] == "RENDER_CHECK_FAILED"
-    assert "clip 0" in job.manifest["reason"]
-    assert job.manifest["clips"] == []
-    compensated = next(e for e in job.events if e["type"] == "render.compensated")
-    assert compensated["detail"]["deleted"] >= 2  # the clips and thumbnails that had been published
-    assert clip_objects(job) == []
-    assert job.event_types.index("render.compensated") < job.event_types.index("job.failed")
+    assert job.manifest["reason"].startswith("RecordRender failed: clip 0")
+    assert job.manifest["clips"] == [] and job.manifest["plan"] is None  # nothing published
+    compensated = next(e for e in job.events if e["type"] == "job.compensated")
+    assert compensated["detail"]["failed_step"] == "RecordRender"
+    assert [e["type"] for e in job.events][-2:] == ["job.compensated", "job.failed"]
+    # No half-written object is left; the whole clips stay unpublished, for a redrive to reuse.
+    assert not [key for key in clip_objects(job) if ".partial-" in key]
 
 
 def test_given_bedrock_is_configured_when_a_talk_runs_then_its_recorded_plan_is_validated_rendered_and_costed(

@@ -13,6 +13,7 @@ and every function's environment. Lambda tasks run the real handler modules.
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from videoflow.local.export import export_job
 from videoflow.local.lambda_runtime import LocalLambdas, import_handler
 from videoflow.local.synth import ROOT, load_assets, load_template, synthesize
 from videoflow.local.template import ACCOUNT, REGION, LocalTemplate, adapter_name, rewrite_integrations
+
+ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
 # Integration -> adapter(parameters) returning the service's response shape.
 Adapter = Callable[[dict], dict]
@@ -88,6 +91,8 @@ class LocalPipeline:
         self._extra_environment = extra_environment or {}
         self._saved_environment: dict[str, str | None] = {}
         self._stack: list = []
+        self._delivered: dict[tuple[str, str], threading.Event] = {}
+        self._delivered_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "LocalPipeline":
@@ -121,6 +126,7 @@ class LocalPipeline:
         media_probe.register(FfprobeProber())
         self._stack.append(lambda: media_probe.register(None))
         self._serve_inference()
+        self._follow_executions()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -161,18 +167,61 @@ class LocalPipeline:
 
     def deliver(self, event: dict) -> Submitted:
         """What the EventBridge rule does: match the pattern, invoke the target."""
-        if not self.rule_matches(event):
+        results = self.put_event(event)
+        if not results:
             raise LocalRunError(f"the upload rule does not match this event (key {event['detail']['object']['key']})")
-        ok, result = self.lambdas.invoke(self._start_function, event)
+        ok, result = results[0]
         if not ok:
             raise LocalRunError(f"start_pipeline failed: {result['errorType']}: {result['errorMessage']}")
         return Submitted(result["job_id"], result["execution_arn"], result["started"])
 
     def rule_matches(self, event: dict) -> bool:
-        rule = next(iter(self.template.of_type("AWS::Events::Rule").values()))
-        pattern = self.template.resolve(rule["Properties"]["EventPattern"])
+        return bool(self._matching_rules(event))
+
+    def put_event(self, event: dict) -> list[tuple[bool, object]]:
+        """EventBridge's default bus: every rule whose pattern matches invokes its Lambda targets, in turn."""
+        results = []
+        for rule in self._matching_rules(event):
+            for target in rule["Properties"].get("Targets", []):
+                results.append(self.lambdas.invoke(self.template.resolve(target["Arn"]), event))
+        return results
+
+    def _matching_rules(self, event: dict) -> list[dict]:
         # moto's TestEventPattern API answers nothing; its rule matcher is the one it delivers with.
-        return EventPattern.load(json.dumps(pattern)).matches_event(event)
+        return [rule for rule in self.template.of_type("AWS::Events::Rule").values()
+                if "EventPattern" in rule["Properties"]
+                and EventPattern.load(json.dumps(self.template.resolve(rule["Properties"]["EventPattern"])))
+                .matches_event(event)]
+
+    def execution_status_changed(self, execution: dict) -> None:
+        """Step Functions' "Execution Status Change" event for an execution that ended, delivered once;
+        a second caller waits until the first delivery is done."""
+        if execution["status"] not in ENDED_BADLY:
+            return
+        key = (execution["executionArn"], str(execution.get("stopDate")))
+        with self._delivered_lock:
+            delivered = self._delivered.get(key)
+            first = delivered is None
+            if first:
+                delivered = self._delivered[key] = threading.Event()
+        if not first:
+            delivered.wait(timeout=300)
+            return
+        try:
+            self._put_status_change(execution)
+        finally:
+            delivered.set()
+
+    def _put_status_change(self, execution: dict) -> None:
+        detail = {name: execution.get(name) for name in ("executionArn", "stateMachineArn", "name", "status",
+                                                         "input", "output", "error", "cause")}
+        detail["startDate"] = int(execution["startDate"].timestamp() * 1000)
+        detail["stopDate"] = int(execution["stopDate"].timestamp() * 1000) if execution.get("stopDate") else None
+        self.put_event({
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": ACCOUNT, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION, "resources": [execution["executionArn"]], "detail": detail,
+        })
 
     def wait(self, job_id: str, on_progress: ProgressCallback | None = None, timeout_s: float = 3600) -> dict:
         """Follow the execution to its end, reporting each state; returns describe_execution's answer."""
@@ -189,10 +238,30 @@ class LocalPipeline:
                         on_progress(replace(line, branch=self.branches.get(line.state)))
             seen = len(history)
             if execution["status"] != "RUNNING":
-                return execution
+                self.execution_status_changed(execution)
+                return self.sfn.describe_execution(executionArn=arn)
             if time.monotonic() > deadline:
                 raise LocalRunError(f"job {job_id} still running after {timeout_s:.0f} s")
             time.sleep(0.1)
+
+    def _follow_executions(self) -> None:
+        """EventBridge's side of Step Functions: an execution that ends badly is announced, as in AWS."""
+        stopping = threading.Event()
+
+        def follow() -> None:
+            while not stopping.wait(0.25):
+                try:
+                    listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+                    for summary in listed:
+                        if summary["status"] in ENDED_BADLY:
+                            self.execution_status_changed(
+                                self.sfn.describe_execution(executionArn=summary["executionArn"]))
+                except Exception:  # noqa: BLE001 - keep following; the next poll tries again
+                    logging.getLogger(__name__).exception("following the executions failed")
+
+        thread = threading.Thread(target=follow, name="local-eventbridge-states", daemon=True)
+        thread.start()
+        self._stack.append(lambda: (stopping.set(), thread.join(timeout=10)))
 
     def _serve_inference(self) -> None:
         """The inference container's own server, as a process; functions embed through it."""
@@ -291,8 +360,9 @@ class LocalPipeline:
         self.state_machine_name = self.template.names[logical_id]
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         role = self.template.resolve(self.template.resources[logical_id]["Properties"]["RoleArn"])
-        self.sfn.create_state_machine(name=self.state_machine_name, definition=json.dumps(definition), roleArn=role,
-                                      type="STANDARD")
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=self.state_machine_name, definition=json.dumps(definition), roleArn=role, type="STANDARD",
+        )["stateMachineArn"]
         self.definition = definition
         self.branches = _branches(definition)
 
