@@ -59,6 +59,9 @@ class VideoFlowConfig(BaseModel):
     render_task_memory_mb: int = 4096
     render_task_storage_gib: int = Field(100, ge=21, le=200)
     render_max_concurrency: int = Field(4, ge=1, le=40)
+    # Interface: a RUNNING job whose event log is quiet this long gets `job.stalled` and an alarm.
+    # Long MediaConvert and Transcribe steps write nothing while they run: raise it for long videos.
+    stall_after_min: float = Field(60, gt=0)
     # Kept when the stack is deleted unless set false (a test stack may want a clean teardown).
     retain_data: bool = True
 

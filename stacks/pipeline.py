@@ -238,7 +238,7 @@ class PipelineLayer(Construct):
                                 state_machine=self.state_machine)
         self.live_push = LivePush(self, "LivePush", make_function=function, state=state, config=config)
         self.stall_monitor = StallMonitor(self, "StallMonitor", make_function=function, state=state,
-                                          alarm_topic=self.alarm_topic)
+                                          alarm_topic=self.alarm_topic, threshold_min=config.stall_after_min)
         self.upload_rule = self._trigger(state)
         self.failure_rule = self._on_execution_failed(fns["compensate"])
         self._alarms()
