@@ -62,6 +62,8 @@ class VideoFlowConfig(BaseModel):
     # Interface: a RUNNING job whose event log is quiet this long gets `job.stalled` and an alarm.
     # Long MediaConvert and Transcribe steps write nothing while they run: raise it for long videos.
     stall_after_min: float = Field(60, gt=0)
+    # Web origins allowed to PUT presigned upload parts into the ingest bucket (CORS); none by default.
+    upload_allowed_origins: tuple[str, ...] = ()
     # Kept when the stack is deleted unless set false (a test stack may want a clean teardown).
     retain_data: bool = True
 

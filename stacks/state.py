@@ -28,6 +28,12 @@ class StateLayer(Construct):
         })
         # Originals: versioned so an overwrite never loses the object a job is reading.
         self.ingest_bucket = self._bucket("Ingest", removal, versioned=True, event_bridge=True)
+        if config.upload_allowed_origins:
+            # A browser PUTs the parts of a presigned multipart upload and must read each part's ETag.
+            self.ingest_bucket.add_cors_rule(
+                allowed_methods=[s3.HttpMethods.PUT], allowed_origins=list(config.upload_allowed_origins),
+                allowed_headers=["*"], exposed_headers=["ETag"], max_age=3600,
+            )
         # Derivatives, frame manifests and published results.
         self.output_bucket = self._bucket("Output", removal, versioned=False)
 

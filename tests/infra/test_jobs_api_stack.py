@@ -189,3 +189,24 @@ def test_a_stalled_job_raises_an_alarm_on_the_alarm_topic(synth):
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "videoflow"}]
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_given_no_upload_origins_then_the_ingest_bucket_has_no_cors_rule(template_dict):
+    buckets = [r["Properties"] for r in template_dict["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    assert all("CorsConfiguration" not in bucket for bucket in buckets)
+
+
+def test_given_an_upload_origin_then_only_that_origin_may_put_parts_and_read_their_etags():
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from stacks.app import build_app
+
+    app = cdk.App(context={"videoflow": {"upload_allowed_origins": ["https://app.example.com"]}})
+    build_app(app)
+    buckets = [r["Properties"] for r in Template.from_stack(app.node.find_child("VideoFlow")).to_json()["Resources"]
+               .values() if r["Type"] == "AWS::S3::Bucket" and "CorsConfiguration" in r["Properties"]]
+    assert [bucket["CorsConfiguration"]["CorsRules"] for bucket in buckets] == [[{
+        "AllowedHeaders": ["*"], "AllowedMethods": ["PUT"], "AllowedOrigins": ["https://app.example.com"],
+        "ExposedHeaders": ["ETag"], "MaxAge": 3600,
+    }]]
