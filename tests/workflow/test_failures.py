@@ -32,3 +32,28 @@ def test_a_mediaconvert_job_that_ends_in_error_fails_the_job_with_the_reason(run
     assert (failed["type"], failed["detail"]["failed_step"]) == ("job.failed", "Derivatives")
     assert job.pipeline.jobs_table_item(job.job_id)["status"] == "FAILED"
 
+
+
+def test_a_failed_job_retried_through_the_jobs_api_resumes_at_the_failed_step_and_completes(run_job, tmp_path):
+    from lambdas.common.events import EventLog
+    from lambdas.common.jobs import JobStore
+    from lambdas.common.settings import get_settings
+    from lambdas.jobs_api.logic import retry_job
+
+    broken_once = FailingMediaConvertFake(TaskFailed({
+        "Id": "1700000000000-abcdef", "Status": "ERROR", "ErrorCode": 1517, "ErrorMessage": "Service unavailable",
+    }), times=1)
+    job = run_job(make_video(tmp_path / "a.mp4", seconds=2), adapters={DERIVATIVES: broken_once})
+    assert job.manifest["status"] == "FAILED"
+    pipeline, settings = job.pipeline, get_settings()
+
+    retry_job(job.job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table), sfn=pipeline.sfn,
+              state_machine_arn=pipeline.state_machine_arn)
+    execution = pipeline.wait(job.job_id, timeout_s=300)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert broken_once.calls == 2  # the failed step ran again ...
+    types = [event.type for event in pipeline.events(job.job_id)]
+    assert types.count("upload.validated") == 1 and types.count("job.registered") == 1  # ... the steps before did not
+    assert types.index("job.failed") < types.index("job.retried") < types.index("job.completed")
+    assert pipeline.jobs_table_item(job.job_id)["status"] == "COMPLETED"

@@ -32,6 +32,7 @@ from lambdas.common.constants import INGEST_PREFIX
 from lambdas.common.settings import get_settings
 from videoflow.local.export import export_job
 from videoflow.local.lambda_runtime import LocalLambdas, import_handler
+from videoflow.local.redrive import LocalRedrive
 from videoflow.local.synth import ROOT, load_assets, load_template, synthesize
 from videoflow.local.template import ACCOUNT, REGION, LocalTemplate, adapter_name, rewrite_integrations
 
@@ -106,6 +107,10 @@ class LocalPipeline:
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         mock.start()
         self._stack.append(mock.stop)
+        # RedriveExecution, which moto lacks: the jobs API's retry resumes a failed job at its failed step.
+        redrive = LocalRedrive().installed()
+        redrive.__enter__()
+        self._stack.append(lambda: redrive.__exit__(None, None, None))
         # Container entrypoints run as processes and reach this same account over HTTP.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
