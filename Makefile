@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/derivatives.py
 	$(BIN)/python bench/transcript_wer.py
 	$(BIN)/python bench/search_latency.py
+	$(BIN)/python bench/render_loudness.py
 
 # Needs AWS credentials and the CDK CLI (fetched from npm by npx).
 deploy: synth
