@@ -16,6 +16,23 @@ class FailingMediaConvertFake:
         return create_job_sync(parameters)
 
 
+class MediaConvertHeldFake:
+    """Holds the MediaConvert job open until `release()` (a long transcode), then runs the real adapter."""
+
+    def __init__(self):
+        import threading
+
+        self.started, self._released = threading.Event(), threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __call__(self, parameters: dict) -> dict:
+        self.started.set()
+        self._released.wait(timeout=120)
+        return create_job_sync(parameters)
+
+
 class MediaConvertCallCounter:
     """Not a fake: runs the real adapter and counts the jobs, to prove a job ran once or not at all."""
 

@@ -1,7 +1,8 @@
-"""Faults injected into the MediaConvert stand-in: Retry absorbs the transient, Catch records the rest."""
+"""Faults injected into the MediaConvert stand-in: Retry absorbs the transient; the rest fails the execution at
+that step, compensate records it, and the jobs API can retry (redrive) or cancel it."""
 
 from tests.media import make_video
-from tests.workflow.fakes import FailingMediaConvertFake
+from tests.workflow.fakes import FailingMediaConvertFake, MediaConvertHeldFake
 from videoflow.local.mediaconvert import TaskFailed, TooManyRequestsException
 
 DERIVATIVES = "mediaconvert:createJob.sync"
@@ -57,3 +58,29 @@ def test_a_failed_job_retried_through_the_jobs_api_resumes_at_the_failed_step_an
     assert types.count("upload.validated") == 1 and types.count("job.registered") == 1  # ... the steps before did not
     assert types.index("job.failed") < types.index("job.retried") < types.index("job.completed")
     assert pipeline.jobs_table_item(job.job_id)["status"] == "COMPLETED"
+
+
+def test_a_running_job_cancelled_through_the_jobs_api_stops_and_stays_cancelled(outdir, tmp_path):
+    from lambdas.common.events import EventLog
+    from lambdas.common.jobs import JobStore
+    from lambdas.common.settings import get_settings
+    from lambdas.jobs_api.logic import cancel_job
+    from videoflow.local.runner import LocalPipeline
+
+    held = MediaConvertHeldFake()
+    with LocalPipeline(outdir, adapters={DERIVATIVES: held}) as pipeline:
+        submitted = pipeline.submit(make_video(tmp_path / "a.mp4", seconds=2))
+        assert held.started.wait(timeout=120)  # the job is transcoding
+        settings = get_settings()
+
+        cancel_job(submitted.job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
+                   sfn=pipeline.sfn, state_machine_arn=pipeline.state_machine_arn)
+        held.release()
+        execution = pipeline.wait(submitted.job_id, timeout_s=120)
+
+        assert execution["status"] == "ABORTED"
+        assert pipeline.jobs_table_item(submitted.job_id)["status"] == "CANCELLED"
+        events = pipeline.events(submitted.job_id)
+        assert [event.type for event in events][-3:] == ["job.cancel_requested", "job.compensated", "job.cancelled"]
+        compensated = events[-2].detail
+        assert (compensated["failed_step"], compensated["released_inference"]) == ("Derivatives", True)
