@@ -163,15 +163,16 @@ def test_a_video_uploaded_on_the_page_is_followed_live_survives_a_reload_and_sho
     wait_for(lambda: any(line.startswith(f"job {job_id} COMPLETED") for line in server.lines), 10,
              "the server to say where the results are")
     manifest = json.loads((server.out / job_id / "manifest.json").read_text())
-    if manifest.get("clips"):
-        first = manifest["clips"][0]
-        clip = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#clips video.clip-video"), 5, "the clips")[0]
-        assert clip.get_attribute("src").endswith(f"/results/{job_id}/{first['path']}")
-        wait_for(lambda: browser.execute_script("return arguments[0].readyState >= 1 && !arguments[0].error", clip),
-                 20, "the clip's metadata to load")
-        planned = manifest["plan"]["clips"][0]
-        assert browser.find_element(By.CSS_SELECTOR, "#clips h4").text == planned["title"]
-        assert planned["rationale"] in browser.find_element(By.CSS_SELECTOR, "#clips .rationale").text
+    assert manifest["clips"], "the talk gave no clip"
+    first = manifest["clips"][0]
+    clip = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#clips video.clip-video"), 5, "the clips")[0]
+    assert clip.get_attribute("src").endswith(f"/results/{job_id}/{first['path']}")
+    wait_for(lambda: browser.execute_script("return arguments[0].readyState >= 1 && !arguments[0].error", clip),
+             20, "the clip's metadata to load")
+    planned = manifest["plan"]["clips"][0]
+    assert browser.find_element(By.CSS_SELECTOR, "#clips h4").text == planned["title"]
+    assert planned["rationale"] in browser.find_element(By.CSS_SELECTOR, "#clips .rationale").text
+
 
     # The list of jobs shows this one, completed.
     item = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f"#job-list li[data-job='{job_id}']"), 10,
