@@ -19,7 +19,14 @@ def table(name: str):
     return boto3.resource("dynamodb", config=_CONFIG).Table(name)
 
 
+@cache
+def websocket_management(endpoint_url: str):
+    """The API Gateway Management API of a WebSocket stage (https://{api}.execute-api.{region}.amazonaws.com/{stage})."""
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=_CONFIG)
+
+
 def reset() -> None:
     """Forget cached clients (tests and the local runner start a fresh moto)."""
     client.cache_clear()
     table.cache_clear()
+    websocket_management.cache_clear()

@@ -1,24 +1,18 @@
 """Triggered by the events table's DynamoDB stream (INSERT records only, filtered by the event source)."""
 
 import os
-from functools import cache
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecordEventName
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.common import aws
 from lambdas.common.observability import instruments
 from lambdas.push_events.logic import Connections, events_from_stream, push
 
 logger, tracer, metrics = instruments("push_events")
 
-
-@cache
-def management_api(endpoint_url: str):
-    """The API Gateway Management API of the WebSocket stage (https://{api}.execute-api.{region}.amazonaws.com/{stage})."""
-    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -29,7 +23,7 @@ def handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict:
     inserted = [record.dynamodb.new_image for record in event.records
                 if record.event_name == DynamoDBRecordEventName.INSERT and record.dynamodb]
     result = push(events_from_stream(inserted), connections=Connections(os.environ["CONNECTIONS_TABLE"]),
-                  management=management_api(os.environ["WEBSOCKET_CALLBACK_URL"]), logger=logger)
+                  management=aws.websocket_management(os.environ["WEBSOCKET_CALLBACK_URL"]), logger=logger)
     for name, value in (("EventsPushed", result.deliveries), ("PushConnectionsGone", result.gone),
                         ("PushFailures", result.failed)):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

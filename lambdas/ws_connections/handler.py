@@ -1,12 +1,11 @@
 """The WebSocket API's integration: $connect (already IAM-authorized), $disconnect, subscribe, $default."""
 
 import os
-from functools import cache
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.common import aws
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
@@ -17,10 +16,6 @@ from lambdas.ws_connections.logic import disconnect, parse_subscribe, reject, su
 logger, tracer, metrics = instruments("ws_connections")
 OK = {"statusCode": 200}
 
-
-@cache
-def management_api(endpoint_url: str):
-    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -37,7 +32,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     if route == "$disconnect":
         logger.info("disconnected", extra={"subscriptions": disconnect(connection_id, connections=connections)})
         return OK
-    management = management_api(f"https://{request['domainName']}/{request['stage']}")
+    management = aws.websocket_management(f"https://{request['domainName']}/{request['stage']}")
     message = parse_subscribe(event.get("body")) if route == "subscribe" else (
         'Unknown action: send {"action": "subscribe", "job_id": "<job id>", "after": <last seq seen>}.')
     if isinstance(message, str):

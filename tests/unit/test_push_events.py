@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
+from lambdas.common import aws
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.settings import get_settings
@@ -71,12 +72,10 @@ def live(aws_state, monkeypatch):
     monkeypatch.setenv("CONNECTIONS_TABLE", CONNECTIONS_TABLE)
     monkeypatch.setenv("WEBSOCKET_CALLBACK_URL", CALLBACK_URL)
     settings = get_settings()
-    push_handler.management_api.cache_clear()
-    ws_handler.management_api.cache_clear()
+    aws.websocket_management.cache_clear()
     yield types.SimpleNamespace(connections=Connections(CONNECTIONS_TABLE), events=EventLog(settings.events_table),
                                 jobs=JobStore(settings.jobs_table))
-    push_handler.management_api.cache_clear()
-    ws_handler.management_api.cache_clear()
+    aws.websocket_management.cache_clear()
 
 
 def _stream_record(event, name: str = "INSERT") -> dict:
