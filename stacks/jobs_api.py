@@ -74,7 +74,7 @@ class JobsApi(Construct):
         fn.allow(["s3:PutObject", "s3:GetObject"], [state.ingest_bucket.arn_for_objects(f"{INGEST_PREFIX}*")])
         fn.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
         fn.allow(["dynamodb:Query"], [f"{jobs}/index/{LISTING_INDEX}"])
-        fn.allow(["dynamodb:Query", "dynamodb:PutItem"], [state.events_table.table_arn])
+        fn.allow(["dynamodb:Query"], [state.events_table.table_arn])  # compute writes events; the API reads them
         executions = cdk.Stack.of(self).format_arn(
             service="states", resource="execution", resource_name=f"{state_machine.state_machine_name}:*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,

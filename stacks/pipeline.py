@@ -355,10 +355,22 @@ class PipelineLayer(Construct):
                         "stateMachineArn": [self.state_machine.state_machine_arn]},
             ),
         )
-        rule.add_target(targets.LambdaFunction(
-            compensate.function, dead_letter_queue=self.dead_letters, retry_attempts=8,
-            max_event_age=cdk.Duration.hours(24),
-        ))
+        # A redriven execution runs again: compensate writes job.retried (the API only reads the log).
+        self.redrive_rule = events.Rule(
+            self, "ExecutionRedriven",
+            description="A VideoFlow execution redriven by the jobs API's retry is recorded in the job's log",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": ["RUNNING"], "redriveCount": [{"numeric": [">", 0]}],
+                        "stateMachineArn": [self.state_machine.state_machine_arn]},
+            ),
+        )
+        for each in (rule, self.redrive_rule):
+            each.add_target(targets.LambdaFunction(
+                compensate.function, dead_letter_queue=self.dead_letters, retry_attempts=8,
+                max_event_age=cdk.Duration.hours(24),
+            ))
         return rule
 
     def _trigger(self, state: StateLayer) -> events.Rule:

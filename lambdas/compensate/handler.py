@@ -1,4 +1,5 @@
-"""compensate handler: EventBridge "Step Functions Execution Status Change" (FAILED, TIMED_OUT, ABORTED)."""
+"""compensate handler: EventBridge "Step Functions Execution Status Change" (FAILED, TIMED_OUT, ABORTED;
+RUNNING again after a redrive)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -7,7 +8,7 @@ from lambdas.common.inference_floor import release
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
 from lambdas.common.settings import get_settings
-from lambdas.compensate.logic import StatusChangeEvent, compensate, execution_history
+from lambdas.compensate.logic import StatusChangeEvent, compensate, execution_history, record_retry
 
 logger, tracer, metrics = instruments("compensate")
 
@@ -18,6 +19,8 @@ logger, tracer, metrics = instruments("compensate")
 def handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
     change = StatusChangeEvent.model_validate(event)
+    if change.detail.status == "RUNNING":
+        return record_retry(change, JobStore(settings.jobs_table), EventLog(settings.events_table)).model_dump()
     result = compensate(change, execution_history(change.detail.execution_arn), settings.output_bucket,
                         JobStore(settings.jobs_table), EventLog(settings.events_table),
                         release_floor=lambda job_id: release(job_id, settings))

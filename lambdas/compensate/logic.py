@@ -12,10 +12,13 @@ input's, which end REJECTED), so the execution stops at the step that failed and
    (renders write deterministic keys);
 3. lets go of the inference endpoint's floor if the job had raised it;
 4. records the job FAILED with the step and one readable reason (handle_failure's rules), or
-   CANCELLED when a person stopped it (`job.cancel_requested` came first).
+   CANCELLED when a person stopped it through the jobs API (the job record says so).
 
 Every part can run twice (EventBridge delivers at least once): deleting, releasing and
 recording are idempotent.
+
+The same status change, RUNNING with a redrive count, means a failed job was retried (the jobs
+API's redrive): `record_retry` writes `job.retried`, since the API itself only reads the log.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ExecutionStatusChange(Model):
     input: str | None = None
     error: str | None = None
     cause: str | None = None
+    redrive_count: int = Field(0, alias="redriveCount")
 
 
 class StatusChangeEvent(Model):
@@ -145,6 +149,25 @@ def compensate(event: StatusChangeEvent, history: list[dict], output_bucket: str
         output_bucket, jobs, events, step=step.name)
     return Compensated(job_id=job_id, status=failure.status, failed_step=step.name, partials_deleted=deleted,
                        released_inference=released)
+
+
+class Retried(Model):
+    job_id: str
+    redrive_count: int
+
+
+def record_retry(event: StatusChangeEvent, jobs: JobStore, events: EventLog) -> Retried:
+    """`job.retried` for a redriven execution: which step it resumes and who asked (from the job record)."""
+    detail = event.detail
+    job_id = detail.name
+    already = [e for e in events.read(job_id) if e.type == "job.retried"
+               and e.detail.get("redrive_count") == detail.redrive_count]
+    if not already:  # EventBridge may deliver the same change twice
+        record = jobs.get(job_id) or {}
+        events.append(job_id, "job.retried", "Compensate", redrive_count=detail.redrive_count,
+                      failed_step=record.get("failed_step"), previous_reason=record.get("reason"),
+                      requested_by=record.get("retry_requested_by"))
+    return Retried(job_id=job_id, redrive_count=detail.redrive_count)
 
 
 def execution_history(execution_arn: str) -> list[dict]:

@@ -90,8 +90,7 @@ def create_upload(upload: UploadRequest) -> UploadCreated:
 @tracer.capture_method
 def complete_upload(completion: CompleteRequest) -> UploadCompleted:
     settings = get_settings()
-    completed = logic.complete_upload(completion, s3=presigning_s3(), bucket=settings.ingest_bucket,
-                                      events=EventLog(settings.events_table))
+    completed = logic.complete_upload(completion, s3=presigning_s3(), bucket=settings.ingest_bucket)
     logger.append_keys(job_id=completed.job_id)
     metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
     logger.info("upload completed", extra={"key": completed.key})

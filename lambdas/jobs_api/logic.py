@@ -8,12 +8,13 @@ Uploads are S3 multipart uploads presigned here: the caller PUTs each part to it
 asks to complete. The server picks the key (the upload prefix, a random folder, a sanitized
 file name), so a caller can neither overwrite another upload nor leave the prefix, and the
 completed object starts the workflow like any other upload. Completing returns the job id
-the workflow will use (the same hash start_pipeline computes), and opens the job's event log
-with `upload.completed`, so the caller can follow the job before the workflow has started.
+the workflow will use (the same hash start_pipeline computes), so the caller can follow the
+job at once; its first event (`job.started`) comes from start_pipeline.
 
-The API reads what compute wrote. It writes in three places only: `upload.completed`, and
-the status and event of a retry (`job.retried`) or a cancel (`job.cancel_requested`), each
-after the AWS call it records has succeeded, so a refused request writes nothing.
+Compute writes events; the API only reads them. Retry and cancel set the job record's status
+after the AWS call has succeeded (so a refused request writes nothing); the events that
+record them come from the workflow's side: `job.retried` and `job.cancelled` are written by
+compensate, on the execution's status change (a redriven RUNNING, an ABORTED).
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ from lambdas.common.jobs import FINAL_STATUSES, LISTING_KEY, LISTING_PARTITION, 
 from lambdas.common.models import Event, SourceObject
 from lambdas.start_pipeline.logic import job_id_for
 
-API_STEP = "JobsApi"  # the `step` of the events the API appends
-
 MIB = 1024**2
 MIN_PART_SIZE_BYTES = 8 * MIB  # S3 wants >= 5 MiB for every part but the last
 MAX_PART_SIZE_BYTES = 5 * 1024**3  # S3's limit for one part
@@ -56,8 +55,8 @@ TOKEN_VERSION = "v1"
 
 CANCELLED_REASON = "Cancelled on request."
 # The events that move a job between states; the last of them says whether its log is closed.
-TERMINAL_EVENTS = frozenset({"job.completed", "job.rejected", "job.failed", "job.cancel_requested"})
-LIFECYCLE_EVENTS = TERMINAL_EVENTS | {"upload.completed", "job.started", "job.registered", "job.retried"}
+TERMINAL_EVENTS = frozenset({"job.completed", "job.rejected", "job.failed", "job.cancelled"})
+LIFECYCLE_EVENTS = TERMINAL_EVENTS | {"job.started", "job.registered", "job.retried"}
 
 _VIDEO_MEDIA_TYPE = re.compile(r"^video/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -205,7 +204,6 @@ class JobActionResult(BaseModel):
     job_id: str
     status: ApiJobStatus
     execution_arn: str
-    event: Event = Field(description="the event that records the action in the job's log")
 
 
 # --- uploads -----------------------------------------------------------------------------------------------------
@@ -261,7 +259,7 @@ def create_upload(request: UploadRequest, *, s3, bucket: str, max_size_bytes: in
                          expires_in_s=expires_in_s)
 
 
-def complete_upload(request: CompleteRequest, *, s3, bucket: str, events: EventLog) -> UploadCompleted:
+def complete_upload(request: CompleteRequest, *, s3, bucket: str) -> UploadCompleted:
     """Complete the multipart upload; the object starts the workflow, whose job id is returned."""
     _check_upload_key(request.key)
     numbers = [part.part_number for part in request.parts]
@@ -288,9 +286,6 @@ def complete_upload(request: CompleteRequest, *, s3, bucket: str, events: EventL
     source = SourceObject(bucket=bucket, key=request.key, version_id=version_id,
                           etag=completed.get("ETag", "").strip('"'), size_bytes=size_bytes)
     job_id = job_id_for(source)
-    if not events.read(job_id, limit=1):  # a repeated complete, or the workflow already started: say nothing twice
-        events.append(job_id, "upload.completed", API_STEP, name=source.name, key=source.key,
-                      version_id=version_id, size_bytes=size_bytes)
     return UploadCompleted(bucket=bucket, key=request.key, version_id=version_id, job_id=job_id)
 
 
@@ -410,11 +405,10 @@ def retry_job(job_id: str, *, jobs: JobStore, events: EventLog, sfn, state_machi
         if code == "ExecutionLimitExceeded":
             raise TooManyExecutions("Too many workflows are running; retry the job later.") from None
         raise
-    jobs.upsert(job_id, status="RUNNING")
-    event = events.append(job_id, "job.retried", API_STEP, execution_arn=arn,
-                          redrive_date=_iso(answer.get("redriveDate")), failed_step=record.get("failed_step"),
-                          previous_reason=record.get("reason"), requested_by=requested_by)
-    return JobActionResult(job_id=job_id, status="RUNNING", execution_arn=arn, event=event)
+    # The record, not the log: compensate writes `job.retried` when the redriven execution runs.
+    jobs.upsert(job_id, status="RUNNING", retry_requested_by=requested_by,
+                retry_requested_at=_iso(answer.get("redriveDate")))
+    return JobActionResult(job_id=job_id, status="RUNNING", execution_arn=arn)
 
 
 def cancel_job(job_id: str, *, jobs: JobStore, events: EventLog, sfn, state_machine_arn: str,
@@ -431,10 +425,10 @@ def cancel_job(job_id: str, *, jobs: JobStore, events: EventLog, sfn, state_mach
         if _error_of(error)[0] == "ExecutionDoesNotExist":
             raise JobStateConflict(f"Job {job_id} has no workflow execution to stop.") from None
         raise
-    jobs.upsert(job_id, status="CANCELLED", reason=CANCELLED_REASON, reason_code="CANCELLED")
-    event = events.append(job_id, "job.cancel_requested", API_STEP, execution_arn=arn,
-                          stopped_at=_iso(answer.get("stopDate")), requested_by=requested_by)
-    return JobActionResult(job_id=job_id, status="CANCELLED", execution_arn=arn, event=event)
+    # compensate writes `job.cancelled` when the execution has stopped.
+    jobs.upsert(job_id, status="CANCELLED", reason=CANCELLED_REASON, reason_code="CANCELLED",
+                cancel_requested_by=requested_by, cancel_requested_at=_iso(answer.get("stopDate")))
+    return JobActionResult(job_id=job_id, status="CANCELLED", execution_arn=arn)
 
 
 def _record(job_id: str, jobs: JobStore, events: EventLog) -> dict:

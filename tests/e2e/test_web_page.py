@@ -131,7 +131,7 @@ def test_a_video_uploaded_on_the_page_is_followed_live_survives_a_reload_and_sho
     assert any(step.endswith((":running", ":done")) for step in steps(browser))
     seen_before = step_names(browser)
     events_before = int(browser.find_element(By.ID, "event-log").get_attribute("data-last-seq"))
-    assert step_names(browser)[:2] == ["JobsApi", "StartPipeline"]
+    assert step_names(browser)[:2] == ["StartPipeline", "ValidateUpload"]
     browser.refresh()
 
     # After the reload, the page replays the whole history from seq 0: every step seen before, in order.

@@ -566,3 +566,19 @@ def test_given_start_pipeline_then_it_may_only_do_what_powertools_idempotency_do
         if any(cfn.placeholder(r).startswith(table) for r in cfn.as_list(statement["Resource"])):
             actions.update(cfn.as_list(statement["Action"]))
     assert actions == POWERTOOLS_IDEMPOTENCY_ACTIONS
+
+
+def test_given_the_jobs_api_then_it_may_read_the_event_log_but_never_write_it(synth, template_dict):
+    role = synth.logical_id(synth.stack.pipeline.jobs_api.function.role)
+    events_table = cfn.arn_of(synth.logical_id(synth.stack.state.events_table))
+    on_events = {action for statement in cfn.role_statements(template_dict, role)
+                 for action in cfn.as_list(statement["Action"])
+                 if events_table in [cfn.placeholder(r) for r in cfn.as_list(statement["Resource"])]}
+    assert on_events == {"dynamodb:Query"}
+
+
+def test_given_a_redriven_execution_then_compensate_records_the_retry(synth, template_dict):
+    pipeline = synth.stack.pipeline
+    pattern = cfn.properties(template_dict, synth.logical_id(pipeline.redrive_rule))["EventPattern"]
+    assert pattern["detail"]["status"] == ["RUNNING"]
+    assert pattern["detail"]["redriveCount"] == [{"numeric": [">", 0]}]

@@ -37,7 +37,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -188,9 +188,11 @@ def _event_manager_continuing(history: list[dict], logging_session) -> EventMana
 class LocalRedrive:
     """RedriveExecution for moto's Step Functions engine; installed into moto's API while active."""
 
-    def __init__(self):
+    def __init__(self, on_redriven: Callable[[str, int], None] | None = None):
+        """`on_redriven(execution_arn, redrive_count)` is told of each restart, as EventBridge's status change is."""
         self._lock = threading.Lock()
         self._records: weakref.WeakKeyDictionary[Execution, RedriveRecord] = weakref.WeakKeyDictionary()
+        self._on_redriven = on_redriven
 
     def redrive(self, execution: Execution, client_token: str | None = None) -> datetime:
         """Restart a finished, unsuccessful execution; returns the redriveDate."""
@@ -218,7 +220,9 @@ class LocalRedrive:
             execution.stop_date = execution.output = execution.error = execution.cause = None
             worker.start()
             record.remember(client_token, date)
-            return date
+        if self._on_redriven is not None:
+            self._on_redriven(execution.exec_arn, record.count)
+        return date
 
     def describe(self, execution: Execution, described: dict) -> None:
         """Add the redrive fields AWS reports to describe_execution's answer."""

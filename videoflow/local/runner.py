@@ -108,7 +108,7 @@ class LocalPipeline:
         mock.start()
         self._stack.append(mock.stop)
         # RedriveExecution, which moto lacks: the jobs API's retry resumes a failed job at its failed step.
-        redrive = LocalRedrive().installed()
+        redrive = LocalRedrive(on_redriven=self._redriven).installed()
         redrive.__enter__()
         self._stack.append(lambda: redrive.__exit__(None, None, None))
         # Container entrypoints run as processes and reach this same account over HTTP.
@@ -199,11 +199,13 @@ class LocalPipeline:
                 .matches_event(event)]
 
     def execution_status_changed(self, execution: dict) -> None:
-        """Step Functions' "Execution Status Change" event for an execution that ended, delivered once;
-        a second caller waits until the first delivery is done."""
-        if execution["status"] not in ENDED_BADLY:
+        """Step Functions' "Execution Status Change" event for an execution that ended badly or was
+        redriven, delivered once; a second caller waits until the first delivery is done."""
+        redriven = execution["status"] == "RUNNING" and execution.get("redriveCount", 0) > 0
+        if execution["status"] not in ENDED_BADLY and not redriven:
             return
-        key = (execution["executionArn"], str(execution.get("stopDate")))
+        key = (execution["executionArn"],
+               f"redrive-{execution['redriveCount']}" if redriven else str(execution.get("stopDate")))
         with self._delivered_lock:
             delivered = self._delivered.get(key)
             first = delivered is None
@@ -217,9 +219,16 @@ class LocalPipeline:
         finally:
             delivered.set()
 
+    def _redriven(self, execution_arn: str, redrive_count: int) -> None:
+        """EventBridge's "RUNNING again" status change for a redrive, even if the rerun ends at once."""
+        execution = {**self.sfn.describe_execution(executionArn=execution_arn), "status": "RUNNING",
+                     "redriveCount": redrive_count, "stopDate": None}
+        threading.Thread(target=self.execution_status_changed, args=(execution,), daemon=True,
+                         name=f"redriven-{redrive_count}").start()
+
     def _put_status_change(self, execution: dict) -> None:
         detail = {name: execution.get(name) for name in ("executionArn", "stateMachineArn", "name", "status",
-                                                         "input", "output", "error", "cause")}
+                                                         "input", "output", "error", "cause", "redriveCount")}
         detail["startDate"] = int(execution["startDate"].timestamp() * 1000)
         detail["stopDate"] = int(execution["stopDate"].timestamp() * 1000) if execution.get("stopDate") else None
         self.put_event({
@@ -258,7 +267,7 @@ class LocalPipeline:
                 try:
                     listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
                     for summary in listed:
-                        if summary["status"] in ENDED_BADLY:
+                        if summary["status"] in ENDED_BADLY or summary["status"] == "RUNNING":
                             self.execution_status_changed(
                                 self.sfn.describe_execution(executionArn=summary["executionArn"]))
                 except Exception:  # noqa: BLE001 - keep following; the next poll tries again

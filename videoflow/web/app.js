@@ -7,8 +7,11 @@ const PARALLEL_PARTS = 3;
 const PART_ATTEMPTS = 3;
 const HIDDEN_STATE_TYPES = new Set(["Choice", "Pass", "Succeed", "Fail", "Wait"]);
 const FINAL = new Set(["COMPLETED", "REJECTED", "FAILED", "CANCELLED"]);
-// Steps outside the workflow, first in the list: the API (upload.completed) and start_pipeline (job.started).
-const FIRST_STEPS = { JobsApi: -2, StartPipeline: -1 };
+// An uploaded job has no record until start_pipeline runs: ask again for up to 30 s.
+const START_WAITS = 60;
+const START_WAIT_MS = 500;
+// The step outside the workflow, first in the list: start_pipeline (job.started).
+const FIRST_STEPS = { StartPipeline: -1 };
 
 const $ = (id) => document.getElementById(id);
 
@@ -269,18 +272,22 @@ async function loadJob(job) {
   try {
     const record = await api("GET", `/jobs/${encodeURIComponent(job.id)}`);
     if (job !== current) return;
+    if (job.waits) note("");
     if (record.source_key) $("job-source").textContent = baseName(record.source_key);
     if (!job.status || FINAL.has(record.status)) setStatus(job, record.status);
     if (record.reason) showReason(record.reason);
     return record;
   } catch (error) {
     if (job !== current) return null;
-    if (error.status === 404) {
-      // The API knows a job from its upload on: an unknown id will not start later.
+    if (error.status === 404 && job.lastSeq === 0 && (job.waits = (job.waits || 0) + 1) <= START_WAITS) {
+      // A job exists from its first event (start_pipeline's job.started), a moment after the upload.
+      note("Waiting for the workflow to start…");
+      setTimeout(() => { if (job === current) loadJob(job); }, START_WAIT_MS);
+    } else if (error.status === 404 && job.lastSeq === 0) {
       if (job.stream) job.stream.close();
       $("job-status").textContent = "unknown";
       note(error.message || `There is no job ${job.id}.`);
-    } else note(`Could not read the job: ${error.message}`);
+    } else if (error.status !== 404) note(`Could not read the job: ${error.message}`);
     return null;
   }
 }
@@ -343,14 +350,14 @@ function onEvent(job, event) {
     element("td", {}, element("code", { text: event.type })),
     element("td", { text: summary(event.detail) })));
 
-  if ((event.type === "job.started" || event.type === "upload.completed") && event.detail && event.detail.name) $("job-source").textContent = event.detail.name;
+  if (event.type === "job.started" && event.detail && event.detail.name) $("job-source").textContent = event.detail.name;
   if (event.type === "job.registered" && !FINAL.has(job.status)) setStatus(job, "RUNNING");
   if (event.type === "job.retried") {
     setStatus(job, "RUNNING");
     $("job-reason").hidden = true;
   }
   const final = {
-    "job.completed": "COMPLETED", "job.failed": "FAILED", "job.rejected": "REJECTED", "job.cancel_requested": "CANCELLED",
+    "job.completed": "COMPLETED", "job.failed": "FAILED", "job.rejected": "REJECTED", "job.cancelled": "CANCELLED",
   }[event.type];
   if (final) {
     setStatus(job, final);
