@@ -131,3 +131,20 @@ def test_given_a_job_that_never_warmed_the_endpoint_then_nothing_is_released(aws
                         released.append)
 
     assert released == [] and result.released_inference is False
+
+
+def test_given_a_redriven_execution_when_it_runs_again_then_the_retry_is_logged_once_with_who_asked(aws_state, stores):
+    from lambdas.compensate.logic import record_retry
+
+    events, jobs = stores
+    jobs.upsert(JOB_ID, status="RUNNING", failed_step="Derivatives", reason="Derivatives failed: boom",
+                retry_requested_by="arn:aws:iam::123456789012:user/editor")
+    redriven = event("RUNNING", error=None).model_copy(
+        update={"detail": event("RUNNING", error=None).detail.model_copy(update={"redrive_count": 1})})
+
+    record_retry(redriven, jobs, events)
+    record_retry(redriven, jobs, events)  # EventBridge delivers at least once
+
+    [retried] = [e for e in events.read(JOB_ID) if e.type == "job.retried"]
+    assert retried.detail == {"redrive_count": 1, "failed_step": "Derivatives", "previous_reason": "Derivatives failed: boom",
+                              "requested_by": "arn:aws:iam::123456789012:user/editor"}
