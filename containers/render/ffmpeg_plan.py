@@ -322,7 +322,7 @@ def source_from_probe(probe: dict) -> SourceVideo:
 
 
 def clockwise_rotation(stream: dict) -> int:
-    """The display rotation in clockwise degrees (0, 90, 180, 270), as videoflow/local/ffprobe.py reads it.
+    """The display rotation in clockwise degrees (0, 90, 180, 270); the local probe reads it here too.
 
     ffprobe reports the display matrix counter-clockwise (a phone held upright: -90); the
     legacy `rotate` tag counts clockwise.

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from pydantic import Field
 
-from lambdas.common import aws
+from lambdas.common import aws, storage
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.keys import clips_prefix
@@ -108,9 +108,7 @@ def failed_step(history: list[dict]) -> FailedStep:
 
 def delete_partials(output_bucket: str, job_id: str) -> int:
     s3 = aws.client("s3")
-    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=output_bucket, Prefix=clips_prefix(job_id)) for item in page.get("Contents", [])
-        if ".partial-" in item["Key"]]
+    keys = [key for key in storage.list_keys(output_bucket, clips_prefix(job_id)) if ".partial-" in key]
     errors = []
     for start in range(0, len(keys), DELETE_BATCH):
         answer = s3.delete_objects(Bucket=output_bucket, Delete={

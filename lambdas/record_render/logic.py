@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from lambdas.build_render_specs.logic import RenderList, RenderSettings
-from lambdas.common import aws
+from lambdas.common import aws, storage
 from lambdas.common.errors import RenderCheckFailed
 from lambdas.common.events import EventLog
 from lambdas.common.models import JobRequest, ManifestClip, Model
@@ -67,7 +67,7 @@ def record_render(request: RecordRenderRequest, settings: RenderSettings, fargat
             found.append(f"is {facts.width}x{facts.height}, not {settings.width}x{settings.height}")
         if isinstance(rendered.get("bytes"), int) and rendered["bytes"] != size:
             found.append(f"holds {size} bytes, the renderer wrote {rendered['bytes']}")
-        if not _exists(s3, item.thumbnail.bucket, item.thumbnail.key):
+        if not storage.exists(item.thumbnail.bucket, item.thumbnail.key):
             found.append(f"its thumbnail {item.thumbnail.key} is missing")
         if found:
             problems.append(f"{name}: " + "; ".join(found))
@@ -84,16 +84,6 @@ def record_render(request: RecordRenderRequest, settings: RenderSettings, fargat
     if problems:
         raise RenderCheckFailed("; ".join(problems))
     return RecordedClips(clips=clips)
-
-
-def _exists(s3, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
 
 
 def settings_from_env() -> tuple[RenderSettings, FargateShape]:

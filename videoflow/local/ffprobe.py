@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from fractions import Fraction
 
+from containers.render.ffmpeg_plan import clockwise_rotation
 from lambdas.common import aws
 from lambdas.common.errors import MediaUnreadable
 from lambdas.common.models import SourceObject
@@ -242,21 +243,9 @@ def _video_properties(stream: dict) -> dict:
 
 
 def _clockwise_rotation(stream: dict) -> int | None:
-    """The display rotation in clockwise degrees, or None when there is none (as MediaConvert).
-
-    ffprobe reports the display matrix's rotation counter-clockwise (av_display_rotation_get:
-    a phone held upright shows -90), while the legacy `rotate` tag and MediaConvert count
-    clockwise (that phone: 90).
-    """
-    for side_data in stream.get("side_data_list") or []:
-        if "rotation" in side_data:
-            degrees = round(-float(side_data["rotation"])) % 360
-            break
-    else:
-        tag = (stream.get("tags") or {}).get("rotate")
-        degrees = round(float(tag)) % 360 if tag else 0
-    # MediaConvert leaves non-right angles (a skewed matrix) null too.
-    return degrees if degrees in (90, 180, 270) else None
+    """The display rotation in clockwise degrees, or None when there is none (as MediaConvert, which
+    also leaves a skewed matrix null); read as the renderer reads it."""
+    return clockwise_rotation(stream) or None
 
 
 def _container_format(fmt: dict, streams: list[dict]) -> str | None:
