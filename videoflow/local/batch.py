@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from videoflow.local.template import REGION
+
 CONTAINER_EXITED = "Essential container in task exited"
 TIMED_OUT = "Job attempt duration exceeded timeout"
 _STDERR_TAIL_CHARS = 1500
@@ -109,14 +111,11 @@ class LocalBatch:
     def run_attempt(self, definition: JobDefinition, job_id: str, index: int, number: int,
                     environment: dict) -> Attempt:
         """One container attempt as a local process (a fault-injecting test overrides this)."""
-        env = {
-            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-            "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", ""),
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        env = container_environment(self.endpoint_url, {
             **environment,
             "AWS_BATCH_JOB_ID": f"{job_id}:{index}", "AWS_BATCH_JOB_ARRAY_INDEX": str(index),
             "AWS_BATCH_JOB_ATTEMPT": str(number),
-        }
+        })
         try:
             done = subprocess.run(definition.command, cwd=definition.workdir, env=env, capture_output=True, text=True,
                                   timeout=definition.timeout_s)
@@ -136,6 +135,17 @@ def _definition(pipeline, logical_id: str, props: dict) -> JobDefinition:
         evaluate_on_exit=strategy.get("EvaluateOnExit", []),
         timeout_s=props.get("Timeout", {}).get("AttemptDurationSeconds"),
     )
+
+
+def container_environment(endpoint_url: str, overrides: dict) -> dict:
+    """What a local container process sees: its overrides, and credentials for the local account
+    (AWS_ENDPOINT_URL: the moto server), nothing else of this process's environment."""
+    return {
+        "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+        "AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        **overrides,
+    }
 
 
 def _entrypoint(directory: Path) -> list[str]:

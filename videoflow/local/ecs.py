@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from videoflow.local.batch import _entrypoint
+from videoflow.local.batch import _entrypoint, container_environment
 from videoflow.local.template import ACCOUNT, REGION
 
 _STDERR_TAIL_LINES = 40
@@ -77,13 +77,7 @@ class LocalEcs:
         return self.launch(definition, self.task_environment(environment))
 
     def task_environment(self, overrides: dict) -> dict:
-        """What the container sees: the overrides and credentials for the local account, nothing of ours."""
-        return {
-            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-            "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-            **overrides,
-        }
+        return container_environment(self.endpoint_url, overrides)
 
     def launch(self, definition: TaskDefinition, env: dict, stdout=subprocess.DEVNULL) -> RunningTask:
         arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/local/{uuid.uuid4().hex}"

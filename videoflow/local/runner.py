@@ -180,9 +180,6 @@ class LocalPipeline:
             raise LocalRunError(f"start_pipeline failed: {result['errorType']}: {result['errorMessage']}")
         return Submitted(result["job_id"], result["execution_arn"], result["started"])
 
-    def rule_matches(self, event: dict) -> bool:
-        return bool(self._matching_rules(event))
-
     def put_event(self, event: dict) -> list[tuple[bool, object]]:
         """EventBridge's default bus: every rule whose pattern matches invokes its Lambda targets, in turn."""
         results = []
@@ -253,7 +250,7 @@ class LocalPipeline:
             seen = len(history)
             if execution["status"] != "RUNNING":
                 self.execution_status_changed(execution)
-                return self.sfn.describe_execution(executionArn=arn)
+                return execution
             if time.monotonic() > deadline:
                 raise LocalRunError(f"job {job_id} still running after {timeout_s:.0f} s")
             time.sleep(0.1)
@@ -267,7 +264,7 @@ class LocalPipeline:
                 try:
                     listed = self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
                     for summary in listed:
-                        if summary["status"] in ENDED_BADLY or summary["status"] == "RUNNING":
+                        if summary["status"] in ENDED_BADLY:  # RUNNING again: announced by _redriven
                             self.execution_status_changed(
                                 self.sfn.describe_execution(executionArn=summary["executionArn"]))
                 except Exception:  # noqa: BLE001 - keep following; the next poll tries again
