@@ -240,7 +240,7 @@ class PipelineLayer(Construct):
         self.stall_monitor = StallMonitor(self, "StallMonitor", make_function=function, state=state,
                                           alarm_topic=self.alarm_topic, threshold_min=config.stall_after_min)
         self.upload_rule = self._trigger(state)
-        self.failure_rule = self._on_execution_failed(fns["compensate"])
+        self.failure_rule, self.redrive_rule = self._on_execution_status(fns["compensate"])
         self._alarms()
 
     def _mediaconvert_role(self, state: StateLayer) -> iam.Role:
@@ -333,8 +333,9 @@ class PipelineLayer(Construct):
             service="events", resource="event-bus", resource_name="default")])
         fns["notify"].allow(["sns:Publish"], [self.notifications.topic_arn])
 
-    def _on_execution_failed(self, compensate: PipelineFunction) -> events.Rule:
-        """A failed, timed-out or stopped execution -> compensate, which records it (the workflow does not)."""
+    def _on_execution_status(self, compensate: PipelineFunction) -> tuple[events.Rule, events.Rule]:
+        """The execution's status changes -> compensate, which records them (the workflow does not):
+        failed, timed out or stopped; and running again after a redrive (job.retried)."""
         executions = cdk.Stack.of(self).format_arn(
             service="states", resource="execution", resource_name=f"{self.state_machine.state_machine_name}:*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
@@ -345,40 +346,28 @@ class PipelineLayer(Construct):
             f"<{logical_id(self.state_machine)}.Name>:*]": "Reads the history of this workflow's executions "
                                                           "only; each is named by its job id.",
         })
-        rule = events.Rule(
-            self, "ExecutionFailed",
-            description="A VideoFlow execution that failed, timed out or was stopped is recorded and cleaned up",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"],
-                        "stateMachineArn": [self.state_machine.state_machine_arn]},
-            ),
+
+        def status_change(rule_id: str, description: str, detail: dict) -> events.Rule:
+            pattern = events.EventPattern(
+                source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                detail={**detail, "stateMachineArn": [self.state_machine.state_machine_arn]},
+            )
+            return self._rule(rule_id, description, pattern, compensate)
+
+        return (
+            status_change("ExecutionFailed", "A VideoFlow execution that failed, timed out or was stopped is "
+                                             "recorded and cleaned up",
+                          {"status": ["FAILED", "TIMED_OUT", "ABORTED"]}),
+            status_change("ExecutionRedriven", "A VideoFlow execution redriven by the jobs API's retry is recorded "
+                                               "in the job's log",
+                          {"status": ["RUNNING"], "redriveCount": [{"numeric": [">", 0]}]}),
         )
-        # A redriven execution runs again: compensate writes job.retried (the API only reads the log).
-        self.redrive_rule = events.Rule(
-            self, "ExecutionRedriven",
-            description="A VideoFlow execution redriven by the jobs API's retry is recorded in the job's log",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={"status": ["RUNNING"], "redriveCount": [{"numeric": [">", 0]}],
-                        "stateMachineArn": [self.state_machine.state_machine_arn]},
-            ),
-        )
-        for each in (rule, self.redrive_rule):
-            each.add_target(targets.LambdaFunction(
-                compensate.function, dead_letter_queue=self.dead_letters, retry_attempts=8,
-                max_event_age=cdk.Duration.hours(24),
-            ))
-        return rule
 
     def _trigger(self, state: StateLayer) -> events.Rule:
-        """S3 Object Created under the upload prefix -> start_pipeline; undeliverable events go to a DLQ."""
-        rule = events.Rule(
-            self, "UploadCreated",
-            description="A new original under the upload prefix starts one VideoFlow job",
-            event_pattern=events.EventPattern(
+        """S3 Object Created under the upload prefix -> start_pipeline."""
+        return self._rule(
+            "UploadCreated", "A new original under the upload prefix starts one VideoFlow job",
+            events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={
@@ -386,9 +375,15 @@ class PipelineLayer(Construct):
                     "object": {"key": [{"prefix": INGEST_PREFIX}]},
                 },
             ),
+            self.start_pipeline,
         )
+
+    def _rule(self, rule_id: str, description: str, pattern: events.EventPattern,
+              target: PipelineFunction) -> events.Rule:
+        """An EventBridge rule to a function; EventBridge retries, then parks an undeliverable event in the DLQ."""
+        rule = events.Rule(self, rule_id, description=description, event_pattern=pattern)
         rule.add_target(targets.LambdaFunction(
-            self.start_pipeline.function,
+            target.function,
             dead_letter_queue=self.dead_letters,
             retry_attempts=8,
             max_event_age=cdk.Duration.hours(24),
