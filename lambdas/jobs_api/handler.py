@@ -138,25 +138,23 @@ def job_events(
           responses=_responses(202, JobActionResult, "The execution is redriven", 404, 409, 429))
 @tracer.capture_method
 def retry_job(job_id: JobId) -> JobActionResult:
-    _follow(job_id)
-    settings = get_settings()
-    result = logic.retry_job(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
-                             sfn=step_functions(), state_machine_arn=settings.state_machine_arn,
-                             requested_by=_caller())
-    metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
-    return result
+    return _act_on_execution(logic.retry_job, job_id, "JobsRetried")
 
 
 @app.post("/jobs/<job_id>/cancel", tags=["jobs"], summary="Cancel a RUNNING job (Step Functions StopExecution)",
           responses=_responses(200, JobActionResult, "The execution is stopped; the job is CANCELLED", 404, 409))
 @tracer.capture_method
 def cancel_job(job_id: JobId) -> JobActionResult:
+    return _act_on_execution(logic.cancel_job, job_id, "JobsCancelled")
+
+
+def _act_on_execution(action, job_id: str, metric: str) -> JobActionResult:
+    """Retry or cancel: the job's execution, the stores, and who asked; counted by `metric`."""
     _follow(job_id)
     settings = get_settings()
-    result = logic.cancel_job(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
-                              sfn=step_functions(), state_machine_arn=settings.state_machine_arn,
-                              requested_by=_caller())
-    metrics.add_metric(name="JobsCancelled", unit=MetricUnit.Count, value=1)
+    result = action(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
+                    sfn=step_functions(), state_machine_arn=settings.state_machine_arn, requested_by=_caller())
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     return result
 
 
