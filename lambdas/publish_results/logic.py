@@ -20,10 +20,7 @@ from lambdas.common.models import (
     JobManifest,
     JobRequest,
     ManifestCaptions,
-    ManifestClip,
     ManifestDerivatives,
-    ManifestPlan,
-    ManifestSummary,
     MediaInfo,
     Model,
 )
@@ -66,10 +63,9 @@ def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore,
     jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),
                 frame_manifest_key=frames_key, analysis=analysis.model_dump(mode="json") if analysis else None,
                 duplicate_of=request.duplicate.duplicate_of,
-                judgment={name: value.model_dump(mode="json") if hasattr(value, "model_dump")
-                          else [item.model_dump(mode="json") for item in value] for name, value in judged.items()})
+                judgment=manifest.model_dump(mode="json", include={"summary", "plan", "clips"}))
     events.append(request.job_id, "job.completed", "PublishResults", manifest_key=key,
-                  duplicate_of=request.duplicate.duplicate_of, clips=len(judged.get("clips", [])))
+                  duplicate_of=request.duplicate.duplicate_of, clips=len(manifest.clips))
     return Published(status="COMPLETED", manifest_key=key)
 
 
@@ -101,24 +97,9 @@ def _results_of(request: PublishRequest, jobs: JobStore) -> tuple[Derivatives, s
 
 
 def _judgment_of(request: PublishRequest, jobs: JobStore) -> dict:
-    """summary, plan and clips for the manifest: this job's, or the earlier job's for a duplicate."""
+    """summary, plan and clips for the manifest (validated there): this job's, or the earlier job's for a duplicate."""
     if request.duplicate.duplicate_of is not None:
-        earlier = jobs.get(request.duplicate.duplicate_of) or {}
-        recorded = earlier.get("judgment") or {}
-        found = {}
-        if recorded.get("summary"):
-            found["summary"] = ManifestSummary.model_validate(recorded["summary"])
-        if recorded.get("plan"):
-            found["plan"] = ManifestPlan.model_validate(recorded["plan"])
-        if recorded.get("clips"):
-            found["clips"] = [ManifestClip.model_validate(clip) for clip in recorded["clips"]]
-        return found
-    found = {}
-    if request.summary:
-        found["summary"] = ManifestSummary.model_validate(request.summary)
-    if request.plan:
-        plan = request.plan["plan"]
-        found["plan"] = ManifestPlan(planner=plan["planner"], clips=plan["clips"])
-    if request.clips:
-        found["clips"] = [ManifestClip.model_validate(clip) for clip in request.clips["clips"]]
-    return found
+        recorded = (jobs.get(request.duplicate.duplicate_of) or {}).get("judgment") or {}
+        return {"summary": recorded.get("summary"), "plan": recorded.get("plan"), "clips": recorded.get("clips") or []}
+    return {"summary": request.summary, "plan": request.plan["plan"] if request.plan else None,
+            "clips": request.clips["clips"] if request.clips else []}
