@@ -8,6 +8,7 @@ from moto import mock_aws
 from lambdas.common import aws as common_aws, settings as common_settings
 
 REGION = "us-east-1"
+BUDGET_TABLE = "videoflow-budget"
 ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "testing",
@@ -71,6 +72,19 @@ def aws_state():
             BillingMode="PAY_PER_REQUEST",
         )
         yield s3
+
+
+@pytest.fixture
+def budget_table(aws_state, monkeypatch) -> str:
+    """Judgment's per-job budget table in moto, named in BUDGET_TABLE."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=BUDGET_TABLE,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("BUDGET_TABLE", BUDGET_TABLE)
+    return BUDGET_TABLE
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ response shape botocore declares for Converse, checked below).
 import hashlib
 import json
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -33,11 +32,11 @@ from lambdas.plan_clips.signals import Signals
 from lambdas.summarize_video.handler import handler as summarize_handler
 from lambdas.validate_plan.handler import handler as validate_handler
 from tests.bedrock import CONVERSE, MODEL_ID, RecordedBedrockFake, recorded
+from tests.conftest import BUDGET_TABLE
 from tests.unit.test_planner import JOB_ID, OUTPUT_BUCKET, workflow_state
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-BUDGET_TABLE = "videoflow-budget"
 
 def throttled() -> ClientError:
     return ClientError({"Error": {"Code": "ThrottlingException", "Message": "Too many requests, please wait."},
@@ -45,16 +44,9 @@ def throttled() -> ClientError:
 
 
 @pytest.fixture
-def bedrock(aws_state, monkeypatch):
+def bedrock(budget_table, monkeypatch):
     """Bedrock configured (model id, budget table), and a way to put a fake client in its place."""
-    boto3.client("dynamodb", region_name="us-east-1").create_table(
-        TableName=BUDGET_TABLE,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
     monkeypatch.setenv("BEDROCK_MODEL_ID", MODEL_ID)
-    monkeypatch.setenv("BUDGET_TABLE", BUDGET_TABLE)
 
     def install(*answers) -> RecordedBedrockFake:
         fake = RecordedBedrockFake(*answers)

@@ -4,7 +4,6 @@ import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
@@ -23,7 +22,6 @@ from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-BUDGET_TABLE = "videoflow-budget"
 JOB_ID = "job-budget-00000001"
 BOUNDS = PlanBounds(max_tokens_per_job=10_000, max_model_calls=4, max_seconds=120)
 
@@ -34,18 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def budget_table(aws_state, monkeypatch):
-    boto3.client("dynamodb", region_name="us-east-1").create_table(
-        TableName=BUDGET_TABLE,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    monkeypatch.setenv("BUDGET_TABLE", BUDGET_TABLE)
-    return BUDGET_TABLE
 
 
 @pytest.fixture
