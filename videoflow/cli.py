@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="process a video with the synthesized workflow on this machine")
     run.add_argument("video", type=Path)
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results go to OUT/<job_id>/ (default %(default)s)")
+    run.add_argument("--template", type=Path, metavar="FILE",
+                     help="run this synthesized template (in a cdk.out folder, beside its assets) instead of "
+                          "synthesizing the app: exactly what `cdk deploy --app` would ship")
     demo = commands.add_parser("demo", help="run on VIDEO, or on a generated sample when none is given")
     demo.add_argument("video", type=Path, nargs="?")
     demo.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -67,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
         args.video = make_sample(args.out / "sample" / "sample talk.mp4")
         print(f"generated a sample video: {args.video}")
-    return run_video(args.video, args.out)
+    return run_video(args.video, args.out, template=getattr(args, "template", None))
 
 
-def run_video(video: Path, out: Path) -> int:
+def run_video(video: Path, out: Path, template: Path | None = None) -> int:
     from videoflow.local.mediaconvert import create_job_sync
     from videoflow.local.runner import LocalPipeline
     from videoflow.progress import ProgressDisplay
@@ -81,9 +84,15 @@ def run_video(video: Path, out: Path) -> int:
     display = ProgressDisplay()
     print(f"VideoFlow: processing {video.name} locally (synthesized workflow on moto)", file=sys.stderr)
     adapters = {"mediaconvert:createJob.sync": lambda request: create_job_sync(request, on_progress=display.transcode)}
-    with LocalPipeline(adapters=adapters) as pipeline:
+    if template is not None and not template.is_file():
+        print(f"no template {template}", file=sys.stderr)
+        return EXIT_FAILED
+    outdir = template.resolve().parent if template else None
+    with LocalPipeline(outdir, adapters=adapters, template_file=template) as pipeline:
         submitted = pipeline.submit(video)
         execution = pipeline.wait(submitted.job_id, on_progress=display)
+        for denied in pipeline.access.denials + pipeline.delivery.undelivered:
+            print(f"AccessDenied (AWS would refuse this too): {denied}", file=sys.stderr)
         try:
             folder = pipeline.export(submitted.job_id, out)
         except Exception as error:  # no manifest: the failure handler itself could not run

@@ -9,8 +9,9 @@ the local inference server (containers/inference/server.py), which speaks the sa
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
+
+from lambdas.common.settings import function_environment
 
 if TYPE_CHECKING:  # the search module imports numpy: only the functions that embed load it
     from lambdas.common.search import Embedder
@@ -33,7 +34,7 @@ def get_embedder() -> Embedder:
     global _default
     if _registered is not None:
         return _registered
-    endpoint_name = os.environ.get(ENDPOINT_ENV)
+    endpoint_name = function_environment().get(ENDPOINT_ENV)
     if not endpoint_name:
         raise RuntimeError(f"{ENDPOINT_ENV} is not set: no inference endpoint to embed with")
     if _default is None or getattr(_default, "endpoint_name", None) != endpoint_name:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -25,6 +24,7 @@ from lambdas.common.errors import VideoFlowError
 from lambdas.common.keys import plan_draft_key, plan_key, summary_key  # noqa: F401
 from lambdas.common.models import Model
 from lambdas.common.prices import PRICES, TokenPrice, bedrock_price
+from lambdas.common.settings import function_environment
 
 # --- defaults (units in the names) -------------------------------------------------------------
 
@@ -171,7 +171,7 @@ class JudgmentSettings(Model):
 
 def judgment_settings(environ: dict | None = None) -> JudgmentSettings:
     """Read from the environment each time (cheap), so a test's monkeypatched variables apply."""
-    values = {key: value for key, value in (os.environ if environ is None else environ).items() if value != ""}
+    values = {key: value for key, value in (function_environment() if environ is None else environ).items() if value != ""}
     return JudgmentSettings.model_validate(values)
 
 

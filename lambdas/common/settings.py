@@ -1,6 +1,14 @@
-"""Environment of every function, validated once per cold start."""
+"""Environment of every function, validated once per cold start.
 
+Functions read their variables through `function_environment()`: `os.environ` in Lambda,
+where each function has a process of its own. The local runner runs every function in one
+process and scopes each invocation's own variables with `scoped_environment`.
+"""
+
+import contextvars
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 
 from pydantic import BaseModel, Field
@@ -28,6 +36,31 @@ class Settings(BaseModel):
     inference_max_instances: int = Field(2, alias="INFERENCE_MAX_INSTANCES", ge=1)
 
 
-@lru_cache(maxsize=1)
+_SCOPED: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environment", default=None)
+
+
+def function_environment() -> Mapping[str, str]:
+    scoped = _SCOPED.get()
+    return os.environ if scoped is None else scoped
+
+
+@contextmanager
+def scoped_environment(variables: Mapping[str, str] | None) -> Iterator[None]:
+    """Within the block, `function_environment()` is `variables` (None: this process's)."""
+    token = _SCOPED.set(variables)
+    try:
+        yield
+    finally:
+        _SCOPED.reset(token)
+
+
 def get_settings() -> Settings:
-    return Settings.model_validate(dict(os.environ))
+    return _settings(tuple(sorted(function_environment().items())))
+
+
+@lru_cache(maxsize=64)
+def _settings(environment: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings.model_validate(dict(environment))
+
+
+get_settings.cache_clear = _settings.cache_clear  # type: ignore[attr-defined]

@@ -1,6 +1,5 @@
 """Triggered by the events table's DynamoDB stream (INSERT records only, filtered by the event source)."""
 
-import os
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
@@ -9,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common import aws
 from lambdas.common.observability import instruments
+from lambdas.common.settings import function_environment
 from lambdas.push_events.logic import Connections, events_from_stream, push
 
 logger, tracer, metrics = instruments("push_events")
@@ -22,8 +22,8 @@ logger, tracer, metrics = instruments("push_events")
 def handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict:
     inserted = [record.dynamodb.new_image for record in event.records
                 if record.event_name == DynamoDBRecordEventName.INSERT and record.dynamodb]
-    result = push(events_from_stream(inserted), connections=Connections(os.environ["CONNECTIONS_TABLE"]),
-                  management=aws.websocket_management(os.environ["WEBSOCKET_CALLBACK_URL"]), logger=logger)
+    result = push(events_from_stream(inserted), connections=Connections(function_environment()["CONNECTIONS_TABLE"]),
+                  management=aws.websocket_management(function_environment()["WEBSOCKET_CALLBACK_URL"]), logger=logger)
     for name, value in (("EventsPushed", result.deliveries), ("PushConnectionsGone", result.gone),
                         ("PushFailures", result.failed)):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -8,11 +8,11 @@ Environment, besides the common one (JOBS_TABLE, EVENTS_TABLE, ...):
 The execution history is read with states:GetExecutionHistory (best effort: events otherwise).
 """
 
-import os
 from functools import lru_cache
 
 from lambdas.common import aws
 from lambdas.common.handler import step_handler
+from lambdas.common.settings import function_environment
 from lambdas.record_cost.logic import CostConfig, CostReport, RecordCostRequest, record_cost
 
 HISTORY_PAGE_SIZE = 1000
@@ -20,7 +20,7 @@ HISTORY_PAGE_SIZE = 1000
 
 @lru_cache(maxsize=1)
 def cost_config() -> CostConfig:
-    return CostConfig.from_environment(dict(os.environ))
+    return CostConfig.from_environment(dict(function_environment()))
 
 
 def read_history(execution_arn: str) -> list[dict]:

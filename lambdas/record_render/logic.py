@@ -11,8 +11,6 @@ carries its task-seconds for the cost ledger.
 
 from __future__ import annotations
 
-import os
-
 from botocore.exceptions import ClientError
 from pydantic import Field
 
@@ -22,6 +20,7 @@ from lambdas.common.errors import RenderCheckFailed
 from lambdas.common.events import EventLog
 from lambdas.common.models import JobRequest, ManifestClip, Model
 from lambdas.common.mp4 import Mp4Unreadable, read_mp4_facts, s3_reader
+from lambdas.common.settings import function_environment
 
 DURATION_TOLERANCE_S = 0.1
 H264_SAMPLE_ENTRIES = {"avc1", "avc3"}
@@ -87,4 +86,4 @@ def record_render(request: RecordRenderRequest, settings: RenderSettings, fargat
 
 
 def settings_from_env() -> tuple[RenderSettings, FargateShape]:
-    return RenderSettings.model_validate(dict(os.environ)), FargateShape.model_validate(dict(os.environ))
+    return RenderSettings.model_validate(dict(function_environment())), FargateShape.model_validate(dict(function_environment()))

@@ -1,6 +1,5 @@
 """Invoked by an EventBridge Scheduler schedule every 5 minutes (one at a time: reserved concurrency 1)."""
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -9,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import function_environment, get_settings
 from lambdas.stall_monitor.logic import StallSettings, check_stalls
 
 logger, tracer, metrics = instruments("stall_monitor")
@@ -19,7 +18,7 @@ logger, tracer, metrics = instruments("stall_monitor")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    settings, stall = get_settings(), StallSettings.model_validate(dict(os.environ))
+    settings, stall = get_settings(), StallSettings.model_validate(dict(function_environment()))
     report = check_stalls(jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
                           now=datetime.now(UTC), threshold=timedelta(minutes=stall.threshold_min),
                           lookback=timedelta(hours=stall.lookback_h))

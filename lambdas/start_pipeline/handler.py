@@ -1,6 +1,5 @@
 """Triggered by EventBridge for each new original under the upload prefix."""
 
-import os
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -14,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.common import aws
 from lambdas.common.events import EventLog
 from lambdas.common.observability import instruments
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import function_environment, get_settings
 from lambdas.start_pipeline.logic import start_pipeline
 
 logger, tracer, metrics = instruments("start_pipeline")
@@ -34,7 +33,7 @@ _idempotency = IdempotencyConfig(
 def handler(event: dict, context: LambdaContext) -> dict:
     _idempotency.register_lambda_context(context)
     persistence = DynamoDBPersistenceLayer(
-        table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=aws.client("dynamodb")
+        table_name=function_environment()["IDEMPOTENCY_TABLE"], boto3_client=aws.client("dynamodb")
     )
     once = idempotent_function(data_keyword_argument="event", config=_idempotency, persistence_store=persistence)
     return once(_start)(event=event)

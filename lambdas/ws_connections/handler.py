@@ -1,6 +1,5 @@
 """The WebSocket API's integration: $connect (already IAM-authorized), $disconnect, subscribe, $default."""
 
-import os
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -9,7 +8,7 @@ from lambdas.common import aws
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import function_environment, get_settings
 from lambdas.push_events.logic import Connections
 from lambdas.ws_connections.logic import disconnect, parse_subscribe, reject, subscribe
 
@@ -28,7 +27,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     if route == "$connect":
         metrics.add_metric(name="WebSocketConnects", unit=MetricUnit.Count, value=1)
         return OK
-    connections = Connections(os.environ["CONNECTIONS_TABLE"])
+    connections = Connections(function_environment()["CONNECTIONS_TABLE"])
     if route == "$disconnect":
         logger.info("disconnected", extra={"subscriptions": disconnect(connection_id, connections=connections)})
         return OK

@@ -50,6 +50,7 @@ class JobDefinition:
     attempts: int
     evaluate_on_exit: list[dict]
     timeout_s: float | None
+    credentials: dict  # the job role's, as the container's credential provider would give them
 
     def action_after(self, attempt: Attempt) -> str:
         """RETRY or EXIT for a failed attempt, by the first EvaluateOnExit rule that matches."""
@@ -112,7 +113,7 @@ class LocalBatch:
                     environment: dict) -> Attempt:
         """One container attempt as a local process (a fault-injecting test overrides this)."""
         env = container_environment(self.endpoint_url, {
-            **environment,
+            **environment, **definition.credentials,
             "AWS_BATCH_JOB_ID": f"{job_id}:{index}", "AWS_BATCH_JOB_ARRAY_INDEX": str(index),
             "AWS_BATCH_JOB_ATTEMPT": str(number),
         })
@@ -127,6 +128,9 @@ class LocalBatch:
 def _definition(pipeline, logical_id: str, props: dict) -> JobDefinition:
     strategy = props.get("RetryStrategy", {})
     image_directory = pipeline.asset_directory(props["ContainerProperties"]["Image"])
+    job_role = pipeline.template.resolve(props["ContainerProperties"].get("JobRoleArn"))
+    credentials = pipeline.access.credentials(pipeline.access.assumed_by(
+        job_role, "ecs-tasks.amazonaws.com", "the frame worker (Batch job role)")) if job_role else {}
     return JobDefinition(
         name=pipeline.template.names[logical_id],
         command=_entrypoint(image_directory),
@@ -134,6 +138,7 @@ def _definition(pipeline, logical_id: str, props: dict) -> JobDefinition:
         attempts=strategy.get("Attempts", 1),
         evaluate_on_exit=strategy.get("EvaluateOnExit", []),
         timeout_s=props.get("Timeout", {}).get("AttemptDurationSeconds"),
+        credentials=credentials,
     )
 
 

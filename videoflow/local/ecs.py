@@ -31,6 +31,7 @@ class TaskDefinition:
     command: list[str]
     workdir: Path
     container: str
+    credentials: dict  # the task role's
 
 
 @dataclass
@@ -47,8 +48,11 @@ class LocalEcs:
         for logical_id, resource in pipeline.template.of_type("AWS::ECS::TaskDefinition").items():
             container = resource["Properties"]["ContainerDefinitions"][0]
             directory = pipeline.asset_directory(container["Image"])
+            task_role = pipeline.template.resolve(resource["Properties"].get("TaskRoleArn"))
+            credentials = pipeline.access.credentials(pipeline.access.assumed_by(
+                task_role, "ecs-tasks.amazonaws.com", "the render task (ECS task role)")) if task_role else {}
             definition = TaskDefinition(family=pipeline.template.names[logical_id], command=_entrypoint(directory),
-                                        workdir=directory, container=container["Name"])
+                                        workdir=directory, container=container["Name"], credentials=credentials)
             self.definitions[pipeline.template.arn(logical_id)] = definition
             self.definitions[definition.family] = definition
             # RunTask may name the definition by its family (CDK does), by ARN, or family:revision.
@@ -68,7 +72,7 @@ class LocalEcs:
         for override in parameters.get("Overrides", {}).get("ContainerOverrides", []):
             if override.get("Name") == definition.container:
                 environment.update({item["Name"]: item["Value"] for item in override.get("Environment", [])})
-        task = self.start(definition, environment)
+        task = self.start(definition, {**environment, **definition.credentials})
         return {"Tasks": [{"TaskArn": task.arn, "TaskDefinitionArn": reference, "LastStatus": "PROVISIONING",
                            "Containers": [{"Name": definition.container}]}], "Failures": []}
 

@@ -24,13 +24,15 @@ from urllib.parse import quote_plus
 
 import boto3
 from moto import mock_aws
-from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
 from lambdas.common import aws as common_aws, media_probe
 from lambdas.common.constants import INGEST_PREFIX
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import function_environment, get_settings
+from videoflow.local.access import CallerChecked, LocalAccess, acting_as, authorize_integration
+from videoflow.local.delivery import LocalDelivery
 from videoflow.local.export import export_job
+from videoflow.local.iam import AccessDenied
 from videoflow.local.lambda_runtime import LocalLambdas, import_handler
 from videoflow.local.redrive import LocalRedrive
 from videoflow.local.synth import ROOT, load_assets, load_template, synthesize
@@ -83,9 +85,11 @@ class Submitted:
 
 class LocalPipeline:
     def __init__(self, outdir: Path | None = None, adapters: dict[str, "Adapter | type"] | None = None,
-                 extra_environment: dict[str, str] | None = None):
+                 extra_environment: dict[str, str] | None = None, template_file: Path | None = None):
+        """`template_file`: a template to run as it is (a reviewer's copy, say) from a cdk.out folder."""
         self.outdir = outdir or synthesize()
-        self.template = LocalTemplate(load_template(self.outdir))
+        self.template = LocalTemplate(json.loads(template_file.read_text()) if template_file
+                                      else load_template(self.outdir))
         self.assets = load_assets(self.outdir)
         self.adapters = {**default_adapters(), **(adapters or {})}
         self.lambdas = LocalLambdas()
@@ -94,6 +98,7 @@ class LocalPipeline:
         self._stack: list = []
         self._delivered: dict[tuple[str, str], threading.Event] = {}
         self._delivered_lock = threading.Lock()
+        self.function_names: dict[str, str] = {}  # step ("record_cost") -> local function name
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "LocalPipeline":
@@ -107,6 +112,12 @@ class LocalPipeline:
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         mock.start()
         self._stack.append(mock.stop)
+        # Every call is authorized as the principal that makes it in AWS, by the template's policies.
+        self.access = LocalAccess(self.template)
+        self.delivery = LocalDelivery(self.template, self.access, self.lambdas)
+        enforced = self.access.installed()
+        enforced.__enter__()
+        self._stack.append(lambda: enforced.__exit__(None, None, None))
         # RedriveExecution, which moto lacks: the jobs API's retry resumes a failed job at its failed step.
         redrive = LocalRedrive(on_redriven=self._redriven).installed()
         redrive.__enter__()
@@ -128,7 +139,7 @@ class LocalPipeline:
         get_settings.cache_clear()
         from videoflow.local.ffprobe import FfprobeProber
 
-        media_probe.register(FfprobeProber())
+        media_probe.register(CallerChecked(FfprobeProber(), "mediaconvert:Probe", lambda: "*"))
         self._stack.append(lambda: media_probe.register(None))
         self._serve_inference()
         self._follow_executions()
@@ -181,19 +192,8 @@ class LocalPipeline:
         return Submitted(result["job_id"], result["execution_arn"], result["started"])
 
     def put_event(self, event: dict) -> list[tuple[bool, object]]:
-        """EventBridge's default bus: every rule whose pattern matches invokes its Lambda targets, in turn."""
-        results = []
-        for rule in self._matching_rules(event):
-            for target in rule["Properties"].get("Targets", []):
-                results.append(self.lambdas.invoke(self.template.resolve(target["Arn"]), event))
-        return results
-
-    def _matching_rules(self, event: dict) -> list[dict]:
-        # moto's TestEventPattern API answers nothing; its rule matcher is the one it delivers with.
-        return [rule for rule in self.template.of_type("AWS::Events::Rule").values()
-                if "EventPattern" in rule["Properties"]
-                and EventPattern.load(json.dumps(self.template.resolve(rule["Properties"]["EventPattern"])))
-                .matches_event(event)]
+        """EventBridge's default bus: each matching rule invokes its targets (asynchronously, retried)."""
+        return [(delivery.ok, delivery.result) for delivery in self.delivery.put_event(event)]
 
     def execution_status_changed(self, execution: dict) -> None:
         """Step Functions' "Execution Status Change" event for an execution that ended badly or was
@@ -212,6 +212,8 @@ class LocalPipeline:
             delivered.wait(timeout=300)
             return
         try:
+            if execution["status"] in ENDED_BADLY:
+                self.delivery.execution_ended(execution)
             self._put_status_change(execution)
         finally:
             delivered.set()
@@ -282,7 +284,7 @@ class LocalPipeline:
         server = local_inference_server()
         self.inference_url = server.__enter__()
         self._stack.append(lambda: server.__exit__(None, None, None))
-        embedding.register(HttpEmbedder(self.inference_url))
+        embedding.register(CallerChecked(HttpEmbedder(self.inference_url), "sagemaker:InvokeEndpoint", _endpoint_arn))
         self._stack.append(lambda: embedding.register(None))
 
     def asset_directory(self, image) -> Path:
@@ -330,6 +332,9 @@ class LocalPipeline:
         sns = boto3.client("sns", region_name=REGION)
         for logical_id in self.template.of_type("AWS::SNS::Topic"):
             sns.create_topic(Name=self.template.names[logical_id])
+        sqs = boto3.client("sqs", region_name=REGION)
+        for logical_id in self.template.of_type("AWS::SQS::Queue"):
+            sqs.create_queue(QueueName=self.template.names[logical_id])
         self.ingest_bucket = self._bucket_named("Ingest")
         self.output_bucket = self._bucket_named("Output")
         self.idempotency_table = self.template.names[self.template.find("AWS::DynamoDB::Table", "StateIdempotency")]
@@ -338,7 +343,8 @@ class LocalPipeline:
         return self.template.names[self.template.find("AWS::S3::Bucket", f"State{construct}")]
 
     def _create_functions(self) -> None:
-        environment: dict[str, str] = {}
+        union: dict[str, str] = {}
+        runtime = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
         for logical_id, function in self.template.of_type("AWS::Lambda::Function").items():
             props = function["Properties"]
             if "ImageConfig" in props:
@@ -348,13 +354,19 @@ class LocalPipeline:
             else:
                 continue  # CDK's own deploy-time helpers
             name = self.template.names[logical_id]
+            variables = self.template.resolve(props.get("Environment", {}).get("Variables", {}))
+            # A test's override reaches the functions that have that variable, nothing else.
+            variables.update({k: v for k, v in self._extra_environment.items() if k in variables})
+            union.update(variables)
             self.lambdas.register(name, handler, memory_mb=props.get("MemorySize", 128),
-                                  timeout_s=props.get("Timeout", 3))
-            environment.update(self.template.resolve(props.get("Environment", {}).get("Variables", {})))
+                                  timeout_s=props.get("Timeout", 3),
+                                  principal=self.access.function_principal(logical_id, _function_label(props, name)),
+                                  environment={**runtime, **{k: str(v) for k, v in variables.items()}})
+            self.function_names[_handler_step(props)] = name
             if props.get("Handler") == "lambdas.start_pipeline.handler.handler":
                 self._start_function = name
-        # Functions share one process here, so they share one environment: the union of theirs.
-        self._set_environment({**environment, **self._extra_environment})
+        # What runs outside any function here (the CLI, tests reading results) sees every function's names.
+        self._set_environment({**union, **self._extra_environment})
 
     def _create_state_machine(self) -> None:
         logical_id = self.template.find("AWS::StepFunctions::StateMachine", "PipelineJobStateMachine")
@@ -366,8 +378,9 @@ class LocalPipeline:
             adapter = self.adapters[integration]
             if isinstance(adapter, type):
                 adapter = adapter(self)
-            self.lambdas.register(adapter_name(integration), lambda event, context, run=adapter: run(event),
-                                  timeout_s=24 * 3600)
+            self.lambdas.register(adapter_name(integration),
+                                  lambda event, context, run=adapter, name=integration: self._integrate(name, run, event),
+                                  timeout_s=24 * 3600, principal=self.access.workflow)
         self.state_machine_name = self.template.names[logical_id]
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         role = self.template.resolve(self.template.resources[logical_id]["Properties"]["RoleArn"])
@@ -377,10 +390,41 @@ class LocalPipeline:
         self.definition = definition
         self.branches = _branches(definition)
 
+    def _integrate(self, integration: str, adapter: "Adapter", parameters: dict) -> dict:
+        """A service integration of the workflow: authorized as the state machine's role, then run."""
+        try:
+            authorize_integration(self.access, integration, parameters)
+            if integration.startswith("mediaconvert:"):
+                # MediaConvert reads the input and writes the outputs as the role passed to it.
+                with acting_as(self.access.assumed_by(parameters["Role"], "mediaconvert.amazonaws.com",
+                                                      "MediaConvert (the role passed to it)")):
+                    return adapter(parameters)
+        except AccessDenied as denied:
+            denied.step_functions_error = f"{integration.split(':')[0].title()}.AccessDeniedException"
+            raise
+        return adapter(parameters)
+
     def _set_environment(self, values: dict[str, str]) -> None:
         for name, value in values.items():
             self._saved_environment.setdefault(name, os.environ.get(name))
             os.environ[name] = str(value)
+
+
+def _endpoint_arn() -> str:
+    """The endpoint the calling function embeds with; SageMaker's ARNs are lower case."""
+    name = function_environment().get("INFERENCE_ENDPOINT_NAME", "")
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name.lower()}"
+
+
+def _handler_step(props: dict) -> str:
+    """The step a function runs: "lambdas.record_cost.handler.handler" -> "record_cost"."""
+    handler = props.get("Handler") or props.get("ImageConfig", {}).get("Command", ["render_short_clip"])[0]
+    parts = handler.split(".")
+    return parts[1] if handler.startswith("lambdas.") else "render_short_clip"
+
+
+def _function_label(props: dict, name: str) -> str:
+    return f"function {_handler_step(props)}"
 
 
 def image_handler(staged: Path, image_config: dict):

@@ -24,6 +24,10 @@ _REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::Batch::JobDefinition", 
                "AWS::SNS::Topic", "AWS::ECS::TaskDefinition"}
 
 
+# A resource the stack names itself keeps that name locally (its ARN is built from it in policies).
+_NAME_PROPERTY = {"AWS::SageMaker::Endpoint": "EndpointName", "AWS::ECS::TaskDefinition": "Family"}
+
+
 class TemplateError(ValueError):
     pass
 
@@ -35,7 +39,8 @@ class LocalTemplate:
 
     def __post_init__(self):
         for logical_id, resource in self.resources.items():
-            self.names[logical_id] = _local_name(logical_id, resource["Type"])
+            explicit = resource.get("Properties", {}).get(_NAME_PROPERTY.get(resource["Type"], ""))
+            self.names[logical_id] = explicit if isinstance(explicit, str) else _local_name(logical_id, resource["Type"])
 
     @property
     def resources(self) -> dict:
@@ -65,6 +70,9 @@ class LocalTemplate:
             "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
             "AWS::ECS::TaskDefinition": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{name}:1",
             "AWS::ECS::Cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}",
+            "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}",
+            "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
         }.get(kind, f"arn:aws:local:{REGION}:{ACCOUNT}:{kind}/{name}")
 
     def resolve(self, value):
@@ -86,6 +94,14 @@ class LocalTemplate:
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(index)]
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else arg
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(
+                    self.resolve(variables[m[1]]) if m[1] in variables
+                    else self._get_att(*m[1].split(".", 1)) if "." in m[1] else self._ref(m[1])), text)
             if key.startswith("Fn::"):
                 raise TemplateError(f"unsupported intrinsic {key}")
         return {key: self.resolve(item) for key, item in value.items()}
@@ -108,9 +124,8 @@ class LocalTemplate:
             return self.names[logical_id]
         if attribute == "StreamArn":
             return self.arn(logical_id) + "/stream/local"
-        if attribute in ("GroupId", "Id"):  # security groups, subnets: a stable local id
-            return self.names[logical_id]
-        raise TemplateError(f"unsupported attribute {logical_id}.{attribute}")
+        # Security groups, subnets, a VPC's default group...: a stable local id is all a local run needs.
+        return self.names[logical_id] if attribute in ("GroupId", "Id") else f"{self.names[logical_id]}.{attribute}"
 
     def state_machine_definition(self, logical_id: str) -> dict:
         return json.loads(self.resolve(self.resources[logical_id]["Properties"]["DefinitionString"]))
