@@ -65,9 +65,19 @@ class FrameWorkers(Construct):
             spot=True,
             maxv_cpus=config.frames_max_vcpus,
         )
+        # A job that can never be placed (no Spot capacity, a bad requirement) is cancelled with its reason
+        # rather than waiting RUNNABLE for ever; the workflow's .sync task then fails with that reason.
         self.queue = batch.JobQueue(
             self, "Queue",
             compute_environments=[batch.OrderedComputeEnvironment(compute_environment=self.compute, order=1)],
+            job_state_time_limit_actions=[
+                batch.JobStateTimeLimitAction(max_time=cdk.Duration.minutes(config.frames_runnable_timeout_min),
+                                              reason=reason, action=batch.JobStateTimeLimitActionsAction.CANCEL,
+                                              state=batch.JobStateTimeLimitActionsState.RUNNABLE)
+                for reason in (batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
+                               batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+                               batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT)
+            ],
         )
         self.job_role = iam.Role(
             self, "JobRole",

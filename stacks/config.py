@@ -21,6 +21,8 @@ class VideoFlowConfig(BaseModel):
     # Vision: the Batch array job's ceiling and each worker attempt's timeout.
     frames_max_vcpus: int = Field(16, gt=0)
     frames_attempt_timeout_min: int = Field(30, gt=0)
+    # A frame job that cannot start (RUNNABLE: no capacity, a requirement no environment meets) is cancelled.
+    frames_runnable_timeout_min: int = Field(30, ge=10, le=1440)
     # Transcript: how long the workflow waits for Amazon Transcribe, polling every 15 s.
     transcribe_timeout_min: int = Field(120, gt=0)
     transcribe_language: str = "en-US"

@@ -144,13 +144,15 @@ class InferenceEndpoint(Construct):
             "/aws/sagemaker/Endpoints/*]": "SageMaker writes the container's logs under the endpoint's log group; "
                                            "naming the endpoint here would make the role depend on it (a cycle).",
         })
+        # Named, in lower case: SageMaker writes every ARN in lower case and IAM compares ARNs case by case,
+        # so a policy naming a generated (mixed-case) endpoint name would never match InvokeEndpoint.
         self.endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            endpoint_name=f"{cdk.Stack.of(self).stack_name}-embeddings".lower(),
         )
         self.endpoint_name = self.endpoint.attr_endpoint_name
         self.endpoint_arn = cdk.Stack.of(self).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.to_lower_case()
-            if hasattr(self.endpoint_name, "to_lower_case") else self.endpoint_name,
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint.endpoint_name,
         )
         self.scaling = appscaling.ScalableTarget(
             self, "Scaling",

@@ -50,10 +50,9 @@ NEEDS_NUMPY = {"keyframe_inference", "search_api"}
 # Actions AWS offers on Resource "*" only, per function, with the reason.
 UNSCOPED_ACTIONS = {
     "probe_media": {"mediaconvert:Probe": "MediaConvert Probe has no resource-level permissions."},
-    **{name: {"application-autoscaling:RegisterScalableTarget": "Application Auto Scaling has no resource-level "
-                                                               "permissions for registering targets."}
-       for name in ("warm_inference", "release_inference", "compensate")},
 }
+# The functions that move the endpoint's instance floor (RegisterScalableTarget).
+FLOOR_SETTERS = ("warm_inference", "release_inference", "compensate")
 
 # name -> (timeout s, memory MB, purpose)
 STEP_FUNCTIONS = {
@@ -133,16 +132,22 @@ class PipelineLayer(Construct):
             "INFERENCE_WARM_INSTANCES": str(config.inference_warm_instances),
             "INFERENCE_MAX_INSTANCES": str(config.inference_max_instances),
         })
-        self.notifications = self._topic("Notifications", "VideoFlow job notifications")
         environment.update({
             "BUDGET_TABLE": state.budget_table.table_name,
             "BEDROCK_MODEL_ID": config.bedrock_model_id,
-            "NOTIFY_TOPIC_ARN": self.notifications.topic_arn,
             **config.render_environment(),
             "RENDER_TASK_VCPU": str(config.render_task_vcpu),
             "RENDER_TASK_MEMORY_MB": str(config.render_task_memory_mb),
         })
-        fns = {name: function(name, *spec) for name, spec in STEP_FUNCTIONS.items()}
+        self.topic_key = self._topic_key()
+        self.dead_letters = self._dead_letters()
+        self.notifications = self._topic("Notifications", "VideoFlow job notifications")
+        environment["NOTIFY_TOPIC_ARN"] = self.notifications.topic_arn
+        # compensate runs from EventBridge (asynchronously): Lambda retries it twice, then parks the
+        # event with the dead letters (and their alarm), so a failed job is never left RUNNING unseen.
+        async_options = {"compensate": {"async_retry_attempts": 2,
+                                        "on_failure": destinations.SqsDestination(self.dead_letters)}}
+        fns = {name: function(name, *spec, **async_options.get(name, {})) for name, spec in STEP_FUNCTIONS.items()}
         self.renderer = Renderer(self, "Render", network=self.network, state=state, config=config,
                                  environment=environment)
         fns["render_short_clip"] = self.renderer.short_clip
@@ -183,11 +188,19 @@ class PipelineLayer(Construct):
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject", "s3:PutObject"], resources=workflow.transcribe_s3_resources,
         ))
+        # batch:submitJob.sync follows the array job and terminates it when the execution is stopped or
+        # times out (Step Functions developer guide, "IAM policies for AWS Batch"); CDK grants SubmitJob only.
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["batch:TerminateJob"],
+            resources=[cdk.Stack.of(self).format_arn(service="batch", resource="job", resource_name="*")],
+        ))
         # The MediaConvert task already grants iam:PassRole on exactly that role, conditioned on
         # iam:PassedToService = mediaconvert.amazonaws.com (asserted in tests/infra).
         acknowledge(self.state_machine.role, {
-            "AwsSolutions-IAM5[Resource::*]": "mediaconvert:CreateJob/GetJob/CancelJob, batch:DescribeJobs/"
-                                              "TerminateJob, X-Ray and CloudWatch Logs delivery actions have no "
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*]":
+                "batch:TerminateJob on this account's Batch jobs: the frame job's id exists only at run time.",
+            "AwsSolutions-IAM5[Resource::*]": "mediaconvert:CreateJob/GetJob/CancelJob, batch:DescribeJobs, X-Ray and CloudWatch Logs delivery actions have no "
                                               "resource-level permissions; ecs:StopTask/DescribeTasks (added by "
                                               "CDK's EcsRunTask) act on render tasks whose ARNs exist only at run "
                                               "time.",
@@ -210,7 +223,6 @@ class PipelineLayer(Construct):
         })
 
         self.alarm_topic = self._alarm_topic()
-        self.dead_letters = self._dead_letters()
         self.start_pipeline = function(
             "start_pipeline", 30, 256, "Starts one workflow per uploaded object version",
             extra_env={
@@ -271,8 +283,21 @@ class PipelineLayer(Construct):
         for name in ("validate_upload", "probe_media"):
             fns[name].allow(READ_ORIGINAL, [ingest.arn_for_objects(f"{INGEST_PREFIX}*")])
             acknowledge(fns[name].role, {object_wildcard(ingest, INGEST_PREFIX): ORIGINALS_WILDCARD})
-        for name in ("warm_inference", "release_inference", "compensate"):
+        scalable_targets = cdk.Stack.of(self).format_arn(service="application-autoscaling", resource="scalable-target",
+                                                         resource_name="*")
+        for name in FLOOR_SETTERS:
             fns[name].allow(["dynamodb:UpdateItem"], [self.inference.leases.table_arn])
+            # Registering a SageMaker variant's target also needs these on the endpoint itself
+            # (Application Auto Scaling user guide, "Permissions for registering scalable targets").
+            fns[name].allow(["application-autoscaling:RegisterScalableTarget"], [scalable_targets])
+            fns[name].allow(["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+                            [self.inference.endpoint_arn])
+            acknowledge(fns[name].role, {
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:application-autoscaling:<AWS::Region>:"
+                "<AWS::AccountId>:scalable-target/*]": "A scalable target's ARN ends in an id Application Auto "
+                                                      "Scaling assigns when the stack registers it; the endpoint "
+                                                      "permissions beside it name the one endpoint.",
+            })
         fns["keyframe_inference"].allow(["sagemaker:InvokeEndpoint"], [self.inference.endpoint_arn])
         # Without ListBucket S3 answers 403 rather than 404 for a missing key.
         fns["validate_upload"].allow(
@@ -293,6 +318,7 @@ class PipelineLayer(Construct):
             ("build_captions", ["s3:GetObject"], TRANSCRIPTS_PREFIX),
             ("build_captions", ["s3:PutObject"], CAPTIONS_PREFIX),
             ("aggregate_frames", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
+            ("aggregate_frames", ["s3:GetObject"], MANIFESTS_PREFIX),  # which chunks to merge
             ("detect_shots", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
             ("publish_results", ["s3:GetObject"], ANALYSIS_PREFIX),
             ("keyframe_inference", ["s3:GetObject", "s3:PutObject"], ANALYSIS_PREFIX),
@@ -331,7 +357,10 @@ class PipelineLayer(Construct):
             fns[name].allow(["s3:ListBucket"], [output.bucket_arn], {"StringLike": {"s3:prefix": [f"{CLIPS_PREFIX}*"]}})
         fns["notify"].allow(["events:PutEvents"], [cdk.Stack.of(self).format_arn(
             service="events", resource="event-bus", resource_name="default")])
-        fns["notify"].allow(["sns:Publish"], [self.notifications.topic_arn])
+        self.notifications.grant_publish(fns["notify"].role)  # sns:Publish and the topic key's data keys
+        acknowledge(fns["notify"].role, {"AwsSolutions-IAM5[Action::kms:GenerateDataKey*]":
+                                         "Added by CDK's grantPublish on the topics' own key: publishing to an "
+                                         "encrypted topic needs a data key of any kind from that one key."})
 
     def _on_execution_status(self, compensate: PipelineFunction) -> tuple[events.Rule, events.Rule]:
         """The execution's status changes -> compensate, which records them (the workflow does not):
@@ -340,12 +369,18 @@ class PipelineLayer(Construct):
             service="states", resource="execution", resource_name=f"{self.state_machine.state_machine_name}:*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
+        finding = ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                   f"execution:<{logical_id(self.state_machine)}.Name>:*]")
+        reason = "Reads the history of this workflow's executions only; each is named by its job id."
+        # compensate reads why an execution failed.
         compensate.allow(["states:GetExecutionHistory"], [executions])
-        acknowledge(compensate.role, {
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f"<{logical_id(self.state_machine)}.Name>:*]": "Reads the history of this workflow's executions "
-                                                          "only; each is named by its job id.",
-        })
+        acknowledge(compensate.role, {finding: reason})
+        # record_cost reads what its own execution used. A policy of its own, not the role's default one:
+        # the function must not wait for a policy that names the state machine that invokes it (a cycle).
+        history = iam.Policy(self, "RecordCostReadsHistory", roles=[self.functions["record_cost"].role],
+                             statements=[iam.PolicyStatement(actions=["states:GetExecutionHistory"],
+                                                             resources=[executions])])
+        acknowledge(history, {finding: reason})
 
         def status_change(rule_id: str, description: str, detail: dict) -> events.Rule:
             pattern = events.EventPattern(
@@ -391,7 +426,8 @@ class PipelineLayer(Construct):
         return rule
 
     def _dead_letters(self) -> sqs.Queue:
-        """Uploads whose start failed for good wait here (14 days) to be replayed; an alarm says so."""
+        """Events whose function failed for good wait here (14 days) to be replayed: uploads whose start
+        failed, and failed executions compensate could not record. An alarm says so."""
         queue = sqs.Queue(
             self, "TriggerDeadLetters",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -401,16 +437,33 @@ class PipelineLayer(Construct):
         acknowledge(queue, {"AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the upload trigger."})
         return queue
 
+    def _topic_key(self) -> kms.Key:
+        """The topics' key. The AWS-managed aws/sns key admits only principals of the account calling
+        through SNS, so a CloudWatch alarm could never publish to a topic it encrypts."""
+        key = kms.Key(self, "TopicsKey", enable_key_rotation=True, removal_policy=cdk.RemovalPolicy.DESTROY,
+                      description="VideoFlow topics (alarms, notifications)")
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublishToEncryptedTopics",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],
+        ))
+        return key
+
     def _alarm_topic(self) -> sns.Topic:
-        return self._topic("Alarms", "VideoFlow alarms")
+        topic = self._topic("Alarms", "VideoFlow alarms")
+        account = cdk.Aws.ACCOUNT_ID
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisAccount",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={"ArnLike": {"aws:SourceArn": f"arn:{cdk.Aws.PARTITION}:cloudwatch:{cdk.Aws.REGION}:"
+                                                     f"{account}:alarm:*"},
+                        "StringEquals": {"aws:SourceAccount": account}},
+        ))
+        return topic
 
     def _topic(self, name: str, display_name: str) -> sns.Topic:
-        return sns.Topic(
-            self, name,
-            display_name=display_name,
-            master_key=kms.Alias.from_alias_name(self, f"{name}Key", "alias/aws/sns"),
-            enforce_ssl=True,
-        )
+        return sns.Topic(self, name, display_name=display_name, master_key=self.topic_key, enforce_ssl=True)
 
     def _alarms(self) -> None:
         """Failed, timed-out and aborted executions, and parked uploads, notify the alarm topic."""

@@ -1,0 +1,131 @@
+"""The template's IAM, asked the questions AWS asks at run time (videoflow.local.iam, as the local run uses it).
+
+Each test names a call the deployed stack makes and the principal that makes it; each of these was
+denied by the template before its fix (see the README, "What the local run proves").
+"""
+
+import pytest
+
+from videoflow.local.access import LocalAccess, authorize_integration, dependent_requests
+from videoflow.local.iam import AccessDenied
+from videoflow.local.template import ACCOUNT, REGION, LocalTemplate
+
+
+@pytest.fixture(scope="module")
+def local(template_dict) -> LocalTemplate:
+    return LocalTemplate(template_dict)
+
+
+@pytest.fixture(scope="module")
+def access(local) -> LocalAccess:
+    return LocalAccess(local)
+
+
+def function_id(local: LocalTemplate, step: str) -> str:
+    return next(lid for lid, r in local.of_type("AWS::Lambda::Function").items()
+                if r["Properties"].get("Handler") == f"lambdas.{step}.handler.handler")
+
+
+def role_of(access: LocalAccess, local: LocalTemplate, step: str):
+    return access.function_principal(function_id(local, step), f"function {step}")
+
+
+def execution_arn(local: LocalTemplate) -> str:
+    (machine,) = local.of_type("AWS::StepFunctions::StateMachine")
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{local.names[machine]}:0123abcd"
+
+
+def test_record_cost_may_read_the_history_of_its_own_execution(access, local):
+    access.check(role_of(access, local, "record_cost"), "states:GetExecutionHistory", execution_arn(local))
+
+
+def test_record_cost_may_not_read_another_state_machines_executions(access, local):
+    with pytest.raises(AccessDenied):
+        access.check(role_of(access, local, "record_cost"), "states:GetExecutionHistory",
+                     f"arn:aws:states:{REGION}:{ACCOUNT}:execution:SomethingElse:1")
+
+
+def test_the_workflow_may_follow_and_terminate_its_frame_job(access, local):
+    (queue,) = local.of_type("AWS::Batch::JobQueue")
+    (definition,) = local.of_type("AWS::Batch::JobDefinition")
+    authorize_integration(access, "batch:submitJob.sync",
+                          {"JobQueue": local.arn(queue), "JobDefinition": local.arn(definition)})
+
+
+def test_a_cloudwatch_alarm_may_publish_to_the_encrypted_alarm_topic(access, local):
+    cloudwatch = access.service_principal("cloudwatch.amazonaws.com")
+    topic = local.arn(local.find("AWS::SNS::Topic", "PipelineAlarms"))
+    source = {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:ExecutionsFailed",
+              "aws:SourceAccount": ACCOUNT}
+
+    access.check(cloudwatch, "sns:Publish", topic, source)
+    access.check_topic_key(cloudwatch, topic, source)
+
+
+def test_an_alarm_of_another_account_may_not_publish_to_the_alarm_topic(access, local):
+    cloudwatch = access.service_principal("cloudwatch.amazonaws.com")
+    topic = local.arn(local.find("AWS::SNS::Topic", "PipelineAlarms"))
+    with pytest.raises(AccessDenied):
+        access.check(cloudwatch, "sns:Publish", topic, {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:999:alarm:x",
+                                                        "aws:SourceAccount": "999"})
+
+
+def test_notify_may_publish_to_the_encrypted_notification_topic(access, local):
+    notify = role_of(access, local, "notify")
+    topic = local.arn(local.find("AWS::SNS::Topic", "PipelineNotifications"))
+    access.check(notify, "sns:Publish", topic)
+    access.check_topic_key(notify, topic)
+
+
+def test_compensate_is_retried_twice_then_parked_in_the_encrypted_dead_letter_queue(access, local, template_dict):
+    compensate = function_id(local, "compensate")
+    (config,) = [c["Properties"] for c in local.of_type("AWS::Lambda::EventInvokeConfig").values()
+                 if c["Properties"]["FunctionName"] == {"Ref": compensate}]
+    destination = local.resolve(config["DestinationConfig"]["OnFailure"]["Destination"])
+    queue = next(lid for lid in local.of_type("AWS::SQS::Queue") if local.arn(lid) == destination)
+
+    assert config["MaximumRetryAttempts"] == 2
+    access.check(role_of(access, local, "compensate"), "sqs:SendMessage", destination)
+    assert template_dict["Resources"][queue]["Properties"].get("SqsManagedSseEnabled") or \
+        template_dict["Resources"][queue]["Properties"].get("KmsMasterKeyId")
+
+
+@pytest.mark.parametrize("step", ["warm_inference", "release_inference", "compensate"])
+def test_the_steps_that_move_the_endpoints_floor_may_register_its_scalable_target(access, local, step):
+    (endpoint,) = local.of_type("AWS::SageMaker::Endpoint")
+    params = {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{local.names[endpoint]}/variant/AllTraffic"}
+    principal = role_of(access, local, step)
+
+    access.check(principal, "application-autoscaling:RegisterScalableTarget",
+                 f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/0123456789ab")
+    for action, resource in dependent_requests("application-autoscaling", "RegisterScalableTarget", params):
+        access.check(principal, action, resource)
+
+
+def test_keyframe_inference_may_invoke_the_endpoint_by_its_lower_case_arn(access, local):
+    (endpoint,) = local.of_type("AWS::SageMaker::Endpoint")
+    name = local.names[endpoint]
+
+    assert name == name.lower()
+    access.check(role_of(access, local, "keyframe_inference"), "sagemaker:InvokeEndpoint",
+                 f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}")
+
+
+def test_eventbridge_may_start_the_pipeline_only_from_the_upload_rule(access, local):
+    events = access.service_principal("events.amazonaws.com")
+    start = local.arn(function_id(local, "start_pipeline"))
+    upload_rule = local.arn(local.find("AWS::Events::Rule", "PipelineUploadCreated"))
+
+    access.check(events, "lambda:InvokeFunction", start, {"aws:SourceArn": upload_rule})
+    with pytest.raises(AccessDenied):
+        access.check(events, "lambda:InvokeFunction", start,
+                     {"aws:SourceArn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/someone-elses"})
+
+
+def test_the_frame_job_is_cancelled_if_it_cannot_start_instead_of_waiting_runnable_for_ever(template_dict):
+    (queue,) = [r["Properties"] for r in template_dict["Resources"].values() if r["Type"] == "AWS::Batch::JobQueue"]
+    actions = queue["JobStateTimeLimitActions"]
+
+    assert {a["Reason"] for a in actions} >= {"MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+                                              "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"}
+    assert all(a["Action"] == "CANCEL" and a["State"] == "RUNNABLE" and a["MaxTimeSeconds"] <= 3600 for a in actions)
