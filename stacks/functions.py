@@ -48,7 +48,7 @@ class PipelineFunction(Construct):
         code: lambda_.Code,
         layer: lambda_.ILayerVersion | None,
         extra_layers: list[lambda_.ILayerVersion] | None = None,
-        environment: dict[str, str],
+        environment: dict[str, str] | None = None,
         config: VideoFlowConfig,
         timeout: cdk.Duration | None = None,
         memory_mb: int = 256,
@@ -91,7 +91,7 @@ class PipelineFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             environment={
-                **environment,
+                **(environment or {}),
                 "POWERTOOLS_SERVICE_NAME": "videoflow",
                 "POWERTOOLS_METRICS_NAMESPACE": "VideoFlow",
             },

@@ -14,7 +14,6 @@ StallMonitor runs every 5 minutes and reports RUNNING jobs whose log has gone qu
 """
 
 import json
-from collections.abc import Callable
 
 import aws_cdk as cdk
 import jsii
@@ -33,60 +32,33 @@ from aws_cdk import (
     aws_scheduler as scheduler,
     aws_scheduler_targets as scheduler_targets,
     aws_sns as sns,
-    aws_stepfunctions as sfn,
 )
 from constructs import Construct
 from pydantic import BaseModel
 
-from lambdas.common.constants import INGEST_PREFIX, METRICS_NAMESPACE
-from lambdas.common.jobs import LISTING_INDEX
+from lambdas.common.constants import METRICS_NAMESPACE
 from lambdas.jobs_api.logic import CompleteRequest, UploadRequest
 from lambdas.push_events.logic import BY_CONNECTION_INDEX
-from lambdas.stall_monitor.logic import DEFAULT_LOOKBACK_H, DEFAULT_THRESHOLD_MIN
+from lambdas.stall_monitor.logic import DEFAULT_THRESHOLD_MIN
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction
-from stacks.nag import acknowledge, logical_id, object_wildcard
+from stacks.nag import acknowledge, logical_id
 from stacks.state import StateLayer
 
-MakeFunction = Callable[..., PipelineFunction]
 WEBSOCKET_STAGE = "v1"
 # Query strings API Gateway checks for presence; their values are checked by the function.
 QUERY_STRINGS = {"/jobs": ("limit", "next_token"), "/jobs/{job_id}/events": ("after", "limit")}
 
 
 class JobsApi(Construct):
-    """The jobs routes on the existing REST API, served by one function (a Powertools resolver)."""
+    """The jobs routes on the existing REST API, served by one function (a Powertools resolver).
 
-    def __init__(self, scope: Construct, construct_id: str, *, rest_api: apigw.RestApi, make_function: MakeFunction,
-                 state: StateLayer, state_machine: sfn.StateMachine):
+    The function's permissions and environment come from its entry in stacks/steps.py."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, rest_api: apigw.RestApi, function: PipelineFunction):
         super().__init__(scope, construct_id)
-        self.function = make_function(
-            "jobs_api", 29, 512, "Serves the jobs API: uploads, jobs, events, retry, cancel",
-            extra_env={"STATE_MACHINE_ARN": state_machine.state_machine_arn},
-        )
-        self._grant(state, state_machine)
+        self.function = function
         self.methods = self._routes(rest_api)
-
-    def _grant(self, state: StateLayer, state_machine: sfn.StateMachine) -> None:
-        fn, jobs = self.function, state.jobs_table.table_arn
-        # CreateMultipartUpload, the presigned UploadPart and CompleteMultipartUpload are all s3:PutObject;
-        # HeadObject (the completed object's size) is s3:GetObject.
-        fn.allow(["s3:PutObject", "s3:GetObject"], [state.ingest_bucket.arn_for_objects(f"{INGEST_PREFIX}*")])
-        fn.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
-        fn.allow(["dynamodb:Query"], [f"{jobs}/index/{LISTING_INDEX}"])
-        fn.allow(["dynamodb:Query"], [state.events_table.table_arn])  # compute writes events; the API reads them
-        executions = cdk.Stack.of(self).format_arn(
-            service="states", resource="execution", resource_name=f"{state_machine.state_machine_name}:*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        fn.allow(["states:RedriveExecution", "states:StopExecution"], [executions])
-        acknowledge(fn.role, {
-            object_wildcard(state.ingest_bucket, INGEST_PREFIX):
-                "Uploads get a random key under the upload prefix per request, so the prefix is the narrowest scope.",
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f"<{cdk.Stack.of(self).get_logical_id(state_machine.node.default_child)}.Name>:*]":
-                "Executions of the job workflow only; an execution's name is its job id, known at request time.",
-        })
 
     def _routes(self, rest_api: apigw.RestApi) -> dict[str, apigw.Method]:
         integration = apigw.LambdaIntegration(self.function.function, allow_test_invoke=False)
@@ -125,8 +97,8 @@ class JobsApi(Construct):
 class LivePush(Construct):
     """WebSocket API (IAM on $connect): subscribe to a job, get its backlog, then each new event."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, make_function: MakeFunction, state: StateLayer,
-                 config: VideoFlowConfig):
+    def __init__(self, scope: Construct, construct_id: str, *, routes: PipelineFunction, push: PipelineFunction,
+                 state: StateLayer, config: VideoFlowConfig):
         super().__init__(scope, construct_id)
         self.connections = dynamodb.Table(
             self, "Connections",
@@ -144,11 +116,7 @@ class LivePush(Construct):
             partition_key=dynamodb.Attribute(name="connection_id", type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
-        connections_env = {"CONNECTIONS_TABLE": self.connections.table_name}
-        self.routes_function = make_function(
-            "ws_connections", 30, 256, "WebSocket routes: $connect, $disconnect, subscribe (backlog from the log)",
-            extra_env=connections_env,
-        )
+        self.routes_function, self.push_function = routes, push
         routes = integrations.WebSocketLambdaIntegration("Routes", self.routes_function.function)
         self.api = apigwv2.WebSocketApi(
             self, "Api",
@@ -171,10 +139,6 @@ class LivePush(Construct):
             access_log_settings=_AccessLogs(access_logs),
         )
         self.url = self.stage.url
-        self.push_function = make_function(
-            "push_events", 60, 256, "Pushes new job events to the WebSocket connections following the job",
-            extra_env={**connections_env, "WEBSOCKET_CALLBACK_URL": self.stage.callback_url},
-        )
         # Only new events; a failing batch is retried twice (halved each time), then skipped: the
         # log keeps every event, and clients resume from it.
         self.push_function.function.add_event_source(event_sources.DynamoEventSource(
@@ -183,54 +147,37 @@ class LivePush(Construct):
             max_record_age=cdk.Duration.hours(1),
             filters=[lambda_.FilterCriteria.filter({"eventName": lambda_.FilterRule.is_equal("INSERT")})],
         ))
-        self._grant(state)
+        # CDK's DynamoEventSource grants dynamodb:ListStreams, which has no resource-level permissions.
+        acknowledge(push, {"AwsSolutions-IAM5[Resource::*]": "dynamodb:ListStreams has no resource-level "
+                                                             "permissions; the stream event source needs it."})
         for route_key in ("$disconnect", "$default", "subscribe"):
             acknowledge(self.api.node.find_child(f"{route_key}-Route"), {
                 "AwsSolutions-APIG4": "A WebSocket API authorizes its $connect route only (IAM here); every later "
                                       "message travels on that authorized connection.",
             })
 
-    def _grant(self, state: StateLayer) -> None:
-        table = self.connections.table_arn
-        manage = cdk.Stack.of(self).format_arn(
-            service="execute-api", resource=self.api.api_id,
-            resource_name=f"{WEBSOCKET_STAGE}/POST/@connections/*",
-        )
-        push, routes = self.push_function, self.routes_function
-        push.allow(["dynamodb:Query", "dynamodb:DeleteItem"], [table])
-        push.allow(["execute-api:ManageConnections"], [manage])
-        routes.allow(["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"], [table])
-        routes.allow(["dynamodb:Query"], [f"{table}/index/{BY_CONNECTION_INDEX}"])
-        routes.allow(["dynamodb:Query"], [state.events_table.table_arn])
-        routes.allow(["dynamodb:GetItem"], [state.jobs_table.table_arn])
-        routes.allow(["execute-api:ManageConnections"], [manage])
-        manage_finding = ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
-                          f"<AWS::AccountId>:<{cdk.Stack.of(self).get_logical_id(self.api.node.default_child)}>/"
-                          f"{WEBSOCKET_STAGE}/POST/@connections/*]")
-        for fn in (push, routes):
-            acknowledge(fn.role, {manage_finding: "Posting to connections of this API's stage only; connection "
-                                                  "ids are assigned by API Gateway at connect time."})
-        # CDK's DynamoEventSource grants dynamodb:ListStreams, which has no resource-level permissions.
-        acknowledge(push, {"AwsSolutions-IAM5[Resource::*]": "dynamodb:ListStreams has no resource-level "
-                                                             "permissions; the stream event source needs it."})
+    @property
+    def manage_connections_arn(self) -> str:
+        """Posting to this stage's connections (push_events, ws_connections: stacks/steps.py)."""
+        return cdk.Stack.of(self).format_arn(service="execute-api", resource=self.api.api_id,
+                                             resource_name=f"{WEBSOCKET_STAGE}/POST/@connections/*")
+
+    @property
+    def manage_connections_finding(self) -> str:
+        return ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+                f"<{cdk.Stack.of(self).get_logical_id(self.api.node.default_child)}>/{WEBSOCKET_STAGE}/POST/"
+                "@connections/*]")
 
 
 class StallMonitor(Construct):
     """Every 5 minutes: RUNNING jobs whose log is quiet get one job.stalled event; an alarm counts them."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, make_function: MakeFunction, state: StateLayer,
-                 alarm_topic: sns.ITopic, threshold_min: float = DEFAULT_THRESHOLD_MIN,
-                 lookback_h: float = DEFAULT_LOOKBACK_H):
+    def __init__(self, scope: Construct, construct_id: str, *, function: PipelineFunction, alarm_topic: sns.ITopic,
+                 threshold_min: float = DEFAULT_THRESHOLD_MIN):
         super().__init__(scope, construct_id)
-        self.function = make_function(
-            "stall_monitor", 120, 256, "Flags RUNNING jobs whose event log has gone quiet",
-            extra_env={"STALL_THRESHOLD_MIN": str(threshold_min), "STALL_LOOKBACK_H": str(lookback_h)},
-        )
+        self.function = function
         # One run at a time, so two runs never both flag the same job.
         self.function.function.node.default_child.reserved_concurrent_executions = 1
-        jobs = state.jobs_table.table_arn
-        self.function.allow(["dynamodb:Query"], [f"{jobs}/index/{LISTING_INDEX}"])
-        self.function.allow(["dynamodb:Query", "dynamodb:PutItem"], [state.events_table.table_arn])
         # The scheduler's own role (not CDK's stack-wide singleton), for this one function.
         self.scheduler_role = iam.Role(
             self, "SchedulerRole",

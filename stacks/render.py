@@ -29,7 +29,7 @@ WORKER_SECURITY_NOTE = "Renders reach S3 (gateway endpoint), ECR and Step Functi
 
 class Renderer(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, network: Network, state: StateLayer,
-                 config: VideoFlowConfig, environment: dict[str, str]):
+                 config: VideoFlowConfig):
         super().__init__(scope, construct_id)
         self.network = network
         self.cluster = ecs.Cluster(
@@ -86,7 +86,8 @@ class Renderer(Construct):
                 working_directory="/app",
             ),
             layer=None, image=True, config=config,
-            environment={**environment, "RENDER_WORK_DIR": "/tmp"},
+            # The render spec names everything else; the function's only setting is where to work.
+            environment={"RENDER_WORK_DIR": "/tmp"},
             timeout=cdk.Duration.seconds(SHORT_CLIP_TIMEOUT_S),
             memory_mb=config.render_lambda_memory_mb,
             ephemeral_storage_mb=config.render_lambda_storage_mb,

@@ -23,6 +23,7 @@ from stacks.analysis import FrameWorkers
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction
 from stacks.render import Renderer
+from stacks.steps import STEP
 
 # Step Functions' default Lambda retry omits throttling; name it explicitly.
 LAMBDA_TRANSIENT_ERRORS = [
@@ -73,7 +74,7 @@ class JobWorkflow(Construct):
         # jobs API's retry) resumes from that step; `compensate`, on the execution's status change,
         # records the failure, removes half-written renders and lets go of the endpoint.
         failed = sfn.Fail(self, "JobFailed", error="VideoFlow.JobFailed", cause="See the job's events for the reason.")
-        handle_failure = self._step("HandleFailure", "handle_failure", "$.failure")
+        handle_failure = self._step("handle_failure")
         handle_failure.add_catch(failed, errors=["States.ALL"], result_path="$.failure_error")
         handle_failure.next(
             sfn.Choice(self, "Rejected?")
@@ -100,40 +101,40 @@ class JobWorkflow(Construct):
         )
         self._retry(derivatives, MEDIACONVERT_TRANSIENT_ERRORS, interval_s=5)
 
-        publish = self._step("PublishResults", "publish_results", "$.result")
+        publish = self._step("publish_results")
         # The cost is counted just before publishing, so the manifest carries it.
-        record_cost = self._best_effort(self._step("RecordCost", "record_cost", "$.cost"))
+        record_cost = self._best_effort(self._step("record_cost"))
         record_cost.next(publish)
         # The job is complete once published; a notification that fails for good does not undo that.
-        publish.next(self._best_effort(self._step("Notify", "notify", "$.notified"))).next(
+        publish.next(self._best_effort(self._step("notify"))).next(
             sfn.Succeed(self, "Completed"))
         process = (
-            self._best_effort(self._step("WarmInference", "warm_inference", "$.inference"))
-            .next(self._step("BuildMediaConvertJob", "build_mediaconvert_job", "$.mediaconvert"))
+            self._best_effort(self._step("warm_inference"))
+            .next(self._step("build_mediaconvert_job"))
             .next(derivatives)
-            .next(self._step("RecordDerivatives", "record_derivatives", "$.derivatives"))
-            .next(self._step("BuildFrameManifest", "build_frame_manifest", "$.frame_manifest"))
+            .next(self._step("record_derivatives"))
+            .next(self._step("build_frame_manifest"))
             .next(self._analysis(frame_workers, output_bucket))
-            .next(self._retry_also(self._step("KeyframeInference", "keyframe_inference", "$.search_index"),
+            .next(self._retry_also(self._step("keyframe_inference"),
                                    # the endpoint may be scaling out or throttled: back off, try again
                                    ["EmbeddingFailed"], interval_s=10))
             # Nothing after this needs the endpoint: let it scale back while the job judges and renders.
-            .next(self._best_effort(self._step("ReleaseInference", "release_inference", "$.inference")))
-            .next(self._step("CheckBudget", "check_budget", "$.budget"))
-            .next(self._step("SummarizeVideo", "summarize_video", "$.summary"))
-            .next(self._step("PlanClips", "plan_clips", "$.plan_draft"))
-            .next(self._step("ValidatePlan", "validate_plan", "$.plan"))
-            .next(self._step("BuildRenderSpecs", "build_render_specs", "$.render"))
+            .next(self._best_effort(self._step("release_inference")))
+            .next(self._step("check_budget"))
+            .next(self._step("summarize_video"))
+            .next(self._step("plan_clips"))
+            .next(self._step("validate_plan"))
+            .next(self._step("build_render_specs"))
             .next(self._render_clips(renderer))
-            .next(self._step("RecordRender", "record_render", "$.clips"))
+            .next(self._step("record_render"))
             .next(record_cost)
         )
         self.chain = (
-            self._step("ValidateUpload", "validate_upload", "$.upload", rejects=True)
-            .next(self._step("ProbeMedia", "probe_media", "$.media", rejects=True))
-            .next(self._step("EnforceLimits", "enforce_limits", "$.limits", rejects=True))
-            .next(self._step("RegisterJob", "register_job", "$.job"))
-            .next(self._step("CheckDuplicate", "check_duplicate", "$.duplicate"))
+            self._step("validate_upload")
+            .next(self._step("probe_media"))
+            .next(self._step("enforce_limits"))
+            .next(self._step("register_job"))
+            .next(self._step("check_duplicate"))
             .next(
                 sfn.Choice(self, "Duplicate?")
                 # The same content was already processed: publish its results, pay for nothing.
@@ -152,8 +153,8 @@ class JobWorkflow(Construct):
 
     def _transcript_branch(self, output_bucket: s3.IBucket) -> sfn.IChainable:
         """Amazon Transcribe, awaited by a Wait loop (no Lambda waits), bounded by a poll count."""
-        normalize = self._step("NormalizeTranscript", "normalize_transcript", "$.transcript")
-        normalize.next(self._step("BuildCaptions", "build_captions", "$.captions")).next(sfn.Pass(
+        normalize = self._step("normalize_transcript")
+        normalize.next(self._step("build_captions")).next(sfn.Pass(
             self, "TranscriptResults",
             parameters={"transcript": sfn.JsonPath.object_at("$.transcript"),
                         "captions": sfn.JsonPath.object_at("$.captions")},
@@ -261,8 +262,8 @@ class JobWorkflow(Construct):
         self._retry(analyze, BATCH_TRANSIENT_ERRORS, interval_s=5)
         return (
             analyze
-            .next(self._step("AggregateFrames", "aggregate_frames", "$.frame_timeline"))
-            .next(self._step("DetectShots", "detect_shots", "$.shots"))
+            .next(self._step("aggregate_frames"))
+            .next(self._step("detect_shots"))
             .next(sfn.Pass(
                 self, "VisionResults",
                 parameters={"timeline": sfn.JsonPath.object_at("$.frame_timeline"),
@@ -285,7 +286,8 @@ class JobWorkflow(Construct):
             container_overrides=[tasks.ContainerOverride(
                 container_definition=renderer.container,
                 environment=[
-                    tasks.TaskEnvironmentVariable(name="RENDER_SPEC_S3", value=sfn.JsonPath.string_at("$.spec_s3")),
+                    # Bracket notation: CDK's token parser takes only [A-Za-z0-9] in a dotted field name.
+                    tasks.TaskEnvironmentVariable(name="RENDER_SPEC_S3", value=sfn.JsonPath.string_at("$['spec_s3']")),
                     tasks.TaskEnvironmentVariable(name="TASK_TOKEN", value=sfn.JsonPath.task_token),
                     # Four beats per timeout: one lost request never looks like a dead worker.
                     tasks.TaskEnvironmentVariable(name="HEARTBEAT_S",
@@ -341,18 +343,20 @@ class JobWorkflow(Construct):
         task.add_retry(errors=errors, interval=cdk.Duration.seconds(interval_s), max_attempts=4, backoff_rate=2,
                        jitter_strategy=sfn.JitterType.FULL)
 
-    def _step(self, state_name: str, function: str, result_path: str, *, rejects: bool = False) -> tasks.LambdaInvoke:
-        """A Lambda task; `rejects`: the step may find the input at fault, which ends the job REJECTED."""
+    def _step(self, function: str) -> tasks.LambdaInvoke:
+        """The Lambda task of a step, as stacks/steps.py declares it: its state's name and result path;
+        a step that may find the input at fault (`rejects`) ends the job REJECTED through HandleFailure."""
+        step = STEP[function]
         task = tasks.LambdaInvoke(
-            self, state_name,
+            self, step.state,
             lambda_function=self._functions[function].function,
             payload_response_only=True,
             retry_on_service_exceptions=False,
-            result_path=result_path,
+            result_path=step.result_path,
             # The function's own timeout plus room for a cold start.
             task_timeout=sfn.Timeout.duration(self._functions[function].timeout.plus(cdk.Duration.seconds(30))),
         )
         self._retry(task, LAMBDA_TRANSIENT_ERRORS, interval_s=2)
-        if rejects:
+        if step.rejects:
             task.add_catch(self._on_rejection, errors=rejection_error_names(), result_path="$.error")
         return task

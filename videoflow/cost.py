@@ -159,10 +159,9 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
     * Not included: rendering clips (issue 4), S3 storage, CloudWatch Logs, data transfer out.
     """
     if function_memory_mb is None:
-        from stacks.pipeline import STEP_FUNCTIONS  # the deployed memory sizes (imports the CDK: about 1 s)
+        from stacks.steps import STEPS  # the deployed memory sizes
 
-        function_memory_mb = {name: spec[1] for name, spec in STEP_FUNCTIONS.items()}
-        function_memory_mb.setdefault("start_pipeline", 256)
+        function_memory_mb = {step.function: step.memory_mb for step in STEPS}
         function_memory_mb.setdefault("record_cost", ESTIMATE_RECORD_COST_MEMORY_MB)
     duration_s, frames, frames_per_chunk = 3600.0, 1800, 60
     chunks = frames // frames_per_chunk
@@ -207,12 +206,13 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
 
 
 def idle_cost_per_month(prices: Prices = PRICES, *, instance_type: str = "ml.g5.xlarge", idle_instances: int = 1,
-                        alarms: int = 4, kms_keys: int = 1) -> dict:
+                        alarms: int = 5, kms_keys: int = 2) -> dict:
     """What the deployed stack costs in a month with no job at all (730 hours).
 
     Counted: the inference endpoint's idle floor (a real-time endpoint cannot go below one
-    instance), the KMS key of the endpoint's storage, the four CloudWatch alarms (failed,
-    timed-out, aborted executions; parked uploads). Not counted, because they depend on use:
+    instance), the two KMS keys (the endpoint's storage; the topics, which CloudWatch alarms must be
+    able to use), the five CloudWatch alarms (failed, timed-out, aborted executions; dead letters;
+    stalled jobs). Not counted, because they depend on use:
     S3 storage of originals and results, CloudWatch Logs storage (30 days by default), VPC flow
     logs of rejected traffic, the two container images in ECR (a few GB at $0.10 per GB-month).
     Everything else (Lambda, Step Functions, MediaConvert, Transcribe, Batch on Fargate Spot,

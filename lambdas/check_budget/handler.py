@@ -1,6 +1,6 @@
 from lambdas.check_budget.logic import BudgetStore, CheckBudgetRequest, check_budget
 from lambdas.common.handler import step_handler
-from lambdas.common.judgment import judgment_settings
+from lambdas.common.judgment import JudgmentSettings, judgment_settings
 
 
 def _run(request: CheckBudgetRequest, step):
@@ -10,4 +10,4 @@ def _run(request: CheckBudgetRequest, step):
     return check_budget(request, BudgetStore(settings.budget_table, settings.bounds), step.events)
 
 
-handler = step_handler("check_budget", CheckBudgetRequest, _run)
+handler = step_handler("check_budget", CheckBudgetRequest, _run, settings=(JudgmentSettings,))

@@ -35,16 +35,21 @@ def step_handler(
     function_name: str,
     request_model: type[Request],
     run: Callable[[Request, Step], BaseModel],
+    settings: tuple[type[BaseModel], ...] = (),
 ) -> Callable[[dict, LambdaContext], dict]:
+    """`settings`: the models of the step's environment beyond the base Settings (stacks/steps.py
+    gives the function exactly their variables)."""
     logger, tracer, metrics = instruments(function_name)
+    models = (Settings, *settings)
 
     @logger.inject_lambda_context(correlation_id_path="job_id")
     @metrics.log_metrics
     @tracer.capture_lambda_handler
     def handler(event: dict, context: LambdaContext) -> dict:
-        settings = get_settings()
+        settings = get_settings(*models)
         step = Step(settings, EventLog(settings.events_table), JobStore(settings.jobs_table), metrics, logger)
         request = request_model.model_validate(event)
         return run(request, step).model_dump(mode="json")
 
+    handler.settings_models = models
     return handler

@@ -11,29 +11,64 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from lambdas.common import constants
 
 
 class Settings(BaseModel):
+    """What every workflow step opens: the job record, its event log, the output bucket."""
+
     jobs_table: str = Field(alias="JOBS_TABLE")
     events_table: str = Field(alias="EVENTS_TABLE")
-    ingest_bucket: str = Field(alias="INGEST_BUCKET")
     output_bucket: str = Field(alias="OUTPUT_BUCKET")
-    state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
-    mediaconvert_role_arn: str = Field("", alias="MEDIACONVERT_ROLE_ARN")
-    # "mediaconvert" in AWS; the local runner registers its ffprobe adapter instead.
+
+
+# Each function's environment is the variables of the models it declares (stacks/steps.py) and
+# nothing else; its handler reads them with get_settings(the same models).
+class IngestSettings(BaseModel):
+    ingest_bucket: str = Field(alias="INGEST_BUCKET")
+
+
+class LimitSettings(BaseModel):
     max_duration_s: float = Field(constants.DEFAULT_MAX_DURATION_S, alias="MAX_DURATION_S", gt=0)
     min_duration_s: float = Field(constants.DEFAULT_MIN_DURATION_S, alias="MIN_DURATION_S", ge=0)
     max_size_bytes: int = Field(constants.DEFAULT_MAX_SIZE_BYTES, alias="MAX_SIZE_BYTES", gt=0)
+
+
+class FrameSettings(BaseModel):
     frames_per_chunk: int = Field(constants.FRAMES_PER_CHUNK, alias="FRAMES_PER_CHUNK", gt=0)
-    inference_endpoint_name: str = Field("", alias="INFERENCE_ENDPOINT_NAME")
+
+
+class WorkflowSettings(BaseModel):
+    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN")
+
+
+class EndpointSettings(BaseModel):
+    """The embedding endpoint a function embeds with (lambdas.common.embedding reads it)."""
+
+    inference_endpoint_name: str = Field("", alias="INFERENCE_ENDPOINT_NAME")  # unset: no endpoint to embed with
+
+
+class InferenceSettings(EndpointSettings):
+    """The endpoint's floor: who holds it and how many instances each state keeps."""
+
     inference_variant: str = Field("AllTraffic", alias="INFERENCE_VARIANT")
-    inference_leases_table: str = Field("", alias="INFERENCE_LEASES_TABLE")
+    inference_leases_table: str = Field(alias="INFERENCE_LEASES_TABLE")
     inference_idle_instances: int = Field(1, alias="INFERENCE_IDLE_INSTANCES", ge=1)
     inference_warm_instances: int = Field(1, alias="INFERENCE_WARM_INSTANCES", ge=1)
     inference_max_instances: int = Field(2, alias="INFERENCE_MAX_INSTANCES", ge=1)
+
+
+class IdempotencySettings(BaseModel):
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+
+
+class ConnectionSettings(BaseModel):
+    """Live push: who follows which job, and where to post to them."""
+
+    connections_table: str = Field(alias="CONNECTIONS_TABLE")
+    websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL")
 
 
 _SCOPED: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environment", default=None)
@@ -54,13 +89,32 @@ def scoped_environment(variables: Mapping[str, str] | None) -> Iterator[None]:
         _SCOPED.reset(token)
 
 
-def get_settings() -> Settings:
-    return _settings(tuple(sorted(function_environment().items())))
+def get_settings(*models: type[BaseModel]):
+    """The function's settings: one model made of `models` (the base Settings when none), validated
+    from its environment once per cold start (once per environment, where functions share a process)."""
+    return _settings(models or (Settings,), tuple(sorted(function_environment().items())))
+
+
+@lru_cache(maxsize=128)
+def _settings(models: tuple[type[BaseModel], ...], environment: tuple[tuple[str, str], ...]):
+    return settings_model(*models).model_validate(dict(environment))
 
 
 @lru_cache(maxsize=64)
-def _settings(environment: tuple[tuple[str, str], ...]) -> Settings:
-    return Settings.model_validate(dict(environment))
+def settings_model(*models: type[BaseModel]) -> type[BaseModel]:
+    """One model whose fields are all of `models`' (each read by its own alias)."""
+    if len(models) == 1:
+        return models[0]
+    return create_model("_".join(m.__name__ for m in models), __base__=models)
+
+
+def variables(*models: type[BaseModel]) -> dict[str, bool]:
+    """Environment variable -> required, for the fields of `models`."""
+    found: dict[str, bool] = {}
+    for model in models:
+        for field in model.model_fields.values():
+            found[field.alias] = found.get(field.alias, False) or field.is_required()
+    return found
 
 
 get_settings.cache_clear = _settings.cache_clear  # type: ignore[attr-defined]

@@ -7,17 +7,18 @@ from lambdas.common.events import EventLog
 from lambdas.common.inference_floor import release
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import InferenceSettings, Settings, get_settings
 from lambdas.compensate.logic import StatusChangeEvent, compensate, execution_history, record_retry
 
 logger, tracer, metrics = instruments("compensate")
+SETTINGS = (Settings, InferenceSettings)
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.name")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     change = StatusChangeEvent.model_validate(event)
     if change.detail.status == "RUNNING":
         return record_retry(change, JobStore(settings.jobs_table), EventLog(settings.events_table)).model_dump()

@@ -34,7 +34,7 @@ from lambdas.common import aws
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import IngestSettings, LimitSettings, Settings, WorkflowSettings, get_settings
 from lambdas.jobs_api import logic
 from lambdas.jobs_api.logic import (
     ApiError,
@@ -51,6 +51,7 @@ from lambdas.jobs_api.logic import (
 )
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+SETTINGS = (Settings, IngestSettings, LimitSettings, WorkflowSettings)
 MAX_TOKEN_CHARS = 512
 
 logger, tracer, metrics = instruments("jobs_api")
@@ -76,7 +77,7 @@ def _responses(success: int, model, description: str, *errors: int) -> dict:
           responses=_responses(201, UploadCreated, "The upload and one PUT URL per part", 400, 413, 415))
 @tracer.capture_method
 def create_upload(upload: UploadRequest) -> UploadCreated:
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     created = logic.create_upload(upload, s3=presigning_s3(), bucket=settings.ingest_bucket,
                                   max_size_bytes=settings.max_size_bytes)
     metrics.add_metric(name="UploadsStarted", unit=MetricUnit.Count, value=1)
@@ -89,7 +90,7 @@ def create_upload(upload: UploadRequest) -> UploadCreated:
           responses=_responses(200, UploadCompleted, "The object and the id of the job it starts", 400, 404))
 @tracer.capture_method
 def complete_upload(completion: CompleteRequest) -> UploadCompleted:
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     completed = logic.complete_upload(completion, s3=presigning_s3(), bucket=settings.ingest_bucket)
     logger.append_keys(job_id=completed.job_id)
     metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
@@ -105,7 +106,7 @@ def list_jobs(
     next_token: Annotated[str | None, Query(min_length=1, max_length=MAX_TOKEN_CHARS,
                                             description="the next_token of the previous page")] = None,
 ) -> JobList:
-    return logic.list_jobs(limit, next_token, jobs=JobStore(get_settings().jobs_table))
+    return logic.list_jobs(limit, next_token, jobs=JobStore(get_settings(*SETTINGS).jobs_table))
 
 
 @app.get("/jobs/<job_id>", tags=["jobs"], summary="One job: status, source, timestamps, reason, manifest",
@@ -113,7 +114,7 @@ def list_jobs(
 @tracer.capture_method
 def get_job(job_id: JobId) -> JobDetail:
     _follow(job_id)
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     return logic.get_job(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
                          ingest_bucket=settings.ingest_bucket)
 
@@ -128,7 +129,7 @@ def job_events(
                                 description="at most this many events")] = logic.DEFAULT_EVENTS_LIMIT,
 ) -> EventsPage:
     _follow(job_id)
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     return logic.job_events(job_id, after, limit, jobs=JobStore(settings.jobs_table),
                             events=EventLog(settings.events_table))
 
@@ -151,7 +152,7 @@ def cancel_job(job_id: JobId) -> JobActionResult:
 def _act_on_execution(action, job_id: str, metric: str) -> JobActionResult:
     """Retry or cancel: the job's execution, the stores, and who asked; counted by `metric`."""
     _follow(job_id)
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     result = action(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
                     sfn=step_functions(), state_machine_arn=settings.state_machine_arn, requested_by=_caller())
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)

@@ -1,6 +1,6 @@
 from lambdas.check_budget.gateway import model_gateway
 from lambdas.common.handler import step_handler
-from lambdas.common.judgment import judgment_settings
+from lambdas.common.judgment import JudgmentSettings, judgment_settings
 from lambdas.plan_clips.logic import PlanClipsRequest, plan_clips
 
 
@@ -10,4 +10,4 @@ def _run(request: PlanClipsRequest, step):
                       model_gateway(settings, step.events, "PlanClips"))
 
 
-handler = step_handler("plan_clips", PlanClipsRequest, _run)
+handler = step_handler("plan_clips", PlanClipsRequest, _run, settings=(JudgmentSettings,))

@@ -8,10 +8,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common import aws
 from lambdas.common.observability import instruments
-from lambdas.common.settings import function_environment
+from lambdas.common.settings import ConnectionSettings, get_settings
 from lambdas.push_events.logic import Connections, events_from_stream, push
 
 logger, tracer, metrics = instruments("push_events")
+SETTINGS = (ConnectionSettings,)
 
 
 
@@ -22,8 +23,9 @@ logger, tracer, metrics = instruments("push_events")
 def handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict:
     inserted = [record.dynamodb.new_image for record in event.records
                 if record.event_name == DynamoDBRecordEventName.INSERT and record.dynamodb]
-    result = push(events_from_stream(inserted), connections=Connections(function_environment()["CONNECTIONS_TABLE"]),
-                  management=aws.websocket_management(function_environment()["WEBSOCKET_CALLBACK_URL"]), logger=logger)
+    settings = get_settings(*SETTINGS)
+    result = push(events_from_stream(inserted), connections=Connections(settings.connections_table),
+                  management=aws.websocket_management(settings.websocket_callback_url), logger=logger)
     for name, value in (("EventsPushed", result.deliveries), ("PushConnectionsGone", result.gone),
                         ("PushFailures", result.failed)):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

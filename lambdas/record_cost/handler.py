@@ -13,7 +13,7 @@ from functools import lru_cache
 from lambdas.common import aws
 from lambdas.common.handler import step_handler
 from lambdas.common.settings import function_environment
-from lambdas.record_cost.logic import CostConfig, CostReport, RecordCostRequest, record_cost
+from lambdas.record_cost.logic import CostConfig, CostEnvironment, CostReport, RecordCostRequest, record_cost
 
 HISTORY_PAGE_SIZE = 1000
 
@@ -42,4 +42,4 @@ def _run(request: RecordCostRequest, step) -> CostReport:
     return report
 
 
-handler = step_handler("record_cost", RecordCostRequest, _run)
+handler = step_handler("record_cost", RecordCostRequest, _run, settings=(CostEnvironment,))

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
@@ -93,6 +93,16 @@ JOB_RECORD_WRITE_UNITS = 2  # a job item is about 1-2 KB once its results are re
 
 
 # --- configuration --------------------------------------------------------------------------------
+
+
+class CostEnvironment(BaseModel):
+    """The variables CostConfig.from_environment reads (and forgives when they are bad)."""
+
+    function_memory_mb: str = Field("", alias="FUNCTION_MEMORY_MB")
+    inference_instance_type: str = Field("", alias="INFERENCE_INSTANCE_TYPE")
+    inference_idle_instances: str = Field("", alias="INFERENCE_IDLE_INSTANCES")
+    frame_worker_vcpu: str = Field("", alias="FRAME_WORKER_VCPU")
+    frame_worker_memory_mb: str = Field("", alias="FRAME_WORKER_MEMORY_MB")
 
 
 class CostConfig(Model):

@@ -34,10 +34,11 @@ from lambdas.common.search import (
     ModelMismatch,
     SearchError,
 )
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import EndpointSettings, Settings, get_settings
 from lambdas.search_api.logic import IndexCache, SearchResponse, search_job
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+SETTINGS = (Settings, EndpointSettings)
 RETRY_AFTER_S = 5
 
 logger, tracer, metrics = instruments("search_api")
@@ -55,7 +56,7 @@ def search_moments(
     started = time.perf_counter()
     logger.append_keys(job_id=job_id)
     tracer.put_annotation(key="job_id", value=job_id)
-    result, cached = search_job(job_id, q, k, bucket=get_settings().output_bucket, embedder=get_embedder(),
+    result, cached = search_job(job_id, q, k, bucket=get_settings(*SETTINGS).output_bucket, embedder=get_embedder(),
                                 cache=cache)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     metrics.add_metric(name="SearchQueries", unit=MetricUnit.Count, value=1)

@@ -8,17 +8,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
-from lambdas.common.settings import function_environment, get_settings
+from lambdas.common.settings import Settings, get_settings
 from lambdas.stall_monitor.logic import StallSettings, check_stalls
 
 logger, tracer, metrics = instruments("stall_monitor")
+SETTINGS = (Settings, StallSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    settings, stall = get_settings(), StallSettings.model_validate(dict(function_environment()))
+    settings = stall = get_settings(*SETTINGS)
     report = check_stalls(jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
                           now=datetime.now(UTC), threshold=timedelta(minutes=stall.threshold_min),
                           lookback=timedelta(hours=stall.lookback_h))

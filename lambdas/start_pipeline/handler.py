@@ -13,10 +13,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.common import aws
 from lambdas.common.events import EventLog
 from lambdas.common.observability import instruments
-from lambdas.common.settings import function_environment, get_settings
+from lambdas.common.settings import IdempotencySettings, Settings, WorkflowSettings, get_settings
 from lambdas.start_pipeline.logic import start_pipeline
 
 logger, tracer, metrics = instruments("start_pipeline")
+SETTINGS = (Settings, WorkflowSettings, IdempotencySettings)
 
 # A layer of idempotency before Step Functions' own name check: a redelivered event gets
 # the first answer back without calling anything. The in-progress record expires at the
@@ -33,14 +34,14 @@ _idempotency = IdempotencyConfig(
 def handler(event: dict, context: LambdaContext) -> dict:
     _idempotency.register_lambda_context(context)
     persistence = DynamoDBPersistenceLayer(
-        table_name=function_environment()["IDEMPOTENCY_TABLE"], boto3_client=aws.client("dynamodb")
+        table_name=get_settings(*SETTINGS).idempotency_table, boto3_client=aws.client("dynamodb")
     )
     once = idempotent_function(data_keyword_argument="event", config=_idempotency, persistence_store=persistence)
     return once(_start)(event=event)
 
 
 def _start(event: dict) -> dict:
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     upload = parse(event=event, model=S3EventNotificationEventBridgeModel)
     result = start_pipeline(upload, aws.client("stepfunctions"), settings.state_machine_arn,
                             EventLog(settings.events_table))

@@ -1,6 +1,6 @@
 from lambdas.check_budget.gateway import model_gateway
 from lambdas.common.handler import step_handler
-from lambdas.common.judgment import judgment_settings
+from lambdas.common.judgment import JudgmentSettings, judgment_settings
 from lambdas.summarize_video.logic import SummarizeRequest, summarize_video
 
 
@@ -10,4 +10,4 @@ def _run(request: SummarizeRequest, step):
                            model_gateway(settings, step.events, "SummarizeVideo"))
 
 
-handler = step_handler("summarize_video", SummarizeRequest, _run)
+handler = step_handler("summarize_video", SummarizeRequest, _run, settings=(JudgmentSettings,))

@@ -1,8 +1,9 @@
 from lambdas.common.handler import step_handler
-from lambdas.common.judgment import judgment_settings
+from lambdas.common.judgment import JudgmentSettings, judgment_settings
 from lambdas.validate_plan.logic import ValidatePlanRequest, validate_plan_step
 
 handler = step_handler(
     "validate_plan", ValidatePlanRequest,
     lambda request, step: validate_plan_step(request, judgment_settings().bounds, step.events),
+    settings=(JudgmentSettings,),
 )

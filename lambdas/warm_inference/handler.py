@@ -3,6 +3,7 @@
 from lambdas.common.handler import step_handler
 from lambdas.common.inference_floor import hold
 from lambdas.common.models import JobRequest
+from lambdas.common.settings import InferenceSettings
 
 
 def _run(request: JobRequest, step):
@@ -11,4 +12,4 @@ def _run(request: JobRequest, step):
     return floor
 
 
-handler = step_handler("warm_inference", JobRequest, _run)
+handler = step_handler("warm_inference", JobRequest, _run, settings=(InferenceSettings,))

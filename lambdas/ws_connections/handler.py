@@ -8,11 +8,12 @@ from lambdas.common import aws
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
-from lambdas.common.settings import function_environment, get_settings
+from lambdas.common.settings import ConnectionSettings, Settings, get_settings
 from lambdas.push_events.logic import Connections
 from lambdas.ws_connections.logic import disconnect, parse_subscribe, reject, subscribe
 
 logger, tracer, metrics = instruments("ws_connections")
+SETTINGS = (Settings, ConnectionSettings)
 OK = {"statusCode": 200}
 
 
@@ -27,7 +28,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     if route == "$connect":
         metrics.add_metric(name="WebSocketConnects", unit=MetricUnit.Count, value=1)
         return OK
-    connections = Connections(function_environment()["CONNECTIONS_TABLE"])
+    connections = Connections(get_settings(*SETTINGS).connections_table)
     if route == "$disconnect":
         logger.info("disconnected", extra={"subscriptions": disconnect(connection_id, connections=connections)})
         return OK
@@ -39,7 +40,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return {"statusCode": 400}
     logger.set_correlation_id(message.job_id)
     logger.append_keys(job_id=message.job_id)
-    settings = get_settings()
+    settings = get_settings(*SETTINGS)
     result = subscribe(connection_id, message, connections=connections, events=EventLog(settings.events_table),
                        jobs=JobStore(settings.jobs_table), management=management)
     metrics.add_metric(name="WebSocketSubscriptions", unit=MetricUnit.Count, value=int(result.subscribed))

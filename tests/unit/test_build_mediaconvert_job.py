@@ -23,7 +23,7 @@ from lambdas.build_mediaconvert_job.logic import (
 from lambdas.common import constants
 from lambdas.common.events import EventLog
 from lambdas.common.models import MediaInfo, SourceObject
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import LimitSettings, Settings, get_settings
 from videoflow.local.lambda_runtime import LocalLambdaContext
 from videoflow.local.mediaconvert import create_job_problems, settings_problems
 
@@ -253,7 +253,7 @@ def test_given_a_mono_source_when_planned_then_the_proxy_audio_is_remixed_to_ste
 def test_given_a_request_when_built_then_a_derivatives_planned_event_is_appended(aws_state):
     events = EventLog("videoflow-events")
 
-    spec = build_mediaconvert_job(_request(CASES["phone_rotated_90"]), get_settings(), events)
+    spec = build_mediaconvert_job(_request(CASES["phone_rotated_90"]), get_settings(Settings, LimitSettings), events)
 
     [event] = events.read(JOB_ID)
     assert event.type == "derivatives.planned"

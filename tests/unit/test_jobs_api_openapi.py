@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
-from lambdas.common.settings import get_settings
+from lambdas.common.settings import IngestSettings, Settings, get_settings
 from lambdas.jobs_api import handler as api, openapi
 from tests.unit.test_jobs_api import CONTEXT, api_event, jobs_api_state  # noqa: F401 (a fixture)
 
@@ -89,7 +89,7 @@ schema.app = wsgi_app
 @pytest.fixture
 def known_jobs(jobs_api_state):  # noqa: F811 (the imported fixture)
     """A few jobs, so generated requests meet known ids too (the rest are 404)."""
-    settings_ = get_settings()
+    settings_ = get_settings(Settings, IngestSettings)
     jobs, events = JobStore(settings_.jobs_table), EventLog(settings_.events_table)
     for job_id, status in (("aaaaaaaa", "RUNNING"), ("bbbbbbbb", "FAILED"), ("cccccccc", "COMPLETED")):
         jobs.upsert(job_id, status=status, source={"bucket": settings_.ingest_bucket, "key": f"uploads/{job_id}.mp4"})

@@ -566,10 +566,10 @@ def test_the_estimate_reads_the_deployed_memory_sizes():
     assert estimate["by_service"]["bedrock"]["usd"] == 0
 
 
-def test_the_idle_cost_per_month_is_the_endpoint_floor_the_key_and_the_alarms():
+def test_the_idle_cost_per_month_is_the_endpoint_floor_the_keys_and_the_alarms():
     idle = idle_cost_per_month()
 
-    assert idle["total_usd"] == pytest.approx(730 * PRICES.sagemaker_per_instance_hour["ml.g5.xlarge"] + 1 + 0.4)
+    assert idle["total_usd"] == pytest.approx(730 * PRICES.sagemaker_per_instance_hour["ml.g5.xlarge"] + 2 + 0.5)
     assert idle_cost_per_month(instance_type="ml.unknown")["note"].startswith("No SageMaker price")
 
 
