@@ -6,6 +6,7 @@ import pytest
 from moto import mock_aws
 
 from lambdas.common import aws as common_aws, settings as common_settings
+from tests.synth import synth  # noqa: F401  (one synthesis per session, for tests/infra and tests/deploy)
 
 REGION = "us-east-1"
 BUDGET_TABLE = "videoflow-budget"
