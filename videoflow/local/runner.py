@@ -35,6 +35,7 @@ from videoflow.local.export import export_job
 from videoflow.local.iam import AccessDenied
 from videoflow.local.lambda_runtime import LocalLambdas, import_handler
 from videoflow.local.redrive import LocalRedrive
+from videoflow.local.resources import create_resources
 from videoflow.local.synth import ROOT, load_assets, load_template, synthesize
 from videoflow.local.template import ACCOUNT, REGION, LocalTemplate, adapter_name, rewrite_integrations
 
@@ -308,33 +309,7 @@ class LocalPipeline:
 
     # -- resources from the template ---------------------------------------------------------
     def _create_state(self) -> None:
-        self.s3 = boto3.client("s3", region_name=REGION)
-        for logical_id, bucket in self.template.of_type("AWS::S3::Bucket").items():
-            name = self.template.names[logical_id]
-            self.s3.create_bucket(Bucket=name)
-            if bucket["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
-                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for logical_id, table in self.template.of_type("AWS::DynamoDB::Table").items():
-            props = table["Properties"]
-            create = {
-                "TableName": self.template.names[logical_id],
-                "KeySchema": props["KeySchema"],
-                "AttributeDefinitions": props["AttributeDefinitions"],
-                "BillingMode": "PAY_PER_REQUEST",
-            }
-            if props.get("GlobalSecondaryIndexes"):
-                create["GlobalSecondaryIndexes"] = [
-                    {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")}
-                    for index in props["GlobalSecondaryIndexes"]
-                ]
-            dynamodb.create_table(**create)
-        sns = boto3.client("sns", region_name=REGION)
-        for logical_id in self.template.of_type("AWS::SNS::Topic"):
-            sns.create_topic(Name=self.template.names[logical_id])
-        sqs = boto3.client("sqs", region_name=REGION)
-        for logical_id in self.template.of_type("AWS::SQS::Queue"):
-            sqs.create_queue(QueueName=self.template.names[logical_id])
+        self.s3 = create_resources(self.template)
         self.ingest_bucket = self._bucket_named("Ingest")
         self.output_bucket = self._bucket_named("Output")
         self.idempotency_table = self.template.names[self.template.find("AWS::DynamoDB::Table", "StateIdempotency")]
@@ -360,7 +335,7 @@ class LocalPipeline:
             union.update(variables)
             self.lambdas.register(name, handler, memory_mb=props.get("MemorySize", 128),
                                   timeout_s=props.get("Timeout", 3),
-                                  principal=self.access.function_principal(logical_id, _function_label(props, name)),
+                                  principal=self.access.function_principal(logical_id, f"function {_handler_step(props)}"),
                                   environment={**runtime, **{k: str(v) for k, v in variables.items()}})
             self.function_names[_handler_step(props)] = name
             if props.get("Handler") == "lambdas.start_pipeline.handler.handler":
@@ -421,10 +396,6 @@ def _handler_step(props: dict) -> str:
     handler = props.get("Handler") or props.get("ImageConfig", {}).get("Command", ["render_short_clip"])[0]
     parts = handler.split(".")
     return parts[1] if handler.startswith("lambdas.") else "render_short_clip"
-
-
-def _function_label(props: dict, name: str) -> str:
-    return f"function {_handler_step(props)}"
 
 
 def image_handler(staged: Path, image_config: dict):
