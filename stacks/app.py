@@ -4,6 +4,9 @@ One stack, constructs by layer: cross-stack exports would freeze the bucket and 
 names the pipeline imports, and the data is kept on delete by its removal policy anyway.
 """
 
+import json
+from pathlib import Path
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
@@ -43,14 +46,26 @@ class VideoFlowStack(cdk.Stack):
                 })
 
 
-# Access logs are delivered under a bucket policy, not the legacy log-delivery ACL, so the
-# log bucket can disable ACLs altogether (object ownership "bucket owner enforced").
-FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def cdk_json_context() -> dict:
+    """cdk.json's context: the "videoflow" settings and the CDK feature flags (those of a current
+    `cdk init`, e.g. access logs delivered under a bucket policy, so the log bucket can disable ACLs)."""
+    return json.loads(CDK_JSON.read_text())["context"]
+
+
+# What the CDK CLI adds to every synth's context by default (its pathMetadata and assetMetadata settings).
+CLI_CONTEXT = {"aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True}
 
 
 def build_app(app: cdk.App) -> cdk.App:
-    for flag, value in FEATURE_FLAGS.items():
-        app.node.set_context(flag, value)
+    # The CDK CLI passes cdk.json's context to app.py; `python app.py` alone (tests, local mode) gets
+    # none. Whatever the app was not given comes from cdk.json (and the CLI's defaults), so every synth
+    # path writes the same template as `cdk synth`, and -c on the CLI still overrides a setting.
+    for key, value in {**CLI_CONTEXT, **cdk_json_context()}.items():
+        if app.node.try_get_context(key) is None:
+            app.node.set_context(key, value)
     config = load_config(app.node.try_get_context("videoflow"))
     VideoFlowStack(app, STACK_NAME, config=config,
                    description="VideoFlow: upload a video, get edit-ready derivatives and AI-chosen clips")

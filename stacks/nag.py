@@ -1,4 +1,4 @@
-"""cdk-nag acknowledgements: every one names the finding and says why it is acceptable."""
+"""cdk-nag and checkov acknowledgements: every one names the finding and says why it is acceptable."""
 
 import aws_cdk as cdk
 from constructs import Construct
@@ -14,6 +14,16 @@ def acknowledge(construct: Construct, findings: dict[str, str]) -> None:
     cdk.Validations.of(construct).acknowledge(
         *(cdk.Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items())
     )
+
+
+def checkov_skip(construct: Construct, findings: dict[str, str]) -> None:
+    """Acknowledge checkov findings on one construct's resource (in its Metadata), each with its reason.
+
+    Checks that cannot apply anywhere in the stack are skipped in .checkov.yaml instead."""
+    resource = construct.node.default_child
+    skips = (resource.get_metadata("checkov") or {}).get("skip", [])
+    resource.add_metadata("checkov", {"skip": [*skips, *({"id": check, "comment": reason}
+                                                          for check, reason in findings.items())]})
 
 
 def object_wildcard(bucket, prefix: str) -> str:

@@ -6,7 +6,7 @@ from constructs import Construct
 
 from lambdas.common.jobs import FINGERPRINT_INDEX, LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY
 from stacks.config import VideoFlowConfig
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, checkov_skip
 
 
 class StateLayer(Construct):
@@ -26,6 +26,10 @@ class StateLayer(Construct):
         acknowledge(self.access_logs, {
             "AwsSolutions-S1": "This is the access-log bucket itself; logging it into itself would loop.",
         })
+        checkov_skip(self.access_logs, {
+            "CKV_AWS_18": "This is the access-log bucket itself; logging it into itself would loop.",
+            "CKV_AWS_21": "S3 writes each access-log object once and never overwrites it; they expire after a year.",
+        })
         # Originals: versioned so an overwrite never loses the object a job is reading.
         self.ingest_bucket = self._bucket("Ingest", removal, versioned=True, event_bridge=True)
         if config.upload_allowed_origins:
@@ -36,6 +40,10 @@ class StateLayer(Construct):
             )
         # Derivatives, frame manifests and published results.
         self.output_bucket = self._bucket("Output", removal, versioned=False)
+        checkov_skip(self.output_bucket, {
+            "CKV_AWS_21": "Everything here is made again from the versioned original by running the job again; "
+                          "versions would keep what compensate deletes and every re-run overwrites, as billed storage.",
+        })
 
         self.jobs_table = dynamodb.Table(
             self, "Jobs",

@@ -217,12 +217,17 @@ def test_given_the_state_machine_then_xray_tracing_is_enabled(synth, state_machi
 # --- compute: every function -----------------------------------------------------------------------------------
 
 
-def test_given_the_stack_then_every_function_runs_project_code_except_cdks_notification_handler(template_dict):
+# CDK's own deploy-time handlers: the ingest bucket's EventBridge notifications, and, when cdk.json turns on
+# @aws-cdk/aws-ec2:restrictDefaultSecurityGroup, the one that removes every rule of the VPC's default security group.
+CDK_HANDLERS = ("BucketNotificationsHandler", "CustomVpcRestrictDefaultSGCustomResourceProvider")
+
+
+def test_given_the_stack_then_every_function_runs_project_code_except_cdks_deploy_time_handlers(template_dict):
     functions = cfn.resources(template_dict, cfn.LAMBDA_FUNCTION)
     project = _project_functions(template_dict)
     others = set(functions) - set(project)
     assert len(project) >= 11
-    assert all(other.startswith("BucketNotificationsHandler") for other in others), others
+    assert all(other.startswith(CDK_HANDLERS) for other in others), others
 
 
 def test_given_every_function_then_timeout_and_memory_are_set_explicitly(template_dict):
