@@ -9,6 +9,7 @@ invocations per instance scales between the floor and `inference_max_instances`.
 """
 
 import hashlib
+import os
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -44,9 +45,10 @@ def model_archive() -> Path:
         if path.is_file():
             digest.update(f"{path.relative_to(source)}:{path.stat().st_size}".encode())
     archive = ROOT / "build" / "model" / f"model-{digest.hexdigest()[:16]}.tar.gz"
-    if not archive.exists():
-        write_model_archive(archive.with_suffix(".partial"), source)
-        archive.with_suffix(".partial").rename(archive)
+    if not archive.exists():  # written aside, then renamed: synths side by side never see half of it
+        partial = archive.with_name(f"{archive.name}.partial-{os.getpid()}")
+        write_model_archive(partial, source)
+        partial.replace(archive)
     return archive
 
 

@@ -51,15 +51,24 @@ def synthesize(outdir: Path | None = None, force: bool = False, overrides: dict 
     context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
     if overrides:
         context = {**context, "videoflow": {**context.get("videoflow", {}), **overrides}}
+    # Into a folder of its own, renamed into place when whole: test workers that synthesize the
+    # same sources side by side never read a half-written cloud assembly.
+    partial = outdir.with_name(f"{outdir.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
     env = {
         **os.environ,
-        "CDK_OUTDIR": str(outdir),
+        "CDK_OUTDIR": str(partial),
         "CDK_CONTEXT_JSON": json.dumps(context),
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0 or not template.exists():
+    if done.returncode != 0 or not (partial / template.name).exists():
+        shutil.rmtree(partial, ignore_errors=True)
         raise SynthError(f"cdk synth failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    try:
+        partial.rename(outdir)
+    except OSError:  # another process put the same synthesis there first
+        shutil.rmtree(partial, ignore_errors=True)
     return outdir
 
 
