@@ -1,10 +1,10 @@
 """The VideoFlow app, synthesized once per session, in-process, with the context `cdk deploy` uses.
 
 The `synth` fixture is registered once, in tests/conftest.py, so tests/infra and tests/deploy
-share one synthesis per session (about 11 s on 2 cores) instead of one per folder.
+share one synthesis per session and pytest worker (about 11 s on 2 cores) instead of one per folder.
 
-`python app.py` alone reads no cdk.json, so the context is passed explicitly: the template
-under test is the one that deploys. Synth runs the cdk-nag AwsSolutions plugin; a finding
+The context is cdk.json's, passed explicitly (build_app would fill it from cdk.json anyway): the
+template under test is the one `cdk synth` writes and `cdk deploy` ships. Synth runs the cdk-nag AwsSolutions plugin; a finding
 fails the fixture (and so every infra test) with the validation report in the message.
 """
 
