@@ -327,3 +327,11 @@ def test_a_function_without_the_pandas_layer_cannot_import_numpy(functions):
     completed = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", program, json.dumps(spec)], capture_output=True,
                                text=True, timeout=60, env=lambda_environment())
     assert completed.stdout.strip() == "absent", completed.stdout + completed.stderr
+
+
+def test_the_project_tests_with_the_powertools_release_its_layer_holds():
+    from importlib.metadata import version
+
+    from stacks.config import VideoFlowConfig
+
+    assert version("aws-lambda-powertools") == POWERTOOLS_RELEASES[VideoFlowConfig().powertools_layer_version]
