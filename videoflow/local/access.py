@@ -56,8 +56,8 @@ AWS_MANAGED_SNS_KEY_POLICY = {
         "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"], "Resource": "*",
     }],
 }
+AWS_MANAGED_SNS_KEY = "alias/aws/sns"
 _API_TO_IAM = {"lambda:Invoke": "lambda:InvokeFunction"}
-_SIGNING_TO_SERVICE = {"states": "states", "execute-api": "execute-api"}
 
 
 class DeniedS3(S3ClientError):
@@ -113,6 +113,7 @@ class LocalAccess:
                 if isinstance(role, dict) and role.get("Ref") in self._policies:
                     self._policies[role["Ref"]].append(template.resolve(policy["Properties"]["PolicyDocument"]))
         self._resource_policies = self._read_resource_policies()
+        self._topic_keys = self._read_topic_keys()
         self.workflow = self.role_principal(self._state_machine_role(), "the workflow (state machine role)")
         self._by_key[ENGINE_ACCESS_KEY] = self.workflow
 
@@ -137,11 +138,8 @@ class LocalAccess:
         services = {s for statement in trust.get("Statement", []) if statement.get("Effect") == "Allow"
                     for s in _listed((statement.get("Principal") or {}).get("Service"))}
         if service not in services:
-            denied = AccessDenied(self.service_principal(service), "sts:AssumeRole", role_arn,
-                                  f"the role's trust policy does not name {service}")
-            with self._lock:
-                self.denials.append(denied)
-            raise denied
+            self._deny(AccessDenied(self.service_principal(service), "sts:AssumeRole", role_arn,
+                                    f"the role's trust policy does not name {service}"))
         return self.role_principal(role_arn, label)
 
     def template_task_definition(self, reference: str) -> dict:
@@ -178,10 +176,13 @@ class LocalAccess:
         request = Request(principal, action, resource, dict(context or {}))
         decision = evaluate(request, self.resource_policy(policy_of or resource))
         if not decision.allowed:
-            denied = AccessDenied(principal, action, resource, decision.reason)
-            with self._lock:
-                self.denials.append(denied)
-            raise denied
+            self._deny(AccessDenied(principal, action, resource, decision.reason))
+
+    def _deny(self, denied: AccessDenied) -> None:
+        """Keep the denial for the run's report, then raise it in the caller."""
+        with self._lock:
+            self.denials.append(denied)
+        raise denied
 
     def resource_policy(self, arn: str) -> ResourcePolicy | None:
         if arn.startswith("arn:aws:s3:::"):
@@ -202,6 +203,7 @@ class LocalAccess:
                     t.resolve(policy["Properties"]["PolicyDocument"]))
         for lid, key in t.of_type("AWS::KMS::Key").items():
             found[t.arn(lid)] = ResourcePolicy(t.resolve(key["Properties"]["KeyPolicy"]), kind="key")
+        found[AWS_MANAGED_SNS_KEY] = ResourcePolicy(AWS_MANAGED_SNS_KEY_POLICY, kind="key")
         permissions: dict[str, list[dict]] = {}
         for permission in t.of_type("AWS::Lambda::Permission").values():
             props = t.resolve(permission["Properties"])
@@ -215,32 +217,27 @@ class LocalAccess:
             found[function] = ResourcePolicy({"Version": "2012-10-17", "Statement": statements})
         return found
 
+    def _read_topic_keys(self) -> dict[str, str]:
+        """Topic ARN -> the ARN (or alias) of the KMS key that encrypts it."""
+        t = self.template
+        keys = {t.names[lid]: t.arn(lid) for lid in t.of_type("AWS::KMS::Key")}
+        found = {}
+        for topic_id, topic in t.of_type("AWS::SNS::Topic").items():
+            key = topic["Properties"].get("KmsMasterKeyId")
+            if key is not None:
+                key = t.resolve(key)
+                found[t.arn(topic_id)] = keys.get(key, key)
+        return found
+
     def check_topic_key(self, principal, topic_arn: str, context: dict | None = None) -> None:
         """Publishing to an encrypted topic uses its KMS key through SNS: the key policy decides."""
-        key = self.topic_key(topic_arn)
+        key = self._topic_keys.get(topic_arn)
         if key is None:
             return
         via = {**(context or {}), "kms:ViaService": f"sns.{REGION}.amazonaws.com",
                **({} if principal.service else {"kms:CallerAccount": ACCOUNT})}
         for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-            if key == "alias/aws/sns":
-                decision = evaluate(Request(principal, action, key, via),
-                                    ResourcePolicy(AWS_MANAGED_SNS_KEY_POLICY, kind="key"))
-                if not decision.allowed:
-                    raise AccessDenied(principal, action, "the AWS-managed key alias/aws/sns", decision.reason)
-            else:
-                self.check(principal, action, key, via)
-
-    def topic_key(self, topic_arn: str) -> str | None:
-        for topic_id, topic in self.template.of_type("AWS::SNS::Topic").items():
-            if self.template.arn(topic_id) == topic_arn:
-                key = topic["Properties"].get("KmsMasterKeyId")
-                if key is None:
-                    return None
-                key = self.template.resolve(key)
-                keys = {self.template.names[k]: self.template.arn(k) for k in self.template.of_type("AWS::KMS::Key")}
-                return keys.get(key, key)
-        return None
+            self.check(principal, action, key, via)
 
     @staticmethod
     def queue_arn(queue_url_or_name: str) -> str:
@@ -275,7 +272,7 @@ class LocalAccess:
             resources, dependent = [unquote(moto_resource)], []
             error = DeniedS3
         else:
-            service = _SIGNING_TO_SERVICE.get(signing_name, signing_name)
+            service = signing_name
             api = response._get_action()
             action = _API_TO_IAM.get(f"{service}:{api}", f"{service}:{api}")
             params = _parameters(response)
@@ -400,21 +397,12 @@ def authorize_integration(access: LocalAccess, integration: str, parameters: dic
         access.check(access.workflow, action, resource, *context)
 
 
-def authorize_caller(action: str, resource: str) -> None:
-    """For a local stand-in of an AWS API that moto lacks: the calling function must be allowed."""
-    principal = current_caller()
-    if principal is not None:
-        decision = evaluate(Request(principal, action, resource))
-        if not decision.allowed:
-            raise AccessDenied(principal, action, resource, decision.reason)
-
-
 class CallerChecked:
     """Wraps a local stand-in (MediaConvert Probe by ffprobe, InvokeEndpoint over local HTTP) so
     that each of its calls is authorized as the calling function, as the real API call would be."""
 
-    def __init__(self, inner, action: str, resource):
-        self._inner, self._action, self._resource = inner, action, resource
+    def __init__(self, access: LocalAccess, inner, action: str, resource):
+        self._access, self._inner, self._action, self._resource = access, inner, action, resource
 
     def __getattr__(self, name: str):
         attribute = getattr(self._inner, name)
@@ -422,7 +410,9 @@ class CallerChecked:
             return attribute
 
         def checked(*args, **kwargs):
-            authorize_caller(self._action, self._resource())
+            caller = current_caller()
+            if caller is not None:  # the runner's own calls are unrestricted
+                self._access.check(caller, self._action, self._resource())
             return attribute(*args, **kwargs)
 
         return checked

@@ -140,7 +140,7 @@ class LocalPipeline:
         get_settings.cache_clear()
         from videoflow.local.ffprobe import FfprobeProber
 
-        media_probe.register(CallerChecked(FfprobeProber(), "mediaconvert:Probe", lambda: "*"))
+        media_probe.register(CallerChecked(self.access, FfprobeProber(), "mediaconvert:Probe", lambda: "*"))
         self._stack.append(lambda: media_probe.register(None))
         self._serve_inference()
         self._follow_executions()
@@ -285,7 +285,7 @@ class LocalPipeline:
         server = local_inference_server()
         self.inference_url = server.__enter__()
         self._stack.append(lambda: server.__exit__(None, None, None))
-        embedding.register(CallerChecked(HttpEmbedder(self.inference_url), "sagemaker:InvokeEndpoint", _endpoint_arn))
+        embedding.register(CallerChecked(self.access, HttpEmbedder(self.inference_url), "sagemaker:InvokeEndpoint", _endpoint_arn))
         self._stack.append(lambda: embedding.register(None))
 
     def asset_directory(self, image) -> Path:
@@ -328,16 +328,16 @@ class LocalPipeline:
                 handler = import_handler(props["Handler"])
             else:
                 continue  # CDK's own deploy-time helpers
-            name = self.template.names[logical_id]
+            name, step = self.template.names[logical_id], _handler_step(props)
             variables = self.template.resolve(props.get("Environment", {}).get("Variables", {}))
             # A test's override reaches the functions that have that variable, nothing else.
             variables.update({k: v for k, v in self._extra_environment.items() if k in variables})
             union.update(variables)
             self.lambdas.register(name, handler, memory_mb=props.get("MemorySize", 128),
                                   timeout_s=props.get("Timeout", 3),
-                                  principal=self.access.function_principal(logical_id, f"function {_handler_step(props)}"),
+                                  principal=self.access.function_principal(logical_id, f"function {step}"),
                                   environment={**runtime, **{k: str(v) for k, v in variables.items()}})
-            self.function_names[_handler_step(props)] = name
+            self.function_names[step] = name
             if props.get("Handler") == "lambdas.start_pipeline.handler.handler":
                 self._start_function = name
         # What runs outside any function here (the CLI, tests reading results) sees every function's names.
@@ -393,9 +393,8 @@ def _endpoint_arn() -> str:
 
 def _handler_step(props: dict) -> str:
     """The step a function runs: "lambdas.record_cost.handler.handler" -> "record_cost"."""
-    handler = props.get("Handler") or props.get("ImageConfig", {}).get("Command", ["render_short_clip"])[0]
-    parts = handler.split(".")
-    return parts[1] if handler.startswith("lambdas.") else "render_short_clip"
+    handler = props.get("Handler", "")
+    return handler.split(".")[1] if handler.startswith("lambdas.") else "render_short_clip"  # the one image
 
 
 def image_handler(staged: Path, image_config: dict):
