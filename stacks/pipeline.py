@@ -34,12 +34,10 @@ from stacks.nag import acknowledge, any_task_definition_revision, checkov_skip, 
 from stacks.render import Renderer
 from stacks.state import StateLayer
 from stacks.steps import INGEST, OUTPUT, STEPS
-from stacks.wiring import Wiring, function_memory_mb, unscoped_actions, wire
+from stacks.wiring import OBJECT_REASONS, Wiring, function_memory_mb, unscoped_actions, wire
 from stacks.workflow import JobWorkflow
 
 READ_ORIGINAL = ["s3:GetObject", "s3:GetObjectVersion"]
-ORIGINALS_WILDCARD = "Reads any original under the upload prefix: object names are chosen by uploaders."
-PER_JOB_WILDCARD = "Objects live under a per-job prefix (the job id is decided at run time)."
 # Invoked by EventBridge, asynchronously: retried by Lambda, then parked with the dead letters.
 ASYNC_FUNCTIONS = ("start_pipeline", "compensate")
 
@@ -210,8 +208,8 @@ class PipelineLayer(Construct):
             actions=["s3:PutObject"], resources=[state.output_bucket.arn_for_objects(f"{DERIVATIVES_PREFIX}*")],
         ))
         acknowledge(role, {
-            object_wildcard(state.ingest_bucket, INGEST_PREFIX): ORIGINALS_WILDCARD,
-            object_wildcard(state.output_bucket, DERIVATIVES_PREFIX): PER_JOB_WILDCARD,
+            object_wildcard(state.ingest_bucket, INGEST_PREFIX): OBJECT_REASONS[INGEST],
+            object_wildcard(state.output_bucket, DERIVATIVES_PREFIX): OBJECT_REASONS[OUTPUT],
         })
         return role
 
