@@ -52,6 +52,7 @@ test: setup lint
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 demo: setup
 	$(BIN)/videoflow demo $(VIDEO)

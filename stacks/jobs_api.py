@@ -36,9 +36,9 @@ from aws_cdk import (
 from constructs import Construct
 from pydantic import BaseModel
 
+from lambdas.common.connections import BY_CONNECTION_INDEX
 from lambdas.common.constants import METRICS_NAMESPACE
 from lambdas.jobs_api.logic import CompleteRequest, UploadRequest
-from lambdas.push_events.logic import BY_CONNECTION_INDEX
 from lambdas.stall_monitor.logic import DEFAULT_THRESHOLD_MIN
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from lambdas.build_render_specs.logic import RenderSettings
+from lambdas.common.connections import BY_CONNECTION_INDEX
 from lambdas.common.constants import (
     ANALYSIS_PREFIX,
     CAPTIONS_PREFIX,
@@ -32,6 +32,7 @@ from lambdas.common.constants import (
 )
 from lambdas.common.jobs import FINGERPRINT_INDEX, LISTING_INDEX
 from lambdas.common.judgment import JudgmentSettings
+from lambdas.common.render_list import RenderSettings
 from lambdas.common.settings import (
     ConnectionSettings,
     EndpointSettings,
@@ -44,7 +45,6 @@ from lambdas.common.settings import (
     WorkflowSettings,
 )
 from lambdas.notify.logic import NotifySettings
-from lambdas.push_events.logic import BY_CONNECTION_INDEX
 from lambdas.record_cost.logic import CostEnvironment
 from lambdas.record_render.logic import FargateShape
 from lambdas.stall_monitor.logic import StallSettings

@@ -26,7 +26,7 @@ from lambdas.common import aws, storage
 from lambdas.common.events import EventLog
 from lambdas.common.keys import captions_keys
 from lambdas.common.models import JobRequest, Model, Transcript, TranscriptRef, Word
-from lambdas.normalize_transcript.logic import ends_sentence
+from lambdas.common.sentences import ends_sentence
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2

@@ -1,6 +1,7 @@
 
-from lambdas.build_render_specs.logic import BuildRenderSpecsRequest, RenderSettings, build_render_specs
+from lambdas.build_render_specs.logic import BuildRenderSpecsRequest, build_render_specs
 from lambdas.common.handler import step_handler
+from lambdas.common.render_list import RenderSettings
 
 handler = step_handler(
     "build_render_specs", BuildRenderSpecsRequest,

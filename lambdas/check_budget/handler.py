@@ -1,4 +1,5 @@
-from lambdas.check_budget.logic import BudgetStore, CheckBudgetRequest, check_budget
+from lambdas.check_budget.logic import CheckBudgetRequest, check_budget
+from lambdas.common.budget import BudgetStore
 from lambdas.common.handler import step_handler
 from lambdas.common.judgment import JudgmentSettings, judgment_settings
 

@@ -233,3 +233,25 @@ def estimate_input_tokens(request: dict) -> int:
     """
     prompt = {key: request.get(key) for key in ("system", "messages", "toolConfig")}
     return math.ceil(len(json.dumps(prompt, separators=(",", ":"))) / 3) + 50
+
+
+# What the planning steps hand on: where the draft and the clean plan are.
+class PlanDraftRef(Model):
+    """plan_clips' output: where the draft is and how it came about."""
+
+    bucket: str
+    key: str
+    planner: Planner
+    clip_count: int = Field(ge=0)
+    fallback_reason: str | None = None
+    model_calls: int = Field(0, ge=0)
+
+
+class PlanRef(Model):
+    """validate_plan's output: the clean plan itself (at most max_clips clips) and where it is stored."""
+
+    bucket: str
+    key: str
+    plan: ClipPlan
+    correction_count: int = Field(ge=0)
+    corrections_by_code: dict[str, int] = Field(default_factory=dict)

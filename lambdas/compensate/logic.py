@@ -30,10 +30,10 @@ from pydantic import Field
 
 from lambdas.common import aws, storage
 from lambdas.common.events import EventLog
+from lambdas.common.failures import FailureRequest, StepError, handle_failure
 from lambdas.common.jobs import JobStore
 from lambdas.common.keys import clips_prefix
 from lambdas.common.models import Failure, JobRequest, MediaInfo, Model
-from lambdas.handle_failure.logic import FailureRequest, StepError, handle_failure
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 TIMEOUT_ERROR = "States.Timeout"

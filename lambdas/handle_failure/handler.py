@@ -1,5 +1,5 @@
+from lambdas.common.failures import FailureRequest, handle_failure
 from lambdas.common.handler import step_handler
-from lambdas.handle_failure.logic import FailureRequest, handle_failure
 
 
 def _run(request: FailureRequest, step):

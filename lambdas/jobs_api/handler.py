@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from lambdas.common import aws
 from lambdas.common.events import EventLog
+from lambdas.common.job_ids import JOB_ID_PATTERN
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
 from lambdas.common.settings import IngestSettings, LimitSettings, Settings, WorkflowSettings, get_settings
@@ -51,7 +52,6 @@ from lambdas.jobs_api.logic import (
     ValidationErrorBody,
 )
 
-JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 SETTINGS = (Settings, IngestSettings, LimitSettings, WorkflowSettings)
 MAX_TOKEN_CHARS = 512
 

@@ -34,9 +34,9 @@ from pydantic import BaseModel, Field
 
 from lambdas.common.constants import INGEST_PREFIX
 from lambdas.common.events import EventLog
+from lambdas.common.job_ids import job_id_for
 from lambdas.common.jobs import FINAL_STATUSES, LISTING_KEY, LISTING_PARTITION, JobStore
 from lambdas.common.models import Event, SourceObject
-from lambdas.start_pipeline.logic import job_id_for
 
 MIB = 1024**2
 MIN_PART_SIZE_BYTES = 8 * MIB  # S3 wants >= 5 MiB for every part but the last

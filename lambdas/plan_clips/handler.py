@@ -1,6 +1,6 @@
-from lambdas.check_budget.gateway import model_gateway
 from lambdas.common.handler import step_handler
 from lambdas.common.judgment import JudgmentSettings, judgment_settings
+from lambdas.common.model_gateway import model_gateway
 from lambdas.plan_clips.logic import PlanClipsRequest, plan_clips
 
 

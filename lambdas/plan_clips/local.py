@@ -38,7 +38,7 @@ from itertools import accumulate
 
 from lambdas.common.judgment import MAX_TITLE_CHARS, ClipPlan, PlanBounds, PlannedClip
 from lambdas.common.models import Model
-from lambdas.plan_clips.signals import Signals
+from lambdas.common.signals import Signals
 
 GRID_S = 5.0
 LEAD_S = 1.0  # a start this far before a sentence, in the pause before it, counts as on the sentence (and an end after one)

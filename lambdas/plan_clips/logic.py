@@ -15,7 +15,6 @@ and the workflow carries its reference to validate_plan, the gate that decides w
 
 from __future__ import annotations
 
-from lambdas.check_budget.gateway import ModelGateway, record_fallback
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import (
@@ -24,13 +23,15 @@ from lambdas.common.judgment import (
     ModelAnswerInvalid,
     ModelCallFailed,
     PlanBounds,
+    PlanDraftRef,
     plan_draft_key,
 )
+from lambdas.common.model_gateway import ModelGateway, record_fallback
 from lambdas.common.models import AnalysisResults, JobRequest, MediaInfo, Model
+from lambdas.common.plan_check import validate_plan
+from lambdas.common.signals import Signals, load_signals
 from lambdas.plan_clips.bedrock import PURPOSE, plan_with_bedrock
 from lambdas.plan_clips.local import plan_locally
-from lambdas.plan_clips.signals import Signals, load_signals
-from lambdas.validate_plan.logic import PlanDraftRef, validate_plan
 
 
 class SummaryInput(Model):

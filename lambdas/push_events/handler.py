@@ -7,9 +7,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common import aws
+from lambdas.common.connections import Connections
 from lambdas.common.observability import instruments
 from lambdas.common.settings import ConnectionSettings, get_settings
-from lambdas.push_events.logic import Connections, events_from_stream, push
+from lambdas.push_events.logic import events_from_stream, push
 
 logger, tracer, metrics = instruments("push_events")
 SETTINGS = (ConnectionSettings,)

@@ -1,9 +1,10 @@
-from lambdas.build_render_specs.logic import RenderSettings
 from lambdas.common.handler import step_handler
-from lambdas.record_render.logic import FargateShape, RecordRenderRequest, record_render, settings_from_env
+from lambdas.common.render_list import RenderSettings
+from lambdas.record_render.logic import FargateShape, RecordRenderRequest, record_render
 
+# The step's settings model is made of both (get_settings), so it is each of them.
 handler = step_handler(
     "record_render", RecordRenderRequest,
-    lambda request, step: record_render(request, *settings_from_env(), step.events),
+    lambda request, step: record_render(request, step.settings, step.settings, step.events),
     settings=(RenderSettings, FargateShape),
 )

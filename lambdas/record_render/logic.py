@@ -14,13 +14,12 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from lambdas.build_render_specs.logic import RenderList, RenderSettings
 from lambdas.common import aws, storage
 from lambdas.common.errors import RenderCheckFailed
 from lambdas.common.events import EventLog
 from lambdas.common.models import JobRequest, ManifestClip, Model
 from lambdas.common.mp4 import Mp4Unreadable, read_mp4_facts, s3_reader
-from lambdas.common.settings import function_environment
+from lambdas.common.render_list import RenderList, RenderSettings
 
 DURATION_TOLERANCE_S = 0.1
 H264_SAMPLE_ENTRIES = {"avc1", "avc3"}
@@ -83,7 +82,3 @@ def record_render(request: RecordRenderRequest, settings: RenderSettings, fargat
     if problems:
         raise RenderCheckFailed("; ".join(problems))
     return RecordedClips(clips=clips)
-
-
-def settings_from_env() -> tuple[RenderSettings, FargateShape]:
-    return RenderSettings.model_validate(dict(function_environment())), FargateShape.model_validate(dict(function_environment()))

@@ -22,6 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.embedding import get_embedder
+from lambdas.common.job_ids import JOB_ID_PATTERN
 from lambdas.common.observability import instruments
 from lambdas.common.search import (
     DEFAULT_K,
@@ -37,7 +38,6 @@ from lambdas.common.search import (
 from lambdas.common.settings import EndpointSettings, Settings, get_settings
 from lambdas.search_api.logic import IndexCache, SearchResponse, search_job
 
-JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 SETTINGS = (Settings, EndpointSettings)
 RETRY_AFTER_S = 5
 

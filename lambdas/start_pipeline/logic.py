@@ -5,7 +5,6 @@ The execution name is a hash of the pipeline version, bucket, key and object ver
 the same name, so a duplicate or replayed event never starts a second run.
 """
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from urllib.parse import unquote_plus
@@ -13,8 +12,8 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from botocore.exceptions import ClientError
 
-from lambdas.common.constants import PIPELINE_VERSION
 from lambdas.common.events import EventLog
+from lambdas.common.job_ids import job_id_for
 from lambdas.common.models import JobRequest, Model, SourceObject
 
 
@@ -22,12 +21,6 @@ class StartResult(Model):
     job_id: str
     execution_arn: str | None
     started: bool
-
-
-def job_id_for(source: SourceObject) -> str:
-    identity = source.version_id or source.etag
-    digest = hashlib.sha256(f"{PIPELINE_VERSION}\0{source.bucket}\0{source.key}\0{identity}".encode())
-    return digest.hexdigest()[:32]
 
 
 def source_from_event(event: S3EventNotificationEventBridgeModel) -> SourceObject:

@@ -1,6 +1,6 @@
-from lambdas.check_budget.gateway import model_gateway
 from lambdas.common.handler import step_handler
 from lambdas.common.judgment import JudgmentSettings, judgment_settings
+from lambdas.common.model_gateway import model_gateway
 from lambdas.summarize_video.logic import SummarizeRequest, summarize_video
 
 

@@ -17,7 +17,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from lambdas.check_budget.gateway import ModelGateway, record_fallback, tool_input
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import (
@@ -28,9 +27,10 @@ from lambdas.common.judgment import (
     PlanBounds,
     summary_key,
 )
+from lambdas.common.model_gateway import ModelGateway, record_fallback, tool_input
 from lambdas.common.models import AnalysisResults, JobRequest, MediaInfo, Model
-from lambdas.plan_clips.bedrock import prompt_chars_for, video_facts
-from lambdas.plan_clips.signals import Signals, load_signals
+from lambdas.common.signals import Signals, load_signals
+from lambdas.common.video_facts import prompt_chars_for, video_facts
 
 SUMMARY_TOOL = "submit_summary"
 PURPOSE = "summarize_video"

@@ -5,11 +5,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common import aws
+from lambdas.common.connections import Connections
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
 from lambdas.common.settings import ConnectionSettings, Settings, get_settings
-from lambdas.push_events.logic import Connections
 from lambdas.ws_connections.logic import disconnect, parse_subscribe, reject, subscribe
 
 logger, tracer, metrics = instruments("ws_connections")

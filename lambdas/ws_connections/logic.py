@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, ValidationError
 
+from lambdas.common.connections import Connections, event_message, post
 from lambdas.common.events import EventLog
+from lambdas.common.job_ids import JOB_ID_PATTERN
 from lambdas.common.jobs import JobStore
-from lambdas.push_events.logic import Connections, event_message, post
 
-JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 MAX_BACKLOG_EVENTS = 1000  # a longer history is read with GET /jobs/{id}/events ("more": true says so)
 
 

@@ -5,10 +5,10 @@ import re
 
 import pytest
 
+from lambdas.common.connections import BY_CONNECTION_INDEX
 from lambdas.common.jobs import LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY
 from lambdas.jobs_api.logic import CompleteRequest, UploadRequest
 from lambdas.jobs_api.openapi import DOCUMENT
-from lambdas.push_events.logic import BY_CONNECTION_INDEX
 from tests.infra import cfn
 
 METHOD = "AWS::ApiGateway::Method"

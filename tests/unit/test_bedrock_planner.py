@@ -13,9 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from lambdas.check_budget import gateway
-from lambdas.check_budget.logic import BudgetStore
-from lambdas.common import storage
+from lambdas.common import model_gateway as gateway, storage
+from lambdas.common.budget import BudgetStore
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import (
     ModelAnswerInvalid,
@@ -25,10 +24,10 @@ from lambdas.common.judgment import (
     model_cost_usd,
 )
 from lambdas.common.models import Word
-from lambdas.normalize_transcript.logic import sentences_from_words
+from lambdas.common.sentences import sentences_from_words
+from lambdas.common.signals import Signals
 from lambdas.plan_clips.bedrock import PLAN_TOOL, parse_plan, plan_request
 from lambdas.plan_clips.handler import handler as plan_handler
-from lambdas.plan_clips.signals import Signals
 from lambdas.summarize_video.handler import handler as summarize_handler
 from lambdas.validate_plan.handler import handler as validate_handler
 from tests.bedrock import CONVERSE, MODEL_ID, RecordedBedrockFake, recorded

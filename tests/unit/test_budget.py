@@ -8,7 +8,7 @@ import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
 from lambdas.check_budget.handler import handler
-from lambdas.check_budget.logic import BudgetStore
+from lambdas.common.budget import BudgetStore
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import (
     BudgetExceeded,

@@ -26,7 +26,8 @@ from lambdas.build_captions.logic import (
 )
 from lambdas.common import aws, storage
 from lambdas.common.events import EventLog
-from lambdas.normalize_transcript.logic import Transcript, Word, sentences_from_words, transcript_from_transcribe
+from lambdas.common.sentences import sentences_from_words
+from lambdas.normalize_transcript.logic import Transcript, Word, transcript_from_transcribe
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

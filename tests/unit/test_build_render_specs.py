@@ -13,7 +13,6 @@ from containers.render.spec import RenderSpec
 from lambdas.build_render_specs.handler import handler
 from lambdas.build_render_specs.logic import (
     BuildRenderSpecsRequest,
-    RenderSettings,
     build_render_specs,
     choose_render_target,
     crop_center_x,
@@ -22,6 +21,7 @@ from lambdas.build_render_specs.logic import (
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.keys import captions_keys, timeline_key
+from lambdas.common.render_list import RenderSettings
 from tests.media import put_source
 from videoflow.local.lambda_runtime import LocalLambdaContext
 

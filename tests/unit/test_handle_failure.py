@@ -8,9 +8,9 @@ import pytest
 from lambdas.common import storage
 from lambdas.common.errors import rejection_error_names
 from lambdas.common.events import EventLog
+from lambdas.common.failures import FailureRequest, failed_step, handle_failure
 from lambdas.common.jobs import JobStore
 from lambdas.handle_failure.handler import handler
-from lambdas.handle_failure.logic import FailureRequest, failed_step, handle_failure
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

@@ -16,11 +16,12 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from botocore.exceptions import ClientError
 
 from lambdas.common.events import EventLog
+from lambdas.common.job_ids import job_id_for
 from lambdas.common.jobs import LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY, JobStore
 from lambdas.common.settings import get_settings
 from lambdas.jobs_api import handler as api, logic
 from lambdas.jobs_api.logic import CompleteRequest, UploadRequest
-from lambdas.start_pipeline.logic import job_id_for, source_from_event
+from lambdas.start_pipeline.logic import source_from_event
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

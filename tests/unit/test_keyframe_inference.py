@@ -12,6 +12,7 @@ from lambdas.common import embedding, storage
 from lambdas.common.events import EventLog
 from lambdas.common.models import MediaInfo, SourceObject, Transcript, Word
 from lambdas.common.search import LocalEmbedder, load_index, search_text
+from lambdas.common.sentences import sentences_from_words
 from lambdas.keyframe_inference.handler import handler
 from lambdas.keyframe_inference.logic import (
     MAX_SEGMENT_S,
@@ -21,7 +22,6 @@ from lambdas.keyframe_inference.logic import (
     shot_segments,
     speech_segments,
 )
-from lambdas.normalize_transcript.logic import sentences_from_words
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

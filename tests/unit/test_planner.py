@@ -13,10 +13,10 @@ from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import PlanBounds, plan_draft_key
 from lambdas.common.models import MediaInfo, SourceObject, Transcript, Word
-from lambdas.normalize_transcript.logic import sentences_from_words
+from lambdas.common.sentences import sentences_from_words
+from lambdas.common.signals import signals_from_documents
 from lambdas.plan_clips.handler import handler as plan_handler
 from lambdas.plan_clips.local import plan_locally
-from lambdas.plan_clips.signals import signals_from_documents
 from lambdas.summarize_video.handler import handler as summarize_handler
 from lambdas.summarize_video.logic import extractive_summary
 from lambdas.validate_plan.handler import handler as validate_handler

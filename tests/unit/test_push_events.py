@@ -15,11 +15,12 @@ from botocore.exceptions import ClientError
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
 from lambdas.common import aws
+from lambdas.common.connections import BY_CONNECTION_INDEX, SUBSCRIPTION_TTL_S, Connections
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.settings import get_settings
 from lambdas.push_events import handler as push_handler
-from lambdas.push_events.logic import BY_CONNECTION_INDEX, SUBSCRIPTION_TTL_S, Connections, push
+from lambdas.push_events.logic import push
 from lambdas.ws_connections import handler as ws_handler
 from lambdas.ws_connections.logic import SubscribeMessage, parse_subscribe, subscribe
 from videoflow.local.lambda_runtime import LocalLambdaContext

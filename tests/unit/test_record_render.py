@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.build_render_specs.logic import RenderItem, RenderList, RenderSettings
 from lambdas.common.errors import RenderCheckFailed
 from lambdas.common.events import EventLog
 from lambdas.common.keys import clip_key, thumbnail_key
 from lambdas.common.models import ObjectRef, SourceObject
+from lambdas.common.render_list import RenderItem, RenderList, RenderSettings
+from lambdas.common.settings import get_settings
 from lambdas.record_render.handler import handler
-from lambdas.record_render.logic import FargateShape, RecordRenderRequest, record_render, settings_from_env
+from lambdas.record_render.logic import FargateShape, RecordRenderRequest, record_render
 from tests.media import make_not_a_video, make_truncated, make_video
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -191,10 +192,10 @@ def test_given_the_fargate_task_shape_in_the_environment_when_settings_are_read_
     monkeypatch.setenv("RENDER_TASK_MEMORY_MB", "3072")
     monkeypatch.setenv("RENDER_WIDTH", "720")
 
-    settings, shape = settings_from_env()
+    settings = get_settings(*handler.settings_models)
 
     assert (settings.width, settings.height) == (720, 1920)
-    assert (shape.vcpu, shape.memory_mb) == (1, 3072)
+    assert (settings.vcpu, settings.memory_mb) == (1, 3072)
 
 
 # --- what fails ----------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 
 from lambdas.common import aws as common_aws
 from lambdas.common.events import EventLog
+from lambdas.common.job_ids import job_id_for
 from lambdas.common.models import SourceObject
 from lambdas.common.settings import get_settings
 from lambdas.start_pipeline.handler import handler
-from lambdas.start_pipeline.logic import job_id_for, source_from_event, start_pipeline
+from lambdas.start_pipeline.logic import source_from_event, start_pipeline
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 EVENT_PATH = Path(__file__).resolve().parent.parent / "events" / "s3_object_created.json"

@@ -9,8 +9,8 @@ from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import ClipPlan, DraftPlan, PlanBounds, plan_draft_key
 from lambdas.common.models import MediaInfo, SourceObject
+from lambdas.common.plan_check import validate_plan
 from lambdas.validate_plan.handler import handler
-from lambdas.validate_plan.logic import validate_plan
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

@@ -130,7 +130,7 @@ def test_given_a_clip_that_is_not_what_its_render_reported_when_it_is_checked_th
 
 def test_given_bedrock_is_configured_when_a_talk_runs_then_its_recorded_plan_is_validated_rendered_and_costed(
         run_job, talk):
-    from lambdas.check_budget import gateway
+    from lambdas.common import model_gateway as gateway
     from tests.bedrock import MODEL_ID, RecordedBedrockFake, recorded
 
     # The recorded plan was written for a two-minute video: two of its three clips lie past this one's end.

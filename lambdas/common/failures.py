@@ -1,4 +1,7 @@
-"""handle_failure: turn whatever stopped the workflow into one recorded, readable reason.
+"""Turn whatever stopped the workflow into one recorded, readable reason.
+
+handle_failure records a failure the workflow caught; compensate records one it could not
+(a failed, timed-out or stopped execution), with the step named by the execution history.
 
 The error name decides the outcome: an UploadRejected family name means the input is at
 fault (REJECTED); anything else means the pipeline failed (FAILED) and the job can be

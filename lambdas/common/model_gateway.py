@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.check_budget.logic import BudgetStore
+from lambdas.common.budget import BudgetStore
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import (
     EVENT_BUDGET_EXCEEDED,

@@ -1,0 +1,231 @@
+"""The plan check: turn whatever a planner wrote into a clean plan, recording every correction.
+
+The gate between judgment and render: nothing it passes on can be garbage. validate_plan runs it
+on every draft; plan_clips runs it too, to fall back when none of the model's clips survives. Each clip of the
+draft goes through, in order:
+
+1. parse: a mapping with finite numbers for start_s, end_s and score, a non-blank title and
+   rationale; otherwise the clip is dropped (NOT_A_CLIP, NOT_FINITE, EMPTY_TITLE, ...).
+   end_s <= start_s is dropped (END_BEFORE_START), never swapped: the intent is unknown.
+2. tidy: the title is cut to MAX_TITLE_CHARS, the rationale to its first sentence, and a
+   score outside 0..1 is clamped into it.
+3. clamp into [0, duration]; a clip entirely outside the video is dropped (OUT_OF_BOUNDS).
+4. length: a clip longer than max_clip_s is trimmed around its centre; one shorter than
+   min_clip_s is extended around its centre, shifted to stay inside the video; when the
+   video itself is shorter than min_clip_s it is dropped (TOO_SHORT).
+5. overlaps: clips are taken best score first; a clip that overlaps one already kept is
+   dropped (OVERLAP): the higher score wins. Clips that only touch do not overlap.
+6. at most max_clips, best score first (OVER_MAX_CLIPS).
+
+The clean plan lists its clips in time order, times rounded to the millisecond. A correction
+names the clip by its position in the draft, what was done and why, in one sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping
+from numbers import Real
+from typing import Any, Literal
+
+from pydantic import Field
+
+from lambdas.common.judgment import (
+    MAX_RATIONALE_CHARS,
+    MAX_TITLE_CHARS,
+    ClipPlan,
+    DraftPlan,
+    PlanBounds,
+    PlannedClip,
+)
+from lambdas.common.models import Model
+
+OVERLAP_TOLERANCE_S = 1e-3
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+Action = Literal["dropped", "clamped", "trimmed", "extended", "shortened"]
+
+
+class Correction(Model):
+    clip: int | None = Field(description="position of the clip in the draft; None for the plan as a whole")
+    action: Action
+    code: str
+    reason: str
+
+
+class ValidatedPlan(Model):
+    plan: ClipPlan
+    corrections: list[Correction] = Field(default_factory=list)
+    draft_clip_count: int = Field(ge=0)
+
+    @property
+    def corrections_by_code(self) -> dict[str, int]:
+        return dict(sorted(Counter(correction.code for correction in self.corrections).items()))
+
+
+def validate_plan(plan: DraftPlan | ClipPlan | Mapping | Any, duration_s: float, bounds: PlanBounds) -> ValidatedPlan:
+    corrections: list[Correction] = []
+    draft = _as_draft(plan, corrections)
+    if draft is None:
+        return ValidatedPlan(plan=ClipPlan(planner="local"), corrections=corrections, draft_clip_count=0)
+
+    candidates: list[tuple[int, dict]] = []
+    for position, raw in enumerate(draft.clips):
+        clip = _parse(position, raw, corrections)
+        if clip is None:
+            continue
+        clip = _clamp(position, clip, duration_s, corrections)
+        if clip is None:
+            continue
+        clip = _fit_length(position, clip, duration_s, bounds, corrections)
+        if clip is not None:
+            candidates.append((position, clip))
+
+    kept: list[tuple[int, dict]] = []
+    for position, clip in sorted(candidates, key=lambda item: (-item[1]["score"], item[1]["start_s"], item[0])):
+        rival = next((other for other in kept if _overlap_s(clip, other[1]) > OVERLAP_TOLERANCE_S), None)
+        if rival is not None:
+            corrections.append(Correction(
+                clip=position, action="dropped", code="OVERLAP",
+                reason=f"Overlaps clip {rival[0]} ({_span(rival[1])}), which scores higher "
+                       f"({rival[1]['score']:.2f} against {clip['score']:.2f})."))
+            continue
+        if len(kept) >= bounds.max_clips:
+            corrections.append(Correction(
+                clip=position, action="dropped", code="OVER_MAX_CLIPS",
+                reason=f"The plan keeps at most {bounds.max_clips} clips, the best scored; "
+                       f"this one scores {clip['score']:.2f}."))
+            continue
+        kept.append((position, clip))
+
+    clips = [PlannedClip.model_validate(clip) for _, clip in sorted(kept, key=lambda item: item[1]["start_s"])]
+    return ValidatedPlan(plan=ClipPlan(planner=draft.planner, clips=clips), corrections=corrections,
+                         draft_clip_count=len(draft.clips))
+
+
+def _as_draft(plan: Any, corrections: list[Correction]) -> DraftPlan | None:
+    if isinstance(plan, DraftPlan):
+        return plan
+    if isinstance(plan, ClipPlan):
+        return DraftPlan(planner=plan.planner, clips=[clip.model_dump() for clip in plan.clips])
+    if isinstance(plan, Mapping) and isinstance(plan.get("clips"), list | tuple):
+        planner = plan.get("planner") if plan.get("planner") in ("bedrock", "local") else "local"
+        return DraftPlan(planner=planner, clips=list(plan["clips"]))
+    corrections.append(Correction(clip=None, action="dropped", code="NOT_A_PLAN",
+                                  reason=f"The draft is not a plan with a list of clips ({_kind(plan)})."))
+    return None
+
+
+def _parse(position: int, raw: Any, corrections: list[Correction]) -> dict | None:
+    def drop(code: str, reason: str) -> None:
+        corrections.append(Correction(clip=position, action="dropped", code=code, reason=reason))
+
+    if not isinstance(raw, Mapping):
+        return drop("NOT_A_CLIP", f"The clip is not an object with times and a title ({_kind(raw)}).")
+    numbers = {}
+    for name in ("start_s", "end_s", "score"):
+        value = raw.get(name)
+        if isinstance(value, bool) or not isinstance(value, Real | str):
+            return drop("MISSING_FIELD" if value is None else "NOT_A_NUMBER",
+                        f"{name} is {'missing' if value is None else f'not a number ({_kind(value)})'}.")
+        try:
+            number = float(value)
+        except ValueError:
+            return drop("NOT_A_NUMBER", f"{name} is not a number ({str(value)[:40]!r}).")
+        if not math.isfinite(number):
+            return drop("NOT_FINITE", f"{name} is {number}, not a finite number.")
+        numbers[name] = number
+    if numbers["end_s"] <= numbers["start_s"]:
+        return drop("END_BEFORE_START",
+                    f"It ends ({numbers['end_s']:g} s) before it starts ({numbers['start_s']:g} s).")
+    title = _one_line(raw.get("title"))
+    if not title:
+        return drop("EMPTY_TITLE", "It has no title.")
+    rationale = _one_line(raw.get("rationale"))
+    if not rationale:
+        return drop("EMPTY_RATIONALE", "It has no rationale.")
+
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[:MAX_TITLE_CHARS - 1].rstrip() + "…"
+        corrections.append(Correction(clip=position, action="shortened", code="TITLE_TOO_LONG",
+                                      reason=f"The title was cut to {MAX_TITLE_CHARS} characters."))
+    first_sentence = _SENTENCE_END.split(rationale, maxsplit=1)[0]
+    if first_sentence != rationale:
+        corrections.append(Correction(clip=position, action="shortened", code="RATIONALE_NOT_ONE_SENTENCE",
+                                      reason="The rationale was cut to its first sentence."))
+        rationale = first_sentence
+    if len(rationale) > MAX_RATIONALE_CHARS:
+        rationale = rationale[:MAX_RATIONALE_CHARS - 1].rstrip() + "…"
+        corrections.append(Correction(clip=position, action="shortened", code="RATIONALE_TOO_LONG",
+                                      reason=f"The rationale was cut to {MAX_RATIONALE_CHARS} characters."))
+    score = min(1.0, max(0.0, numbers["score"]))
+    if score != numbers["score"]:
+        corrections.append(Correction(clip=position, action="clamped", code="SCORE_OUT_OF_RANGE",
+                                      reason=f"The score {numbers['score']:g} was clamped to {score:g}."))
+    return {"start_s": numbers["start_s"], "end_s": numbers["end_s"], "title": title, "score": score,
+            "rationale": rationale}
+
+
+def _clamp(position: int, clip: dict, duration_s: float, corrections: list[Correction]) -> dict | None:
+    start_s, end_s = max(0.0, clip["start_s"]), min(duration_s, clip["end_s"])
+    if end_s <= start_s:
+        corrections.append(Correction(
+            clip=position, action="dropped", code="OUT_OF_BOUNDS",
+            reason=f"It lies outside the video ({_span(clip)}; the video lasts {duration_s:g} s)."))
+        return None
+    if (start_s, end_s) != (clip["start_s"], clip["end_s"]):
+        corrections.append(Correction(
+            clip=position, action="clamped", code="OUT_OF_BOUNDS",
+            reason=f"{_span(clip)} was clamped to {_span({'start_s': start_s, 'end_s': end_s})}, "
+                   f"inside the video (0–{duration_s:g} s)."))
+    return {**clip, "start_s": start_s, "end_s": end_s}
+
+
+def _fit_length(position: int, clip: dict, duration_s: float, bounds: PlanBounds,
+                corrections: list[Correction]) -> dict | None:
+    length_s = clip["end_s"] - clip["start_s"]
+    if length_s > bounds.max_clip_s:
+        target_s, action, code = bounds.max_clip_s, "trimmed", "TOO_LONG"
+    elif length_s < bounds.min_clip_s:
+        if duration_s < bounds.min_clip_s:
+            corrections.append(Correction(
+                clip=position, action="dropped", code="TOO_SHORT",
+                reason=f"It lasts {length_s:.1f} s, under the {bounds.min_clip_s:g} s minimum, and the video "
+                       f"({duration_s:.1f} s) is too short to extend it."))
+            return None
+        target_s, action, code = bounds.min_clip_s, "extended", "TOO_SHORT"
+    else:
+        return _rounded(clip, duration_s)
+    centre_s = (clip["start_s"] + clip["end_s"]) / 2
+    start_s = min(max(0.0, centre_s - target_s / 2), duration_s - target_s)
+    fitted = _rounded({**clip, "start_s": start_s, "end_s": start_s + target_s}, duration_s)
+    limit = "maximum" if action == "trimmed" else "minimum"
+    corrections.append(Correction(
+        clip=position, action=action, code=code,
+        reason=f"It lasted {length_s:.1f} s, so {_span(clip)} was {action} around its centre to {_span(fitted)}, "
+               f"the {target_s:g} s {limit}."))
+    return fitted
+
+
+def _rounded(clip: dict, duration_s: float) -> dict:
+    """Times to the millisecond (never past the end of the video), the score to 4 places."""
+    return {**clip, "start_s": round(clip["start_s"], 3), "end_s": min(round(clip["end_s"], 3), duration_s),
+            "score": round(clip["score"], 4)}
+
+
+def _overlap_s(a: dict, b: dict) -> float:
+    return min(a["end_s"], b["end_s"]) - max(a["start_s"], b["start_s"])
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _span(clip: dict) -> str:
+    return f"{clip['start_s']:.1f}–{clip['end_s']:.1f} s"
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__}: {text[:40]}{'…' if len(text) > 40 else ''}"
