@@ -45,7 +45,7 @@ from lambdas.common.settings import (
     WorkflowSettings,
 )
 from lambdas.notify.logic import NotifySettings
-from lambdas.record_cost.logic import CostEnvironment
+from lambdas.record_cost.config import CostConfig
 from lambdas.record_render.logic import FargateShape
 from lambdas.stall_monitor.logic import StallSettings
 
@@ -202,7 +202,7 @@ STEPS: tuple[Step, ...] = (
          s3=(reads(OUTPUT, CLIPS_PREFIX), lists(OUTPUT, CLIPS_PREFIX))),
     # -- finish -------------------------------------------------------------------------------
     Step("record_cost", 60, 256, "Computes the job's cost by service and stores it with the job",
-         (Settings, CostEnvironment), "RecordCost", "$.cost", tables=(EVENT_LOG, JOB_RECORD),
+         (Settings, CostConfig), "RecordCost", "$.cost", tables=(EVENT_LOG, JOB_RECORD),
          capabilities=(Capability.READ_EXECUTION_HISTORY,)),
     Step("publish_results", 30, 256, "Writes the job manifest and completes the job",
          state="PublishResults", result_path="$.result",

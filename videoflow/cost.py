@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from lambdas.common.prices import HOURS_PER_MONTH, PRICES, Prices
-from lambdas.record_cost.logic import (
+from lambdas.record_cost.pricing import (
     SERVICES,
     WORKER_S_PER_FRAME,
     WORKER_START_S,

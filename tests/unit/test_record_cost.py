@@ -16,21 +16,18 @@ from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.prices import PRICES, PRICES_VERSION, TokenPrice, bedrock_price
 from lambdas.record_cost import handler as handler_module
-from lambdas.record_cost.logic import (
-    EVENT_COST_RECORDED,
-    CostConfig,
+from lambdas.record_cost.config import CostConfig
+from lambdas.record_cost.logic import record_cost
+from lambdas.record_cost.pricing import (
     FargateTasks,
     LambdaInvocation,
     MediaConvertOutput,
     ModelCall,
-    RecordCostRequest,
     SageMakerShare,
     Usage,
     compute_cost,
-    function_of,
-    gather_usage,
-    record_cost,
 )
+from lambdas.record_cost.usage import EVENT_COST_RECORDED, RecordCostRequest, function_of, gather_usage
 from videoflow.cost import add_cost_parser, cost_command, estimate_per_video_hour, idle_cost_per_month
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -371,7 +368,7 @@ def test_a_duplicate_upload_pays_for_no_transcoding_transcription_or_frame_work(
 
 
 def test_an_empty_log_and_no_configuration_give_zeros_with_notes(aws_state):
-    usage = gather_usage(_request(), [], CostConfig.from_environment({}))
+    usage = gather_usage(_request(), [], CostConfig.model_validate({}))
 
     report = compute_cost(usage)
 
@@ -381,7 +378,7 @@ def test_an_empty_log_and_no_configuration_give_zeros_with_notes(aws_state):
 
 
 def test_a_malformed_memory_map_is_a_note_not_a_crash():
-    config = CostConfig.from_environment({"FUNCTION_MEMORY_MB": "{not json", "FRAME_WORKER_VCPU": "two"})
+    config = CostConfig.model_validate({"FUNCTION_MEMORY_MB": "{not json", "FRAME_WORKER_VCPU": "two"})
 
     assert config.function_memory_mb == {}
     assert config.frame_worker_vcpu == 1.0
@@ -389,7 +386,7 @@ def test_a_malformed_memory_map_is_a_note_not_a_crash():
 
 
 def test_the_memory_map_is_read_from_json():
-    config = CostConfig.from_environment({"FUNCTION_MEMORY_MB": json.dumps({"validate_upload": 256}),
+    config = CostConfig.model_validate({"FUNCTION_MEMORY_MB": json.dumps({"validate_upload": 256}),
                                           "INFERENCE_INSTANCE_TYPE": "ml.c6i.large",
                                           "FRAME_WORKER_MEMORY_MB": "4096"})
 
@@ -481,11 +478,9 @@ def test_an_unreadable_history_falls_back_to_the_events(talk_log):
 def test_the_handler_records_the_cost_of_the_workflow_state(talk_log, monkeypatch):
     monkeypatch.setenv("FUNCTION_MEMORY_MB", json.dumps(MEMORY))
     monkeypatch.setenv("INFERENCE_INSTANCE_TYPE", "ml.g5.xlarge")
-    handler_module.cost_config.cache_clear()
 
     answer = handler_module.handler(_request().model_dump(mode="json"), LocalLambdaContext("record_cost"))
 
-    handler_module.cost_config.cache_clear()
     assert answer["prices_version"] == PRICES_VERSION and answer["currency"] == "USD"
     assert answer["by_service"]["lambda"]["usd"] > 0
     # moto has no such execution: the history read fails and the events are used
