@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from lambdas.common.connections import BY_CONNECTION_INDEX
 from lambdas.common.constants import METRICS_NAMESPACE
-from lambdas.jobs_api.logic import CompleteRequest, UploadRequest
+from lambdas.jobs_api.models import CompleteRequest, UploadRequest
 from lambdas.stall_monitor.logic import DEFAULT_THRESHOLD_MIN
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction

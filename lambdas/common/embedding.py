@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lambdas.common.settings import function_environment
+from lambdas.common.settings import EndpointSettings, get_settings
 
 if TYPE_CHECKING:  # the search module imports numpy: only the functions that embed load it
     from lambdas.common.search import Embedder
@@ -34,7 +34,7 @@ def get_embedder() -> Embedder:
     global _default
     if _registered is not None:
         return _registered
-    endpoint_name = function_environment().get(ENDPOINT_ENV)
+    endpoint_name = get_settings(EndpointSettings).inference_endpoint_name
     if not endpoint_name:
         raise RuntimeError(f"{ENDPOINT_ENV} is not set: no inference endpoint to embed with")
     if _default is None or getattr(_default, "endpoint_name", None) != endpoint_name:

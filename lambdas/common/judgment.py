@@ -24,7 +24,6 @@ from lambdas.common.errors import VideoFlowError
 from lambdas.common.keys import plan_draft_key, plan_key, summary_key  # noqa: F401
 from lambdas.common.models import Model
 from lambdas.common.prices import PRICES, TokenPrice, bedrock_price
-from lambdas.common.settings import function_environment
 
 # --- defaults (units in the names) -------------------------------------------------------------
 
@@ -167,12 +166,6 @@ class JudgmentSettings(Model):
         return PlanBounds(min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s, max_clips=self.max_clips,
                           max_tokens_per_job=self.max_tokens_per_job, max_model_calls=self.max_model_calls,
                           max_seconds=self.max_seconds)
-
-
-def judgment_settings(environ: dict | None = None) -> JudgmentSettings:
-    """Read from the environment each time (cheap), so a test's monkeypatched variables apply."""
-    values = {key: value for key, value in (function_environment() if environ is None else environ).items() if value != ""}
-    return JudgmentSettings.model_validate(values)
 
 
 # --- model calls: usage, cost, prompt hash -------------------------------------------------------

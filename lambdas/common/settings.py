@@ -92,7 +92,8 @@ def scoped_environment(variables: Mapping[str, str] | None) -> Iterator[None]:
 def get_settings(*models: type[BaseModel]):
     """The function's settings: one model made of `models` (the base Settings when none), validated
     from its environment once per cold start (once per environment, where functions share a process)."""
-    return _settings(models or (Settings,), tuple(sorted(function_environment().items())))
+    # An empty variable is an unset one: its field takes its default (or is reported missing).
+    return _settings(models or (Settings,), tuple(sorted((k, v) for k, v in function_environment().items() if v != "")))
 
 
 @lru_cache(maxsize=128)

@@ -37,8 +37,8 @@ from lambdas.common.job_ids import JOB_ID_PATTERN
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
 from lambdas.common.settings import IngestSettings, LimitSettings, Settings, WorkflowSettings, get_settings
-from lambdas.jobs_api import logic
-from lambdas.jobs_api.logic import (
+from lambdas.jobs_api import logic, uploads
+from lambdas.jobs_api.models import (
     ApiError,
     CompleteRequest,
     ErrorBody,
@@ -79,7 +79,7 @@ def _responses(success: int, model, description: str, *errors: int) -> dict:
 @tracer.capture_method
 def create_upload(upload: UploadRequest) -> Response[UploadCreated]:
     settings = get_settings(*SETTINGS)
-    created = logic.create_upload(upload, s3=presigning_s3(), bucket=settings.ingest_bucket,
+    created = uploads.create_upload(upload, s3=presigning_s3(), bucket=settings.ingest_bucket,
                                   max_size_bytes=settings.max_size_bytes)
     metrics.add_metric(name="UploadsStarted", unit=MetricUnit.Count, value=1)
     logger.info("upload started", extra={"key": created.key, "size_bytes": upload.size_bytes,
@@ -92,7 +92,7 @@ def create_upload(upload: UploadRequest) -> Response[UploadCreated]:
 @tracer.capture_method
 def complete_upload(completion: CompleteRequest) -> UploadCompleted:
     settings = get_settings(*SETTINGS)
-    completed = logic.complete_upload(completion, s3=presigning_s3(), bucket=settings.ingest_bucket)
+    completed = uploads.complete_upload(completion, s3=presigning_s3(), bucket=settings.ingest_bucket)
     logger.append_keys(job_id=completed.job_id)
     metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
     logger.info("upload completed", extra={"key": completed.key})

@@ -17,14 +17,15 @@ from lambdas.common import model_gateway as gateway, storage
 from lambdas.common.budget import BudgetStore
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import (
+    JudgmentSettings,
     ModelAnswerInvalid,
     PlanBounds,
     estimate_input_tokens,
-    judgment_settings,
     model_cost_usd,
 )
 from lambdas.common.models import Word
 from lambdas.common.sentences import sentences_from_words
+from lambdas.common.settings import get_settings
 from lambdas.common.signals import Signals
 from lambdas.plan_clips.bedrock import PLAN_TOOL, parse_plan, plan_request
 from lambdas.plan_clips.handler import handler as plan_handler
@@ -61,7 +62,7 @@ def talk_state() -> dict:
 
 
 def budget_status():
-    return BudgetStore(BUDGET_TABLE, judgment_settings().bounds).status(JOB_ID)
+    return BudgetStore(BUDGET_TABLE, get_settings(JudgmentSettings).bounds).status(JOB_ID)
 
 
 def events(type_: str | None = None) -> list:
@@ -307,7 +308,7 @@ def test_a_model_id_without_a_budget_table_is_a_configuration_error(monkeypatch)
     monkeypatch.delenv("BUDGET_TABLE", raising=False)
 
     with pytest.raises(ValidationError, match="model calls need a budget"):
-        judgment_settings()
+        get_settings(JudgmentSettings)
 
 
 # --- the summary -------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from lambdas.common.events import EventLog
 from lambdas.common.job_ids import job_id_for
 from lambdas.common.jobs import LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY, JobStore
 from lambdas.common.settings import get_settings
-from lambdas.jobs_api import handler as api, logic
-from lambdas.jobs_api.logic import CompleteRequest, UploadRequest
+from lambdas.jobs_api import handler as api, logic, models, uploads
+from lambdas.jobs_api.models import CompleteRequest, UploadRequest
 from lambdas.start_pipeline.logic import source_from_event
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -156,7 +156,7 @@ def test_an_upload_gets_a_random_key_under_the_upload_prefix_and_one_presigned_p
     assert [part["part_number"] for part in body["parts"]] == [1, 2, 3]
     assert all("X-Amz-Algorithm=AWS4-HMAC-SHA256" in part["url"] and f"uploadId={body['upload_id']}" in part["url"]
                for part in body["parts"])
-    assert body["expires_in_s"] == logic.UPLOAD_URL_EXPIRES_S
+    assert body["expires_in_s"] == uploads.UPLOAD_URL_EXPIRES_S
     (upload,) = _open_uploads(jobs_api_state)
     assert (upload["Key"], upload["UploadId"]) == (body["key"], body["upload_id"])
 
@@ -204,19 +204,19 @@ def test_a_body_that_is_not_json_is_refused_with_a_json_message(jobs_api_state):
 
 @pytest.mark.parametrize("size_bytes", [1, 8 * MIB, 8 * MIB + 1, 5 * 1024**3, 20 * 1024**3, 1000 * 5 * 1024**3])
 def test_parts_cover_the_file_in_at_most_1000_parts_of_at_least_8_mib(size_bytes):
-    part_size = logic.part_size_for(size_bytes)
+    part_size = uploads.part_size_for(size_bytes)
     parts = -(-size_bytes // part_size)
 
     assert part_size >= 8 * MIB and part_size % MIB == 0
-    assert parts <= logic.MAX_PARTS
+    assert parts <= models.MAX_PARTS
     assert (parts - 1) * part_size < size_bytes <= parts * part_size
 
 
 def test_a_file_beyond_1000_parts_of_5_gib_is_413(jobs_api_state):
     request = UploadRequest(filename="huge.mp4", content_type="video/mp4", size_bytes=1000 * 5 * 1024**3 + 1)
 
-    with pytest.raises(logic.UploadTooLarge):
-        logic.create_upload(request, s3=jobs_api_state, bucket=INGEST, max_size_bytes=10 * 1024**4)
+    with pytest.raises(models.UploadTooLarge):
+        uploads.create_upload(request, s3=jobs_api_state, bucket=INGEST, max_size_bytes=10 * 1024**4)
 
 
 @pytest.mark.parametrize(("filename", "expected"), [
@@ -228,7 +228,7 @@ def test_a_file_beyond_1000_parts_of_5_gib_is_413(jobs_api_state):
     ("a" * 300 + ".mp4", "a" * 116 + ".mp4"),
 ])
 def test_file_names_are_reduced_to_safe_characters(filename, expected):
-    assert logic.safe_file_name(filename) == expected
+    assert uploads.safe_file_name(filename) == expected
 
 
 def test_part_urls_are_signed_for_the_region_of_the_bucket(monkeypatch):
@@ -326,8 +326,8 @@ def test_a_part_listed_twice_is_400(jobs_api_state):
     request = CompleteRequest(key="uploads/a/b.mp4", upload_id="u",
                               parts=[{"part_number": 1, "etag": "a"}, {"part_number": 1, "etag": "b"}])
 
-    with pytest.raises(logic.InvalidRequest, match="part 1"):
-        logic.complete_upload(request, s3=jobs_api_state, bucket=INGEST)
+    with pytest.raises(models.InvalidRequest, match="part 1"):
+        uploads.complete_upload(request, s3=jobs_api_state, bucket=INGEST)
 
 
 class NoSuchUploadS3Fake:
