@@ -1,12 +1,9 @@
-"""Layer 03/04, analysis: the network and the AWS Batch frame workers of the vision branch.
+"""Layer 03/04, analysis: the AWS Batch frame workers of the vision branch.
 
 Frame work runs as ONE Batch array job over the chunks of the frame manifest (never one
-workflow state per frame) on Fargate Spot. The VPC has no NAT gateway, so it costs
-nothing at rest: workers run in public subnets with a public IP and no inbound rule, and
-reach S3 through a free gateway endpoint.
+workflow state per frame) on Fargate Spot, in the public subnets of the network
+(stacks/network.py): a public IP, no inbound rule, S3 through the gateway endpoint.
 """
-
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import (
@@ -20,35 +17,16 @@ from constructs import Construct
 
 from lambdas.common.constants import ANALYSIS_PREFIX, MANIFESTS_PREFIX
 from stacks.config import VideoFlowConfig
+from stacks.images import stage_image
 from stacks.nag import acknowledge, object_wildcard
+from stacks.network import Network
 from stacks.state import StateLayer
 
-ROOT = Path(__file__).resolve().parent.parent
 # Batch status reasons that mean the capacity went away, not that the worker failed. Batch
 # matches these as prefixes (only a trailing * is allowed) and takes at most 5 rules in all.
 FRAME_WORKER_VCPU = 1
 FRAME_WORKER_MEMORY_MB = 2048
 HOST_LOST_REASONS = ["Host EC2*", "Your Spot Task was interrupted*", "ResourceInitializationError*"]
-
-
-class Network(Construct):
-    def __init__(self, scope: Construct, construct_id: str):
-        super().__init__(scope, construct_id)
-        self.vpc = ec2.Vpc(
-            self, "Vpc",
-            max_azs=2,
-            nat_gateways=0,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(name="workers", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
-            ],
-            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
-            flow_logs={"Rejected": ec2.FlowLogOptions(traffic_type=ec2.FlowLogTrafficType.REJECT)},
-        )
-        self.workers_security_group = ec2.SecurityGroup(
-            self, "Workers", vpc=self.vpc, allow_all_outbound=True,
-            description="VideoFlow frame workers: no inbound traffic at all",
-        )
 
 
 class FrameWorkers(Construct):
@@ -105,7 +83,7 @@ class FrameWorkers(Construct):
             container=batch.EcsFargateContainerDefinition(
                 self, "Container",
                 # Staged at synth (no Docker needed); built and pushed by `cdk deploy`.
-                image=ecs.ContainerImage.from_asset(str(ROOT / "containers" / "frames")),
+                image=ecs.ContainerImage.from_asset(str(stage_image("frames"))),
                 cpu=FRAME_WORKER_VCPU,
                 memory=cdk.Size.mebibytes(FRAME_WORKER_MEMORY_MB),
                 assign_public_ip=True,

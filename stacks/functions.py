@@ -2,6 +2,7 @@
 
 Every function ships from one code asset (the `lambdas` package: all handlers and the
 shared `lambdas.common` code, once) and the public Powertools layer for its dependencies.
+`Functions` makes one per step of stacks/steps.py; `PipelineFunction` is one of them.
 """
 
 import shutil
@@ -9,14 +10,24 @@ import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
+from aws_cdk import (
+    aws_iam as iam,
+    aws_lambda as lambda_,
+    aws_lambda_destinations as destinations,
+    aws_logs as logs,
+    aws_sqs as sqs,
+)
 from constructs import Construct
 
 from stacks.config import VideoFlowConfig
 from stacks.nag import acknowledge
+from stacks.steps import STEPS
+from stacks.wiring import Wiring, unscoped_actions, wire
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = lambda_.Runtime.PYTHON_3_13
+# Invoked by EventBridge, asynchronously: retried by Lambda, then parked with the dead letters.
+ASYNC_FUNCTIONS = ("start_pipeline", "compensate")
 
 
 # The render spec is the renderer's input contract; build_render_specs validates with the same module.
@@ -116,3 +127,43 @@ class PipelineFunction(Construct):
     def allow(self, actions: list[str], resources: list[str], conditions: dict | None = None) -> None:
         self.role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
 
+
+class Functions(Construct):
+    """One function per entry of stacks/steps.py, on the Powertools layer (and numpy where the step says).
+
+    Each role and environment is wired later (`wire`), once everything they name exists. The
+    functions EventBridge invokes (asynchronously) are retried twice by Lambda, then park the
+    event with the dead letters (and their alarm): an upload whose start failed, or a failed job
+    compensate could not record, is never lost."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: VideoFlowConfig, dead_letters: sqs.IQueue):
+        super().__init__(scope, construct_id)
+        code = lambda_code()
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools",
+            f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:017000801446:layer:"
+            f"AWSLambdaPowertoolsPythonV3-{RUNTIME.name.replace('.', '')}-x86_64:{config.powertools_layer_version}",
+        )
+        # numpy for the functions that search or embed (the public AWS SDK for pandas layer).
+        numpy_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Numpy",
+            f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:336392948345:layer:"
+            f"AWSSDKPandas-{RUNTIME.name.replace('python3.', 'Python3')}:{config.pandas_layer_version}",
+        )
+        self.by_name = {
+            step.function: PipelineFunction(
+                self, step.function, code=code, layer=powertools, config=config, description=step.description,
+                extra_layers=[numpy_layer] if step.numpy else None, unscoped_actions=unscoped_actions(step),
+                timeout=cdk.Duration.seconds(step.timeout_s), memory_mb=step.memory_mb,
+                **({"async_retry_attempts": 2, "on_failure": destinations.SqsDestination(dead_letters)}
+                   if step.function in ASYNC_FUNCTIONS else {}),
+            )
+            for step in STEPS
+        }
+
+    def __getitem__(self, name: str) -> PipelineFunction:
+        return self.by_name[name]
+
+    def wire(self, wiring: Wiring) -> None:
+        """Give each function the permissions and variables its declaration names (stacks/wiring.py)."""
+        wire(self, self.by_name, wiring)

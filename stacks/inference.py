@@ -26,9 +26,9 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from stacks.analysis import Network
 from stacks.config import VideoFlowConfig
 from stacks.nag import acknowledge, object_wildcard
+from stacks.network import Network
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANT = "AllTraffic"

@@ -1,4 +1,4 @@
-"""Layer 01, interface: the jobs API, live push of job events; and the stall monitor that watches them.
+"""Layer 01, interface: the jobs API and live push of job events.
 
 JobsApi puts the jobs routes on the REST API that SearchApi made: one API, one stage (v1),
 one authorization (IAM: every method is AWS_IAM, so an unsigned request gets 403 from API
@@ -9,8 +9,6 @@ the query strings it can, so a malformed request costs no invocation.
 LivePush is the WebSocket API: $connect is IAM-authorized, `subscribe` stores the connection
 and replays the log after the client's last seq, and push_events forwards each new event from
 the events table's stream. The event log stays the truth; push is a convenience.
-
-StallMonitor runs every 5 minutes and reports RUNNING jobs whose log has gone quiet.
 """
 
 import json
@@ -22,27 +20,19 @@ from aws_cdk import (
     aws_apigatewayv2 as apigwv2,
     aws_apigatewayv2_authorizers as authorizers,
     aws_apigatewayv2_integrations as integrations,
-    aws_cloudwatch as cloudwatch,
-    aws_cloudwatch_actions as cloudwatch_actions,
     aws_dynamodb as dynamodb,
-    aws_iam as iam,
     aws_lambda as lambda_,
     aws_lambda_event_sources as event_sources,
     aws_logs as logs,
-    aws_scheduler as scheduler,
-    aws_scheduler_targets as scheduler_targets,
-    aws_sns as sns,
 )
 from constructs import Construct
 from pydantic import BaseModel
 
 from lambdas.common.connections import BY_CONNECTION_INDEX
-from lambdas.common.constants import METRICS_NAMESPACE
 from lambdas.jobs_api.models import CompleteRequest, UploadRequest
-from lambdas.stall_monitor.logic import DEFAULT_THRESHOLD_MIN
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction
-from stacks.nag import acknowledge, logical_id
+from stacks.nag import acknowledge
 from stacks.state import StateLayer
 
 WEBSOCKET_STAGE = "v1"
@@ -167,47 +157,6 @@ class LivePush(Construct):
         return ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
                 f"<{cdk.Stack.of(self).get_logical_id(self.api.node.default_child)}>/{WEBSOCKET_STAGE}/POST/"
                 "@connections/*]")
-
-
-class StallMonitor(Construct):
-    """Every 5 minutes: RUNNING jobs whose log is quiet get one job.stalled event; an alarm counts them."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, function: PipelineFunction, alarm_topic: sns.ITopic,
-                 threshold_min: float = DEFAULT_THRESHOLD_MIN):
-        super().__init__(scope, construct_id)
-        self.function = function
-        # One run at a time, so two runs never both flag the same job.
-        self.function.function.node.default_child.reserved_concurrent_executions = 1
-        # The scheduler's own role (not CDK's stack-wide singleton), for this one function.
-        self.scheduler_role = iam.Role(
-            self, "SchedulerRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com", conditions={
-                "StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}}),
-            description="VideoFlow stall monitor schedule: invoke the stall monitor only",
-        )
-        self.schedule = scheduler.Schedule(
-            self, "Every5Minutes",
-            description="VideoFlow: look for stalled jobs",
-            schedule=scheduler.ScheduleExpression.rate(cdk.Duration.minutes(5)),
-            # A missed run is not retried: the next one comes in 5 minutes.
-            target=scheduler_targets.LambdaInvoke(self.function.function, retry_attempts=0,
-                                                  max_event_age=cdk.Duration.minutes(5), role=self.scheduler_role),
-        )
-        acknowledge(self.scheduler_role, {
-            f"AwsSolutions-IAM5[Resource::<{logical_id(self.function.function)}.Arn>:*]":
-                "Added by CDK's grantInvoke: qualified ARNs (versions, aliases) of this same function.",
-        })
-        self.alarm = cloudwatch.Alarm(
-            self, "StalledJobs",
-            metric=cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name="StalledJobs",
-                                     dimensions_map={"service": "videoflow"}, statistic="Sum",
-                                     period=cdk.Duration.minutes(5)),
-            threshold=1, evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"VideoFlow: a RUNNING job wrote no event for {threshold_min:g} minutes",
-        )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)

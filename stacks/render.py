@@ -8,21 +8,18 @@ the same image behind the Lambda runtime interface client. Both roles may read e
 the original's prefix, the render specs and captions, and write only under clips/.
 """
 
-from pathlib import Path
-
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2, aws_ecs as ecs, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs
 from constructs import Construct
 
 from lambdas.common.constants import ANALYSIS_PREFIX, CAPTIONS_PREFIX, CLIPS_PREFIX, INGEST_PREFIX
-from stacks.analysis import Network
 from stacks.config import VideoFlowConfig
 from stacks.functions import PipelineFunction
+from stacks.images import stage_image
 from stacks.nag import acknowledge, object_wildcard
+from stacks.network import Network
 from stacks.state import StateLayer
 
-ROOT = Path(__file__).resolve().parent.parent
-RENDER_IMAGE = ROOT / "containers" / "render"
 SHORT_CLIP_TIMEOUT_S = 900  # Lambda's ceiling; choose_render_target keeps clips well inside it
 WORKER_SECURITY_NOTE = "Renders reach S3 (gateway endpoint), ECR and Step Functions outbound only."
 
@@ -32,6 +29,7 @@ class Renderer(Construct):
                  config: VideoFlowConfig):
         super().__init__(scope, construct_id)
         self.network = network
+        image_folder = str(stage_image("render"))  # containers/render and the shared containers/s3_errors.py
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=network.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
@@ -50,7 +48,7 @@ class Renderer(Construct):
         )
         self.container = self.task_definition.add_container(
             "Render",
-            image=ecs.ContainerImage.from_asset(str(RENDER_IMAGE)),
+            image=ecs.ContainerImage.from_asset(image_folder),
             logging=ecs.LogDriver.aws_logs(stream_prefix="render", log_group=self.log_group),
             essential=True,
             readonly_root_filesystem=False,  # ffmpeg writes the source and the clip to the task's storage
@@ -82,7 +80,7 @@ class Renderer(Construct):
         self.short_clip = PipelineFunction(
             self, "render_short_clip",
             code=lambda_.Code.from_asset_image(
-                str(RENDER_IMAGE), entrypoint=["python", "-m", "awslambdaric"], cmd=["lambda_handler.handler"],
+                image_folder, entrypoint=["python", "-m", "awslambdaric"], cmd=["lambda_handler.handler"],
                 working_directory="/app",
             ),
             layer=None, image=True, config=config,

@@ -7,8 +7,11 @@ its settings models, taken from the values the stack provides. A required variab
 stack cannot provide fails the synth.
 """
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 from aws_cdk import (
@@ -21,9 +24,11 @@ from aws_cdk import (
 
 from lambdas.common.settings import variables
 from stacks.config import VideoFlowConfig
-from stacks.functions import PipelineFunction
 from stacks.nag import acknowledge, logical_id, object_wildcard
 from stacks.steps import INGEST, STEPS, Capability, Step
+
+if TYPE_CHECKING:  # stacks.functions builds the functions and wires them with this module
+    from stacks.functions import PipelineFunction
 
 OBJECT_REASONS = {
     INGEST: "Originals live under the upload prefix, each under a key chosen when it is uploaded.",
@@ -48,7 +53,6 @@ class Wiring:
     notifications: sns.Topic
     manage_connections_arn: str
     manage_connections_finding: str
-    bedrock_model_arns: list[str]
 
 
 def wire(scope, functions: dict[str, PipelineFunction], wiring: Wiring) -> None:
@@ -145,7 +149,20 @@ def _manage_connections(scope, function: PipelineFunction, wiring: Wiring) -> No
 
 def _invoke_model(scope, function: PipelineFunction, wiring: Wiring) -> None:
     if wiring.config.bedrock_model_id:  # no model configured: the local planner, and no permission
-        function.allow(["bedrock:InvokeModel"], wiring.bedrock_model_arns)
+        function.allow(["bedrock:InvokeModel"], bedrock_model_arns(wiring.config.bedrock_model_id))
+
+
+def bedrock_model_arns(model_id: str) -> list[str]:
+    """What bedrock:InvokeModel needs for `model_id`: the model itself, or a cross-Region inference
+    profile and the foundation model it routes to (in any Region the profile may choose)."""
+    if model_id.startswith("arn:"):
+        return [model_id]
+    partition, region, account = cdk.Aws.PARTITION, cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID
+    prefix, _, rest = model_id.partition(".")
+    if prefix in {"us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"} and rest:
+        return [f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}",
+                f"arn:{partition}:bedrock:*::foundation-model/{rest}"]
+    return [f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}"]
 
 
 _CAPABILITIES = {

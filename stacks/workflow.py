@@ -3,7 +3,7 @@
 Every task retries transient errors by name. An error that means the input is at fault is
 caught into HandleFailure, which records REJECTED (never retried). Any other error fails the
 execution at the step that failed, so a redrive resumes there; `compensate` records it
-(stacks/pipeline.py: the execution's status change). State carries references only; each
+(stacks/orchestration.py: the execution's status change). State carries references only; each
 step stores its small result under its own path.
 """
 

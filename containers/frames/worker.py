@@ -39,18 +39,17 @@ from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 if __package__:
+    from containers import s3_errors
     from containers.frames import analysis
-else:  # run as a script inside the image: analysis.py sits beside this file
+else:  # run as a script inside the image: analysis.py and s3_errors.py sit beside this file
     import analysis  # type: ignore[no-redef]
+    import s3_errors  # type: ignore[no-redef]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3, 4
 DOWNLOAD_THREADS = 8
 PROGRESS_EVERY_FRAMES = 10
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchBucket", "InvalidObjectState"}
-_DENIED_CODES = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 
 
 class WorkerError(Exception):
@@ -211,19 +210,15 @@ def _decode(data: bytes, bucket: str, key: str):
 
 
 def _call(action, what: str):
+    """S3's failures as the exit codes Batch retries by: the input, the role, or a passing fault."""
     try:
-        return action()
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in _MISSING_CODES:
-            raise InputError(f"{what}: not found ({code})") from None
-        if code in _DENIED_CODES:
-            raise ConfigError(f"{what}: {code} (check the job role)") from None
-        raise TransientError(f"{what}: {code or error}") from None
-    except NoCredentialsError:
-        raise ConfigError(f"{what}: no AWS credentials (the job role is missing)") from None
-    except BotoCoreError as error:
-        raise TransientError(f"{what}: {error}") from None
+        return s3_errors.call_s3(action, what, role="job role")
+    except s3_errors.S3Missing as error:
+        raise InputError(str(error)) from None
+    except s3_errors.S3Denied as error:
+        raise ConfigError(str(error)) from None
+    except s3_errors.S3Failed as error:
+        raise TransientError(str(error)) from None
 
 
 def _log(message: str) -> None:

@@ -13,9 +13,13 @@ from __future__ import annotations
 import os
 
 if __package__:
-    from containers.render.render import RenderConfig, RenderError, _client_config, load_spec, render_clip
+    from containers.render.clip import render_clip
+    from containers.render.config import RenderConfig, client_config, load_spec
+    from containers.render.errors import RenderError
 else:  # inside the image: the modules sit beside this file
-    from render import RenderConfig, RenderError, _client_config, load_spec, render_clip  # type: ignore[no-redef]
+    from clip import render_clip  # type: ignore[no-redef]
+    from config import RenderConfig, client_config, load_spec  # type: ignore[no-redef]
+    from errors import RenderError  # type: ignore[no-redef]
 
 
 class RenderFailed(Exception):
@@ -31,7 +35,7 @@ def handler(event: dict, context) -> dict:
     try:
         config = RenderConfig.from_env({**os.environ, "RENDER_SPEC": "", "RENDER_SPEC_S3": spec_s3,
                                         "TASK_TOKEN": ""})
-        s3 = boto3.client("s3", config=_client_config())
+        s3 = boto3.client("s3", config=client_config())
         spec = load_spec(config, s3)
         request_id = getattr(context, "aws_request_id", "") or ""
         return render_clip(spec, s3, attempt_id=request_id.replace("-", "")[:32] or None,

@@ -6,6 +6,7 @@ is read: concatenate the Join, with placeholders for the tokens, then json.loads
 """
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,3 +109,37 @@ def getatt_target(value: Any) -> str:
     if isinstance(value, dict) and "Ref" in value:
         return value["Ref"]
     raise ValueError(f"not a Ref or GetAtt: {value!r}")
+
+
+def allow_statements(template: dict) -> Iterator[tuple[str, dict]]:
+    """(logical id, statement) for every statement that allows something."""
+    for logical_id, statement in statements(template):
+        if statement["Effect"] == "Allow":
+            yield logical_id, statement
+
+
+def project_functions(template: dict) -> dict[str, dict]:
+    """Every function that runs this project's code (CDK's own custom-resource handlers excluded)."""
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in resources(template, LAMBDA_FUNCTION).items()
+        if str(resource["Properties"].get("Handler", "")).startswith("lambdas.")
+        # render_short_clip: the render image behind the Lambda runtime interface client
+        or resource["Properties"].get("ImageConfig", {}).get("Command") == ["lambda_handler.handler"]
+    }
+
+
+def task_states(workflow: dict) -> dict[str, dict]:
+    """Every Task state of a definition, Parallel branches and Map iterations included, by name."""
+    return {name: state for name, state, _ in iter_states(workflow["States"]) if state["Type"] == "Task"}
+
+
+def lambda_function_of(task: dict, function_ids: set[str]) -> str | None:
+    """The logical id of the function a Task invokes (plain ARN or lambda:invoke form), else None."""
+    resource = task["Resource"]
+    if resource.endswith(":states:::lambda:invoke") or resource.endswith(":states:::lambda:invoke.waitForTaskToken"):
+        resource = task["Parameters"].get("FunctionName", "")
+    match = re.fullmatch(r"\$\{(\w+)\.Arn\}(:.*)?", resource)
+    if match and match.group(1) in function_ids:
+        return match.group(1)
+    return None

@@ -19,7 +19,23 @@ def template_dict(synth) -> dict:
 
 @pytest.fixture(scope="session")
 def state_machine_id(synth) -> str:
-    return synth.logical_id(synth.stack.pipeline.state_machine)
+    return synth.logical_id(synth.stack.pipeline.orchestration.state_machine)
+
+
+@pytest.fixture(scope="session")
+def bucket_ids(synth) -> dict[str, str]:
+    """The logical id of each bucket of the state layer: ingest, output, access_logs."""
+    state = synth.stack.state
+    return {name: synth.logical_id(bucket) for name, bucket in (
+        ("ingest", state.ingest_bucket), ("output", state.output_bucket), ("access_logs", state.access_logs))}
+
+
+@pytest.fixture(scope="session")
+def table_ids(synth) -> dict[str, str]:
+    """The logical id of the state layer's jobs, events and idempotency tables."""
+    state = synth.stack.state
+    return {name: synth.logical_id(table) for name, table in (
+        ("jobs", state.jobs_table), ("events", state.events_table), ("idempotency", state.idempotency_table))}
 
 
 @pytest.fixture(scope="session")

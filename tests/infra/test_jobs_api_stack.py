@@ -1,4 +1,4 @@
-"""The jobs API, live push and the stall monitor, read from the synthesized template."""
+"""The jobs API and live push (stacks/jobs_api.py), read from the synthesized template."""
 
 import json
 import re
@@ -7,7 +7,7 @@ import pytest
 
 from lambdas.common.connections import BY_CONNECTION_INDEX
 from lambdas.common.jobs import LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY
-from lambdas.jobs_api.logic import CompleteRequest, UploadRequest
+from lambdas.jobs_api.models import CompleteRequest, UploadRequest
 from lambdas.jobs_api.openapi import DOCUMENT
 from tests.infra import cfn
 
@@ -98,13 +98,22 @@ def test_the_jobs_api_may_touch_only_uploads_its_tables_and_the_workflows_execut
     statements = _statements_of(synth, pipeline.jobs_api.function)
     ingest = synth.logical_id(synth.stack.state.ingest_bucket)
     jobs = synth.logical_id(synth.stack.state.jobs_table)
-    machine = synth.logical_id(pipeline.state_machine)
+    machine = synth.logical_id(pipeline.orchestration.state_machine)
 
     assert _resources_of(statements, "s3:PutObject") == [f"${{{ingest}.Arn}}/uploads/*"]
     assert _resources_of(statements, "states:RedriveExecution") == _resources_of(statements, "states:StopExecution") \
         == [f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:${{{machine}.Name}}:*"]
     assert _resources_of(statements, "dynamodb:Query").count(f"${{{jobs}.Arn}}/index/{LISTING_INDEX}") == 1
     assert not any(action.startswith("states:Start") for s in statements for action in cfn.as_list(s["Action"]))
+
+
+def test_given_the_jobs_api_then_it_may_read_the_event_log_but_never_write_it(synth, template_dict):
+    role = synth.logical_id(synth.stack.pipeline.jobs_api.function.role)
+    events_table = cfn.arn_of(synth.logical_id(synth.stack.state.events_table))
+    on_events = {action for statement in cfn.role_statements(template_dict, role)
+                 for action in cfn.as_list(statement["Action"])
+                 if events_table in [cfn.placeholder(r) for r in cfn.as_list(statement["Resource"])]}
+    assert on_events == {"dynamodb:Query"}
 
 
 def test_the_jobs_table_lists_every_job_newest_first_through_its_listing_index(synth):
@@ -166,47 +175,3 @@ def test_pushing_to_connections_is_allowed_only_on_this_apis_stage(synth):
     for fn in (live.push_function, live.routes_function):
         assert _resources_of(_statements_of(synth, fn), "execute-api:ManageConnections") == [
             f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api}}}/v1/POST/@connections/*"]
-
-
-# --- stall monitor -----------------------------------------------------------------------------------------------
-
-
-def test_the_stall_monitor_runs_every_5_minutes_one_run_at_a_time(synth):
-    monitor = synth.stack.pipeline.stall_monitor
-    function = synth.logical_id(monitor.function.function)
-    (schedule,) = [s["Properties"] for s in cfn.resources(synth.template_dict, "AWS::Scheduler::Schedule").values()]
-
-    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
-    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
-    assert cfn.properties(synth.template_dict, function)["ReservedConcurrentExecutions"] == 1
-
-
-def test_a_stalled_job_raises_an_alarm_on_the_alarm_topic(synth):
-    alarm = cfn.properties(synth.template_dict, synth.logical_id(synth.stack.pipeline.stall_monitor.alarm))
-    topic = synth.logical_id(synth.stack.pipeline.alarm_topic)
-
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("VideoFlow", "StalledJobs", "Sum")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "videoflow"}]
-    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert alarm["AlarmActions"] == [{"Ref": topic}]
-
-
-def test_given_no_upload_origins_then_the_ingest_bucket_has_no_cors_rule(template_dict):
-    buckets = [r["Properties"] for r in template_dict["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
-    assert all("CorsConfiguration" not in bucket for bucket in buckets)
-
-
-def test_given_an_upload_origin_then_only_that_origin_may_put_parts_and_read_their_etags():
-    import aws_cdk as cdk
-    from aws_cdk.assertions import Template
-
-    from stacks.app import build_app
-
-    app = cdk.App(context={"videoflow": {"upload_allowed_origins": ["https://app.example.com"]}})
-    build_app(app)
-    buckets = [r["Properties"] for r in Template.from_stack(app.node.find_child("VideoFlow")).to_json()["Resources"]
-               .values() if r["Type"] == "AWS::S3::Bucket" and "CorsConfiguration" in r["Properties"]]
-    assert [bucket["CorsConfiguration"]["CorsRules"] for bucket in buckets] == [[{
-        "AllowedHeaders": ["*"], "AllowedMethods": ["PUT"], "AllowedOrigins": ["https://app.example.com"],
-        "ExposedHeaders": ["ETag"], "MaxAge": 3600,
-    }]]

@@ -114,7 +114,7 @@ def test_keyframe_inference_may_invoke_the_endpoint_by_its_lower_case_arn(access
 def test_eventbridge_may_start_the_pipeline_only_from_the_upload_rule(access, local):
     events = access.service_principal("events.amazonaws.com")
     start = local.arn(function_id(local, "start_pipeline"))
-    upload_rule = local.arn(local.find("AWS::Events::Rule", "PipelineUploadCreated"))
+    upload_rule = local.arn(local.find("AWS::Events::Rule", "PipelineOrchestrationUploadCreated"))
 
     access.check(events, "lambda:InvokeFunction", start, {"aws:SourceArn": upload_rule})
     with pytest.raises(AccessDenied):

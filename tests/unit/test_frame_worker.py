@@ -31,6 +31,7 @@ from lambdas.common.events import EventLog
 from lambdas.common.models import FrameManifestRef
 from lambdas.detect_shots.handler import handler as detect_handler
 from lambdas.detect_shots.logic import ShotsRequest, build_shots, detect_shots, find_cuts
+from stacks.images import stage_image
 from tests.media import make_video
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -209,7 +210,7 @@ def test_given_a_frame_deleted_from_s3_when_the_worker_runs_then_it_exits_3_nami
     code = worker.main(_worker_env(ref, 0))
 
     assert code == worker.EXIT_INPUT
-    assert f"{FRAMES_PREFIX}frame.0000003.jpg: not found" in capsys.readouterr().err
+    assert f"{FRAMES_PREFIX}frame.0000003.jpg: it does not exist" in capsys.readouterr().err
 
 
 def test_given_a_chunk_of_frames_when_the_worker_runs_then_it_logs_progress_to_stderr(aws_state, cut_frames, capsys):
@@ -387,14 +388,17 @@ def test_given_a_manifest_that_does_not_exist_when_the_process_runs_then_it_exit
 
     assert completed.returncode == worker.EXIT_INPUT
     assert completed.stderr.strip().splitlines()[-1] == (
-        f"error: reading the frame manifest s3://{OUTPUT_BUCKET}/manifests/nobody/frames.json: not found (NoSuchKey)"
+        f"error: reading the frame manifest s3://{OUTPUT_BUCKET}/manifests/nobody/frames.json: "
+        "it does not exist (NoSuchKey)"
     )
 
 
 def test_given_the_image_layout_when_worker_py_runs_as_a_script_then_it_imports_its_analysis_beside_it(tmp_path):
-    # The Dockerfile copies analysis.py and worker.py into /app and runs `python worker.py`.
-    for name in ("analysis.py", "worker.py"):
-        shutil.copy(ROOT / "containers" / "frames" / name, tmp_path / name)
+    # The Dockerfile copies s3_errors.py, analysis.py and worker.py from the folder the stack stages into /app
+    # and runs `python worker.py`.
+    staged = stage_image("frames")
+    for name in ("s3_errors.py", "analysis.py", "worker.py"):
+        shutil.copy(staged / name, tmp_path / name)
 
     completed = subprocess.run([sys.executable, "worker.py"], cwd=tmp_path, capture_output=True, text=True,
                                timeout=60, env={**os.environ, "FRAME_MANIFEST_BUCKET": "", "FRAME_MANIFEST_KEY": "",

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from containers.render import render
+from stacks.images import stage_image
 from tests.media import make_truncated, make_video, put_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -584,11 +585,13 @@ def test_given_a_render_killed_mid_clip_when_it_is_retried_then_exactly_one_clip
 
 
 def test_given_the_image_layout_when_render_py_runs_as_a_script_then_it_imports_its_modules_beside_it(tmp_path):
-    # Exactly what the Dockerfile copies into /app (`COPY a.py b.py ./`), then `python render.py`.
-    dockerfile = (ROOT / "containers" / "render" / "Dockerfile").read_text().splitlines()
+    # Exactly what the Dockerfile copies into /app (`COPY a.py b.py ./`) from the folder the stack stages
+    # (containers/render and the shared modules), then `python render.py`.
+    staged = stage_image("render")
+    dockerfile = (staged / "Dockerfile").read_text().splitlines()
     copied = next(line.split()[1:-1] for line in dockerfile if line.startswith("COPY ") and ".py" in line)
     for name in copied:
-        shutil.copy(ROOT / "containers" / "render" / name, tmp_path / name)
+        shutil.copy(staged / name, tmp_path / name)
     environment = {name: value for name, value in os.environ.items()
                    if name not in ("RENDER_SPEC", "RENDER_SPEC_S3", "TASK_TOKEN", "PYTHONPATH")}
 
