@@ -1,8 +1,8 @@
-"""The three ways to turn texts into embeddings, all speaking the inference server's /invocations shape.
+"""Two ways to turn texts into embeddings, both speaking the inference server's /invocations shape.
 
 `HttpEmbedder` posts to a SageMaker-contract server (the local one), `SageMakerEmbedder` calls
-the deployed endpoint through sagemaker-runtime (the Lambdas in AWS; embedding.py picks it),
-and `LocalEmbedder` runs the model in this process (tests, tools). One request and response
+the deployed endpoint through sagemaker-runtime (the Lambdas in AWS; embedding.py picks it);
+videoflow/search.py's `LocalEmbedder` runs the model in this process (tests, tools). One request and response
 shape (containers/inference/server.py) means an index built through one is searched through
 another. Batches go out a few at a time, since indexing an hour of transcript is many requests.
 """
@@ -180,29 +180,3 @@ class SageMakerEmbedder:
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-class LocalEmbedder:
-    """Runs the inference container's model in this process (tests, tools; no server needed).
-
-    It imports containers.inference, which is not in the Lambda code asset: never the default
-    of a deployed function (lambdas/common/embedding.py defaults to SageMakerEmbedder).
-    """
-
-    def __init__(self, encoder: Any = None):
-        if encoder is None:
-            from containers.inference.model import shared_encoder
-
-            encoder = shared_encoder()
-        self.encoder = encoder
-
-    @property
-    def model(self) -> str:
-        return self.encoder.name
-
-    @property
-    def dim(self) -> int:
-        return self.encoder.dim
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encoder.encode(list(texts))

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from lambdas.common.embedders import EMBED_BATCH, EMBED_PARALLEL, HttpEmbedder, LocalEmbedder, SageMakerEmbedder
+from lambdas.common.embedders import EMBED_BATCH, EMBED_PARALLEL, HttpEmbedder, SageMakerEmbedder
 from lambdas.common.keys import index_key
 from lambdas.common.search_index import (
     INDEX_FORMAT,
@@ -52,7 +52,7 @@ __all__ = [
     "DEFAULT_K", "DEFAULT_MAX_MOMENT_S", "DEFAULT_MERGE_GAP_S", "DEFAULT_MERGE_MARGIN", "EMBED_BATCH",
     "EMBED_PARALLEL", "INDEX_FORMAT", "INDEX_VERSION", "MAX_K", "MAX_QUERY_CHARS",
     "EmbeddingFailed", "Embedder", "HttpEmbedder", "IndexInvalid", "IndexNotFound", "InvalidQuery",
-    "LocalEmbedder", "ModelMismatch", "Moment", "SageMakerEmbedder", "SearchError", "SearchIndex", "Segment",
+    "ModelMismatch", "Moment", "SageMakerEmbedder", "SearchError", "SearchIndex", "Segment",
     "build_index", "index_from_json", "index_key", "index_to_json", "load_index", "save_index", "search",
     "search_text",
 ]

@@ -77,10 +77,7 @@ POWERTOOLS_REMOVED = ("boto*", "s3transfer*", "*dateutil*", "urllib3*", "six*", 
 # fails the test. Delete an entry to make its failure fail the suite.
 KNOWN_FAILURES: dict[str, tuple[str, str]] = {}  # handler -> (error text, why); none today
 # Imports written inside functions that are allowed not to resolve in a deployed function.
-LOCAL_ONLY_IMPORTS = {
-    "containers.inference.model": "LocalEmbedder (lambdas/common/search.py): tests and tools only, never the "
-                                  "default of a deployed function; containers.inference is not in the asset",
-}
+LOCAL_ONLY_IMPORTS: dict[str, str] = {}  # module -> why; none today (LocalEmbedder lives in videoflow/search.py)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ import pytest
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.keys import index_key, manifest_key
-from lambdas.common.search import LocalEmbedder, build_index, index_to_json
+from lambdas.common.search import build_index, index_to_json
 from videoflow.cli import main
 from videoflow.local.export import export_job
+from videoflow.search import LocalEmbedder
 
 JOB_ID = "65b2a1c7d4737de620c77d5a33e866a6"
 SEGMENTS = [

@@ -11,7 +11,7 @@ import pytest
 from lambdas.common import embedding, storage
 from lambdas.common.events import EventLog
 from lambdas.common.models import MediaInfo, SourceObject, Transcript, Word
-from lambdas.common.search import LocalEmbedder, load_index, search_text
+from lambdas.common.search import load_index, search_text
 from lambdas.common.sentences import sentences_from_words
 from lambdas.keyframe_inference.handler import handler
 from lambdas.keyframe_inference.logic import (
@@ -23,6 +23,7 @@ from lambdas.keyframe_inference.logic import (
     speech_segments,
 )
 from videoflow.local.lambda_runtime import LocalLambdaContext
+from videoflow.search import LocalEmbedder
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

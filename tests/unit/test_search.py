@@ -20,7 +20,6 @@ from lambdas.common.search import (
     IndexInvalid,
     IndexNotFound,
     InvalidQuery,
-    LocalEmbedder,
     ModelMismatch,
     SageMakerEmbedder,
     Segment,
@@ -33,6 +32,7 @@ from lambdas.common.search import (
     search,
     search_text,
 )
+from videoflow.search import LocalEmbedder
 
 OUTPUT_BUCKET = "videoflow-output"
 JOB = "0f3c9a"

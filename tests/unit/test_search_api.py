@@ -13,10 +13,11 @@ import pytest
 from moto import mock_aws
 
 from lambdas.common import embedding
-from lambdas.common.search import EmbeddingFailed, LocalEmbedder, build_index, save_index
+from lambdas.common.search import EmbeddingFailed, build_index, save_index
 from lambdas.search_api import handler as api
 from lambdas.search_api.logic import IndexCache
 from videoflow.local.lambda_runtime import LocalLambdaContext
+from videoflow.search import LocalEmbedder
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
