@@ -137,9 +137,7 @@ def execution_arn(state_machine_arn: str, job_id: str) -> str:
 def retry_job(job_id: str, *, jobs: JobStore, events: EventLog, sfn, state_machine_arn: str,
               requested_by: str | None = None) -> JobActionResult:
     """Redrive the FAILED execution from the step that failed (Step Functions RedriveExecution)."""
-    record = _record(job_id, jobs, events)
-    if record.get("status") != "FAILED":
-        raise JobStateConflict(f"Only a FAILED job can be retried; job {job_id} is {record.get('status')}.")
+    record = _record_in(job_id, "FAILED", "retried", jobs, events)
     arn = execution_arn(state_machine_arn, job_id)
     # Two retries of the same failure (a double click) are one redrive.
     token = hashlib.sha256(f"{job_id}:{record.get('updated_at')}".encode()).hexdigest()[:64]
@@ -163,9 +161,7 @@ def retry_job(job_id: str, *, jobs: JobStore, events: EventLog, sfn, state_machi
 def cancel_job(job_id: str, *, jobs: JobStore, events: EventLog, sfn, state_machine_arn: str,
                requested_by: str | None = None) -> JobActionResult:
     """Stop the RUNNING execution (Step Functions StopExecution); the job ends CANCELLED."""
-    record = _record(job_id, jobs, events)
-    if record.get("status") != "RUNNING":
-        raise JobStateConflict(f"Only a RUNNING job can be cancelled; job {job_id} is {record.get('status')}.")
+    _record_in(job_id, "RUNNING", "cancelled", jobs, events)
     arn = execution_arn(state_machine_arn, job_id)
     try:
         answer = sfn.stop_execution(executionArn=arn, error="VideoFlow.Cancelled",
@@ -178,6 +174,14 @@ def cancel_job(job_id: str, *, jobs: JobStore, events: EventLog, sfn, state_mach
     jobs.upsert(job_id, status="CANCELLED", reason=CANCELLED_REASON, reason_code="CANCELLED",
                 cancel_requested_by=requested_by, cancel_requested_at=_iso(answer.get("stopDate")))
     return JobActionResult(job_id=job_id, status="CANCELLED", execution_arn=arn)
+
+
+def _record_in(job_id: str, status: str, action: str, jobs: JobStore, events: EventLog) -> dict:
+    """The job's record, when the job is in the one status the action applies to."""
+    record = _record(job_id, jobs, events)
+    if record.get("status") != status:
+        raise JobStateConflict(f"Only a {status} job can be {action}; job {job_id} is {record.get('status')}.")
+    return record
 
 
 def _record(job_id: str, jobs: JobStore, events: EventLog) -> dict:
