@@ -98,7 +98,7 @@ def _usd(value) -> str:
 
 # --- worked estimates ---------------------------------------------------------------------------
 
-# Lambda run time per invocation for a one-hour video (ms); the memory comes from stacks/pipeline.py.
+# Lambda run time per invocation for a one-hour video (ms); the memory comes from stacks/steps.py.
 ESTIMATE_LAMBDA_MS = {
     "start_pipeline": 300,
     "validate_upload": 500,
@@ -145,7 +145,7 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
       step) = 196 transitions.
     * Lambda: one invocation of each step, with the run times in ESTIMATE_LAMBDA_MS (the longest:
       keyframe_inference 30 s embedding about 900 transcript windows, aggregate_frames 10 s),
-      at the memory sizes of stacks/pipeline.py.
+      at the memory sizes of stacks/steps.py.
     * SageMaker: the job holds the warm floor (1 instance of `instance_type`) alone, from just
       after ingest to the end: MediaConvert 10 min + Transcribe 15 min (the frames finish
       within it) + 1 min of embedding = 26 min. With the default floors (idle 1, warm 1) that
