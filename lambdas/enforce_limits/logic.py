@@ -3,7 +3,7 @@
 from lambdas.common.errors import DurationTooLong, DurationTooShort, FileTooLarge
 from lambdas.common.events import EventLog
 from lambdas.common.models import JobRequest, MediaInfo, Model
-from lambdas.common.settings import Settings
+from lambdas.common.settings import LimitSettings
 
 
 class LimitsRequest(JobRequest):
@@ -15,16 +15,14 @@ class LimitsVerdict(Model):
     max_size_bytes: int
 
 
-def enforce_limits(request: LimitsRequest, settings: Settings, events: EventLog) -> LimitsVerdict:
+def enforce_limits(request: LimitsRequest, settings: LimitSettings, events: EventLog) -> LimitsVerdict:
     media = request.media
     if media.size_bytes > settings.max_size_bytes:
-        raise FileTooLarge(
-            f"The file is {_gib(media.size_bytes)}; the limit is {_gib(settings.max_size_bytes)}."
-        )
+        size, limit = _readable(media.size_bytes, settings.max_size_bytes, _gib, "{:,} bytes")
+        raise FileTooLarge(f"The file is {size}; the limit is {limit}.")
     if media.duration_s > settings.max_duration_s:
-        raise DurationTooLong(
-            f"The video lasts {_hms(media.duration_s)}; the limit is {_hms(settings.max_duration_s)}."
-        )
+        length, limit = _readable(media.duration_s, settings.max_duration_s, _hms, "{:.3f} s")
+        raise DurationTooLong(f"The video lasts {length}; the limit is {limit}.")
     if media.duration_s < settings.min_duration_s:
         raise DurationTooShort(
             f"The video lasts {media.duration_s:.2f} s; at least {settings.min_duration_s:g} s is needed."
@@ -32,6 +30,13 @@ def enforce_limits(request: LimitsRequest, settings: Settings, events: EventLog)
     events.append(request.job_id, "limits.passed", "EnforceLimits",
                   duration_s=media.duration_s, size_bytes=media.size_bytes)
     return LimitsVerdict(max_duration_s=settings.max_duration_s, max_size_bytes=settings.max_size_bytes)
+
+
+def _readable(value, limit, rounded, exact: str) -> tuple[str, str]:
+    """Both in the rounded form, unless rounding would make them look equal (a byte or a second over)."""
+    if rounded(value) != rounded(limit):
+        return rounded(value), rounded(limit)
+    return exact.format(value), exact.format(limit)
 
 
 def _gib(size_bytes: int) -> str:

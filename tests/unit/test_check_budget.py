@@ -1,4 +1,9 @@
-"""The per-job judgment budget: conditional writes in DynamoDB, so no job ever spends past its limits."""
+"""check_budget and the budget store it opens: no job ever spends past its model limits.
+
+The store (lambdas/common/budget.py) reserves tokens and calls with conditional writes in
+DynamoDB, so concurrent reservations cannot overshoot; the prices turn recorded usage into
+dollars. The step opens the job's budget and reports what is left.
+"""
 
 import functools
 import threading

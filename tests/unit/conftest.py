@@ -1,0 +1,67 @@
+"""Fixtures shared by the unit tests of more than one step (tests/conftest.py has the moto account).
+
+- `bedrock`: judgment with a model configured, for plan_clips, summarize_video and the model gateway;
+- `live`: the connections table, for push_events and ws_connections;
+- `endpoint_floor`: the inference leases table and scalable target, for warm_inference and release_inference.
+"""
+
+import types
+
+import boto3
+import pytest
+
+from lambdas.common import aws, model_gateway as gateway
+from lambdas.common.connections import BY_CONNECTION_INDEX, Connections
+from lambdas.common.events import EventLog
+from lambdas.common.jobs import JobStore
+from lambdas.common.settings import get_settings
+from tests.bedrock import MODEL_ID, RecordedBedrockFake
+from tests.inference_floor import ENV as INFERENCE_ENV, EndpointFloor
+from tests.websocket import CALLBACK_URL, CONNECTIONS_TABLE, REGION
+
+
+@pytest.fixture
+def bedrock(budget_table, monkeypatch):
+    """Bedrock configured (model id, budget table), and a way to put a fake client in its place."""
+    monkeypatch.setenv("BEDROCK_MODEL_ID", MODEL_ID)
+
+    def install(*answers) -> RecordedBedrockFake:
+        fake = RecordedBedrockFake(*answers)
+        gateway.register_client(fake)
+        return fake
+
+    yield install
+    gateway.register_client(None)
+
+
+@pytest.fixture
+def live(aws_state, monkeypatch):
+    """conftest's moto account plus the connections table (as stacks/jobs_api.py declares it)."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=CONNECTIONS_TABLE,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"},
+                   {"AttributeName": "connection_id", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"},
+                              {"AttributeName": "connection_id", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": BY_CONNECTION_INDEX,
+            "KeySchema": [{"AttributeName": "connection_id", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("CONNECTIONS_TABLE", CONNECTIONS_TABLE)
+    monkeypatch.setenv("WEBSOCKET_CALLBACK_URL", CALLBACK_URL)
+    settings = get_settings()
+    aws.websocket_management.cache_clear()
+    yield types.SimpleNamespace(connections=Connections(CONNECTIONS_TABLE), events=EventLog(settings.events_table),
+                                jobs=JobStore(settings.jobs_table))
+    aws.websocket_management.cache_clear()
+
+
+@pytest.fixture
+def endpoint_floor(aws_state, monkeypatch) -> EndpointFloor:
+    """The leases table and the endpoint's scalable target at the idle floor, and the floor's variables."""
+    for name, value in INFERENCE_ENV.items():
+        monkeypatch.setenv(name, value)
+    return EndpointFloor()
