@@ -15,18 +15,22 @@ Lambda builds the same environment from its event.
                        it needs room for the whole source and the clip
     FFMPEG, FFPROBE    the programs, default from PATH
     AWS_ENDPOINT_URL   optional; boto3 honours it (the local runner points it at moto)
+
+RenderConfig is a pydantic model of these variables, each field read by its alias, as the
+functions' settings are (lambdas/common/settings.py); an empty variable is an unset one. The
+image has pydantic and not pydantic-settings, so the environment is passed in as a mapping.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any
 
 from botocore.config import Config
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 if __package__:
     from containers.render import ffmpeg_plan
@@ -38,52 +42,92 @@ else:  # run as a script inside the image: the modules sit beside this file
     from spec import RenderSpec  # type: ignore[no-redef]
 
 DEFAULT_HEARTBEAT_S = 30.0
+MAX_HEARTBEAT_S = 3600.0
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-_ATTEMPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ATTEMPT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+NO_SPEC = "no render spec: set RENDER_SPEC (JSON) or RENDER_SPEC_S3 (s3://bucket/key)"
 
 
-@dataclass(frozen=True)
-class RenderConfig:
-    spec_json: str | None
-    spec_s3: tuple[str, str] | None
-    task_token: str | None
-    heartbeat_s: float
-    attempt_id: str
-    preset: str
-    work_dir: str | None
-    ffmpeg: str
-    ffprobe: str
+class RenderConfig(BaseModel):
+    """The render's settings. A field's description says what its variable must be: a wrong value's
+    cause reads "<VARIABLE> must be <description>, not <value>"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec_json: str | None = Field(None, alias="RENDER_SPEC")
+    spec_s3: tuple[str, str] | None = Field(None, alias="RENDER_SPEC_S3", description="s3://bucket/key")
+    task_token: str | None = Field(None, alias="TASK_TOKEN", repr=False)
+    heartbeat_s: float = Field(DEFAULT_HEARTBEAT_S, alias="HEARTBEAT_S", gt=0, le=MAX_HEARTBEAT_S,
+                               allow_inf_nan=False,
+                               description=f"a number of seconds within (0, {MAX_HEARTBEAT_S:g}]")
+    attempt_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16], alias="RENDER_ATTEMPT_ID",
+                            pattern=ATTEMPT_ID_PATTERN, description="1-64 letters, digits, - and _")
+    preset: str = Field(ffmpeg_plan.DEFAULT_PRESET, alias="RENDER_PRESET",
+                        description=f"one of {', '.join(X264_PRESETS)}")
+    work_dir: str | None = Field(None, alias="RENDER_WORK_DIR")
+    ffmpeg: str = Field(default_factory=lambda: shutil.which("ffmpeg") or "ffmpeg", alias="FFMPEG")
+    ffprobe: str = Field(default_factory=lambda: shutil.which("ffprobe") or "ffprobe", alias="FFPROBE")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RenderConfig:
-        spec_json = environ.get("RENDER_SPEC", "").strip() or None
-        spec_s3 = _parse_s3_uri(environ["RENDER_SPEC_S3"]) if environ.get("RENDER_SPEC_S3", "").strip() else None
-        if spec_json is None and spec_s3 is None:
-            raise RenderError("no render spec: set RENDER_SPEC (JSON) or RENDER_SPEC_S3 (s3://bucket/key)")
-        raw_heartbeat = environ.get("HEARTBEAT_S", "").strip() or str(DEFAULT_HEARTBEAT_S)
+        """The settings in `environ` (os.environ, or the Lambda's copy of it); RenderError names what is wrong."""
         try:
-            heartbeat_s = float(raw_heartbeat)
-        except ValueError:
-            raise RenderError(f"HEARTBEAT_S must be a number of seconds, not {raw_heartbeat!r}") from None
-        if not 0 < heartbeat_s <= 3600:
-            raise RenderError(f"HEARTBEAT_S must be within (0, 3600] seconds, not {heartbeat_s:g}")
-        attempt_id = environ.get("RENDER_ATTEMPT_ID", "").strip() or uuid.uuid4().hex[:16]
-        if not _ATTEMPT_ID.match(attempt_id):
-            raise RenderError(f"RENDER_ATTEMPT_ID may hold only letters, digits, - and _ (1-64), not {attempt_id!r}")
-        preset = environ.get("RENDER_PRESET", "").strip() or ffmpeg_plan.DEFAULT_PRESET
+            return cls.model_validate(environ)
+        except ValidationError as error:
+            raise RenderError(_cause(error)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _set_variables(cls, environ: Any) -> Any:
+        """This model's variables only, stripped; an empty one is left out, so its field takes its default."""
+        if not isinstance(environ, Mapping):
+            return environ
+        found = {}
+        for field in cls.model_fields.values():
+            value = environ.get(field.alias)
+            value = value.strip() if isinstance(value, str) else value
+            if value is not None and value != "":
+                found[field.alias] = value
+        return found
+
+    @field_validator("spec_s3", mode="before")
+    @classmethod
+    def _bucket_and_key(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        bucket, _, key = value.removeprefix("s3://").partition("/")
+        if not bucket or not key:
+            raise ValueError("not s3://bucket/key")
+        return bucket, key
+
+    @field_validator("preset")
+    @classmethod
+    def _x264_preset(cls, preset: str) -> str:
         if preset not in X264_PRESETS:
-            raise RenderError(f"RENDER_PRESET must be one of {', '.join(X264_PRESETS)}, not {preset!r}")
-        return cls(
-            spec_json=spec_json,
-            spec_s3=spec_s3,
-            task_token=environ.get("TASK_TOKEN", "").strip() or None,
-            heartbeat_s=heartbeat_s,
-            attempt_id=attempt_id,
-            preset=preset,
-            work_dir=environ.get("RENDER_WORK_DIR", "").strip() or None,
-            ffmpeg=environ.get("FFMPEG", "").strip() or shutil.which("ffmpeg") or "ffmpeg",
-            ffprobe=environ.get("FFPROBE", "").strip() or shutil.which("ffprobe") or "ffprobe",
-        )
+            raise ValueError("not an x264 preset")
+        return preset
+
+    @model_validator(mode="after")
+    def _has_a_spec(self) -> RenderConfig:
+        if self.spec_json is None and self.spec_s3 is None:
+            raise PydanticCustomError("no_render_spec", NO_SPEC)
+        return self
+
+
+def _cause(error: ValidationError) -> str:
+    """The validation errors as one readable line: each wrong variable, what it must be and what it was."""
+    fields = {field.alias: field for field in RenderConfig.model_fields.values()}
+    causes: dict[str, str] = {}
+    for item in error.errors(include_url=False):
+        variable = str(item["loc"][0]) if item["loc"] else ""
+        field = fields.get(variable)
+        if field is None:  # the model's own check: no spec at all
+            causes.setdefault(item["msg"], item["msg"])
+        elif field.description:
+            causes.setdefault(variable, f"{variable} must be {field.description}, not {item['input']!r}")
+        else:
+            causes.setdefault(variable, f"{variable}: {item['msg']}, not {item['input']!r}")
+    return "; ".join(causes.values())
 
 
 def load_spec(config: RenderConfig, s3) -> RenderSpec:
@@ -105,11 +149,3 @@ def load_spec(config: RenderConfig, s3) -> RenderSpec:
 def client_config() -> Config:
     """The SDK's standard retries, a few more of them: a long render should not fail on one throttled call."""
     return Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
-
-
-def _parse_s3_uri(value: str) -> tuple[str, str]:
-    text = value.strip().removeprefix("s3://")
-    bucket, _, key = text.partition("/")
-    if not bucket or not key:
-        raise RenderError(f"RENDER_SPEC_S3 must be s3://bucket/key, not {value!r}")
-    return bucket, key

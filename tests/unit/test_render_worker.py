@@ -471,6 +471,18 @@ def test_given_an_invalid_spec_when_the_render_starts_then_the_cause_names_the_f
     assert failure["cause"] == "the render spec in RENDER_SPEC is invalid: output: Field required"
 
 
+def test_given_a_heartbeat_that_is_not_a_number_when_the_render_starts_then_the_cause_names_the_variable(s3):
+    sfn = FakeStepFunctions()
+
+    code, document = _main(s3, {}, sfn=sfn, HEARTBEAT_S="soon")
+
+    assert (code, document) == (1, None)
+    (_, failure), = sfn.named("failure")
+    assert failure["error"] == "RenderFailed"
+    assert failure["cause"] == "HEARTBEAT_S must be a number of seconds within (0, 3600], not 'soon'"
+    assert sfn.named("heartbeat") == []
+
+
 def test_given_the_copy_to_the_final_key_fails_when_rendered_then_the_partial_is_removed_and_nothing_is_published(
     s3, landscape,
 ):
