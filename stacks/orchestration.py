@@ -61,7 +61,7 @@ class Orchestration(Construct):
             self, "JobStateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(workflow.chain),
-            timeout=cdk.Duration.hours(config.workflow_timeout_h),
+            timeout=cdk.Duration.seconds(config.workflow_timeout_s),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )

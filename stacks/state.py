@@ -5,8 +5,13 @@ from aws_cdk import aws_dynamodb as dynamodb, aws_s3 as s3
 from constructs import Construct
 
 from lambdas.common.jobs import FINGERPRINT_INDEX, LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY
+from lambdas.common.owners import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_LISTING_ATTRIBUTES
 from stacks.config import VideoFlowConfig
 from stacks.nag import acknowledge, checkov_skip
+
+# An overwritten or deleted original stays this long as a noncurrent version: a job reading it pins its
+# version, and Step Functions can redrive a failed execution up to 14 days after it started.
+NONCURRENT_VERSION_DAYS = 15
 
 
 class StateLayer(Construct):
@@ -30,8 +35,13 @@ class StateLayer(Construct):
             "CKV_AWS_18": "This is the access-log bucket itself; logging it into itself would loop.",
             "CKV_AWS_21": "S3 writes each access-log object once and never overwrites it; they expire after a year.",
         })
-        # Originals: versioned so an overwrite never loses the object a job is reading.
+        # Originals: versioned so an overwrite never loses the object a job is reading; old versions expire.
         self.ingest_bucket = self._bucket("Ingest", removal, versioned=True, event_bridge=True)
+        self.ingest_bucket.add_lifecycle_rule(
+            id="ExpireReplacedOriginals",
+            noncurrent_version_expiration=cdk.Duration.days(NONCURRENT_VERSION_DAYS),
+            expired_object_delete_marker=True,
+        )
         if config.upload_allowed_origins:
             # A browser PUTs the parts of a presigned multipart upload and must read each part's ETag.
             self.ingest_bucket.add_cors_rule(
@@ -64,6 +74,21 @@ class StateLayer(Construct):
             sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=list(LISTING_ATTRIBUTES),
+        )
+        # GET /jobs for everyone but administrators: the caller's own jobs, newest first (lambdas/jobs_api/owned.py).
+        self.jobs_table.add_global_secondary_index(
+            index_name=OWNER_INDEX,
+            partition_key=dynamodb.Attribute(name=OWNER_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(OWNER_LISTING_ATTRIBUTES),
+        )
+        # The uploads the jobs API started: owner and declared size, until completed (lambdas/jobs_api/claims.py).
+        self.uploads_table = dynamodb.Table(
+            self, "Uploads",
+            partition_key=dynamodb.Attribute(name="upload_id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            **self._table_defaults(cdk.RemovalPolicy.DESTROY),
         )
         self.events_table = dynamodb.Table(
             self, "Events",

@@ -32,6 +32,7 @@ from lambdas.common.constants import (
 )
 from lambdas.common.jobs import FINGERPRINT_INDEX, LISTING_INDEX
 from lambdas.common.judgment import JudgmentSettings
+from lambdas.common.owners import OWNER_INDEX, AccessSettings
 from lambdas.common.render_list import RenderSettings
 from lambdas.common.settings import (
     ConnectionSettings,
@@ -44,6 +45,7 @@ from lambdas.common.settings import (
     Settings,
     WorkflowSettings,
 )
+from lambdas.jobs_api.models import UploadSettings
 from lambdas.notify.logic import NotifySettings
 from lambdas.record_cost.config import CostConfig
 from lambdas.record_render.logic import FargateShape
@@ -77,7 +79,7 @@ class S3Access:
 
 @dataclass(frozen=True)
 class TableAccess:
-    table: str  # jobs, events, budget, leases, idempotency, connections
+    table: str  # jobs, events, budget, leases, idempotency, connections, uploads
     actions: tuple[str, ...]
     index: str | None = None
 
@@ -160,9 +162,12 @@ STEPS: tuple[Step, ...] = (
          tables=(EVENT_LOG, LEASES), capabilities=(Capability.SET_INFERENCE_FLOOR,)),
     Step("build_mediaconvert_job", 10, 128, "Builds the one MediaConvert job for the three derivatives",
          (Settings, LimitSettings), "BuildMediaConvertJob", "$.mediaconvert"),
-    Step("record_derivatives", 60, 256, "Checks and records the proxy, audio and frames",
-         state="RecordDerivatives", result_path="$.derivatives",
-         s3=(reads(OUTPUT, DERIVATIVES_PREFIX), lists(OUTPUT, DERIVATIVES_PREFIX)), tables=(EVENT_LOG, JOB_RECORD)),
+    # HeadObject of the upload's current version (was it replaced while MediaConvert read it?); the
+    # proxy's decoded length against the limits: either finds the input at fault.
+    Step("record_derivatives", 60, 256, "Checks and records the proxy, audio and frames", (Settings, LimitSettings),
+         state="RecordDerivatives", result_path="$.derivatives", rejects=True,
+         s3=(reads(OUTPUT, DERIVATIVES_PREFIX), lists(OUTPUT, DERIVATIVES_PREFIX),
+             reads(INGEST, INGEST_PREFIX), lists(INGEST, INGEST_PREFIX)), tables=(EVENT_LOG, JOB_RECORD)),
     Step("build_frame_manifest", 60, 256, "Splits the frames into chunks for the vision work",
          (Settings, FrameSettings), "BuildFrameManifest", "$.frame_manifest",
          s3=(lists(OUTPUT, DERIVATIVES_PREFIX), writes(OUTPUT, MANIFESTS_PREFIX))),
@@ -215,20 +220,27 @@ STEPS: tuple[Step, ...] = (
          s3=(writes(OUTPUT, OUTPUTS_PREFIX), deletes(OUTPUT, CLIPS_PREFIX), lists(OUTPUT, CLIPS_PREFIX)),
          tables=(EVENT_LOG, JOB_RECORD, LEASES),
          capabilities=(Capability.READ_EXECUTION_HISTORY, Capability.SET_INFERENCE_FLOOR)),
-    Step("handle_failure", 30, 256, "Records why a job was rejected or failed", state="HandleFailure",
-         result_path="$.failure", s3=(writes(OUTPUT, OUTPUTS_PREFIX),), tables=(EVENT_LOG, JOB_RECORD)),
+    Step("handle_failure", 30, 256, "Records why a job was rejected or failed, releases the endpoint",
+         (Settings, InferenceSettings), state="HandleFailure", result_path="$.failure",
+         s3=(writes(OUTPUT, OUTPUTS_PREFIX),), tables=(EVENT_LOG, JOB_RECORD, LEASES),
+         capabilities=(Capability.SET_INFERENCE_FLOOR,)),
     # -- interface and operations -------------------------------------------------------------
-    Step("search_api", 15, 1024, "Answers GET /jobs/{id}/search from the job's index", (Settings, EndpointSettings),
-         s3=(reads(OUTPUT, ANALYSIS_PREFIX),), tables=(), capabilities=(Capability.INVOKE_ENDPOINT,), numpy=True),
+    Step("search_api", 15, 1024, "Answers GET /jobs/{id}/search from the job's index",
+         (Settings, EndpointSettings, AccessSettings), s3=(reads(OUTPUT, ANALYSIS_PREFIX),),
+         tables=(TableAccess("jobs", ("dynamodb:GetItem",)),),  # whose job it is
+         capabilities=(Capability.INVOKE_ENDPOINT,), numpy=True),
     # CreateMultipartUpload, the presigned UploadPart and CompleteMultipartUpload are all s3:PutObject;
-    # HeadObject (the completed object's size) is s3:GetObject.
+    # ListParts (the sizes of the parts, checked before completing) is s3:ListMultipartUploadParts.
     Step("jobs_api", 29, 512, "Serves the jobs API: uploads, jobs, events, retry, cancel",
-         (Settings, IngestSettings, LimitSettings, WorkflowSettings),
-         s3=(S3Access(INGEST, INGEST_PREFIX, ("s3:PutObject", "s3:GetObject")),),
-         tables=(READS_EVENT_LOG, JOB_RECORD, TableAccess("jobs", ("dynamodb:Query",), index=LISTING_INDEX)),
+         (Settings, IngestSettings, LimitSettings, WorkflowSettings, UploadSettings, AccessSettings),
+         s3=(S3Access(INGEST, INGEST_PREFIX, ("s3:PutObject", "s3:ListMultipartUploadParts",
+                                              "s3:AbortMultipartUpload")),),
+         tables=(READS_EVENT_LOG, JOB_RECORD, TableAccess("jobs", ("dynamodb:Query",), index=LISTING_INDEX),
+                 TableAccess("jobs", ("dynamodb:Query",), index=OWNER_INDEX),
+                 TableAccess("uploads", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"))),
          capabilities=(Capability.REDRIVE_AND_STOP,)),
     Step("ws_connections", 30, 256, "WebSocket routes: $connect, $disconnect, subscribe (backlog from the log)",
-         (Settings, ConnectionSettings),
+         (Settings, ConnectionSettings, AccessSettings),
          tables=(READS_EVENT_LOG, TableAccess("jobs", ("dynamodb:GetItem",)),
                  TableAccess("connections", ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query")),
                  TableAccess("connections", ("dynamodb:Query",), index=BY_CONNECTION_INDEX)),

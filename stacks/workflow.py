@@ -1,10 +1,12 @@
 """Layer 02, orchestration: the Step Functions definition of one job.
 
-Every task retries transient errors by name. An error that means the input is at fault is
-caught into HandleFailure, which records REJECTED (never retried). Any other error fails the
-execution at the step that failed, so a redrive resumes there; `compensate` records it
-(stacks/orchestration.py: the execution's status change). State carries references only; each
-step stores its small result under its own path.
+Every task retries transient errors by name, and waits out throttling and quotas for minutes
+(stacks/retries.py). An error that means the input is at fault is caught into HandleFailure,
+which records REJECTED (never retried); for MediaConvert that is read from the job's error code
+(stacks/derivatives.py). Any other error fails the execution at the step that failed, so a redrive
+resumes there; `compensate` records it (stacks/orchestration.py: the execution's status change).
+The long waits are bounded per job from the measured duration (SizeTimeouts). State carries
+references only; each step stores its small result under its own path.
 """
 
 import aws_cdk as cdk
@@ -18,36 +20,37 @@ from aws_cdk import (
 from constructs import Construct
 
 from lambdas.common.constants import ANALYSIS_PREFIX, TRANSCRIPTS_PREFIX
-from lambdas.common.errors import TransientError, rejection_error_names
+from lambdas.common.errors import (
+    TranscriptionFailed,
+    TranscriptionTimedOut,
+    TranscriptMissing,
+    rejection_error_names,
+)
 from stacks.analysis import FrameWorkers
-from stacks.config import VideoFlowConfig
+from stacks.config import RENDER_RETRIES, VideoFlowConfig
+from stacks.derivatives import derivatives
 from stacks.functions import PipelineFunction
 from stacks.render import Renderer
+from stacks.retries import (
+    BATCH_THROTTLED_ERRORS,
+    BATCH_TRANSIENT_ERRORS,
+    TRANSCRIBE_THROTTLED_ERRORS,
+    TRANSCRIBE_TRANSIENT_ERRORS,
+    retry_lambda,
+    retry_throttled,
+    retry_transient,
+)
 from stacks.steps import STEP
 
-# Step Functions' default Lambda retry omits throttling; name it explicitly.
-LAMBDA_TRANSIENT_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.ClientExecutionTimeoutException",
-    "Lambda.TooManyRequestsException",
-    TransientError.__name__,
-]
-TRANSCRIBE_TRANSIENT_ERRORS = ["Transcribe.LimitExceededException", "Transcribe.InternalFailureException"]
-BATCH_TRANSIENT_ERRORS = ["Batch.ServerException"]
 TRANSCRIBE_FIRST_WAIT_S = 1
 TRANSCRIBE_MAX_WAIT_S = 30
 SDK_CALL_TIMEOUT = sfn.Timeout.duration(cdk.Duration.seconds(60))
 # A render task that stopped heart-beating (its worker died) or was stopped (Spot, SIGTERM) is run
 # again; its output key only ever holds a whole, checked clip, so a retry never leaves two copies.
 RENDER_LOST_ERRORS = ["States.HeartbeatTimeout", "States.Timeout", "RenderInterrupted"]
-RENDER_ATTEMPTS = 2
-MEDIACONVERT_TRANSIENT_ERRORS = [
-    "MediaConvert.TooManyRequestsException",
-    "MediaConvert.InternalServerErrorException",
-    "MediaConvert.ServiceQuotaExceededException",
-]
+# What the transcript branch may fail with; with transcript_required false, each ends in an empty transcript.
+TRANSCRIPT_UNAVAILABLE_ERRORS = [TranscriptionFailed.__name__, TranscriptionTimedOut.__name__,
+                                 TranscriptMissing.__name__]
 
 
 class JobWorkflow(Construct):
@@ -83,24 +86,6 @@ class JobWorkflow(Construct):
         )
         self._on_rejection = handle_failure
 
-        derivatives = tasks.MediaConvertCreateJob(
-            self, "Derivatives",
-            create_job_request={
-                "Role": mediaconvert_role.role_arn,
-                "Settings": sfn.JsonPath.object_at("$.mediaconvert.settings"),
-                "UserMetadata": {"job_id": sfn.JsonPath.string_at("$.job_id")},
-                "StatusUpdateInterval": "SECONDS_60",
-            },
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            result_selector={
-                "id": sfn.JsonPath.string_at("$.Job.Id"),
-                "status": sfn.JsonPath.string_at("$.Job.Status"),
-            },
-            result_path="$.mediaconvert_job",
-            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(config.mediaconvert_timeout_min)),
-        )
-        self._retry(derivatives, MEDIACONVERT_TRANSIENT_ERRORS, interval_s=5)
-
         publish = self._step("publish_results")
         # The cost is counted just before publishing, so the manifest carries it.
         record_cost = self._best_effort(self._step("record_cost"))
@@ -110,8 +95,9 @@ class JobWorkflow(Construct):
             sfn.Succeed(self, "Completed"))
         process = (
             self._best_effort(self._step("warm_inference"))
+            .next(self._sized_timeouts())
             .next(self._step("build_mediaconvert_job"))
-            .next(derivatives)
+            .next(derivatives(self, role=mediaconvert_role, on_input_fault=handle_failure))
             .next(self._step("record_derivatives"))
             .next(self._step("build_frame_manifest"))
             .next(self._analysis(frame_workers, output_bucket))
@@ -143,6 +129,22 @@ class JobWorkflow(Construct):
             )
         )
 
+    def _sized_timeouts(self) -> sfn.Pass:
+        """The bounds of this job's long waits, from its measured duration: an allowance for queueing plus
+        whole seconds per second of video (VideoFlowConfig.mediaconvert_timeout_s and transcribe_timeout_s
+        compute the same). A 10 s clip waits about 30 minutes at most, a 3-hour video hours."""
+        config = self._config
+        return sfn.Pass(
+            self, "SizeTimeouts",
+            parameters={
+                "mediaconvert_s": _scaled_duration(config.mediaconvert_timeout_per_media_s,
+                                                   config.mediaconvert_timeout_base_s),
+                "transcribe_s": _scaled_duration(config.transcribe_timeout_per_media_s,
+                                                 config.transcribe_timeout_base_s),
+            },
+            result_path="$.timeouts",
+        )
+
     def _analysis(self, frame_workers: FrameWorkers, output_bucket: s3.IBucket) -> sfn.Parallel:
         """Transcript and vision side by side; either failing fails the job with its reason."""
         # Each branch ends by keeping only its references; the result is the list of both.
@@ -152,7 +154,9 @@ class JobWorkflow(Construct):
         return analysis
 
     def _transcript_branch(self, output_bucket: s3.IBucket) -> sfn.IChainable:
-        """Amazon Transcribe, awaited by a Wait loop (no Lambda waits), bounded by a poll count."""
+        """Amazon Transcribe, awaited by a Wait loop (no Lambda waits), bounded by the seconds waited (sized from the
+        video's length). With transcript_required false, a transcript that cannot be had ends the branch in an
+        empty one that says why (NormalizeTranscript, given $.transcript_unavailable)."""
         normalize = self._step("normalize_transcript")
         normalize.next(self._step("build_captions")).next(sfn.Pass(
             self, "TranscriptResults",
@@ -180,11 +184,10 @@ class JobWorkflow(Construct):
             },
             iam_resources=[transcribe_jobs],
             result_selector={"name": sfn.JsonPath.string_at("$.TranscriptionJob.TranscriptionJobName"),
-                             "polls": 0, "wait_s": TRANSCRIBE_FIRST_WAIT_S},
+                             "polls": 0, "wait_s": TRANSCRIBE_FIRST_WAIT_S, "waited_s": 0},
             result_path="$.transcription",
             task_timeout=SDK_CALL_TIMEOUT,
         )
-        self._retry(start, TRANSCRIBE_TRANSIENT_ERRORS, interval_s=5)
         poll = tasks.CallAwsService(
             self, "GetTranscription",
             service="transcribe",
@@ -195,7 +198,13 @@ class JobWorkflow(Construct):
             result_path="$.transcription.status",
             task_timeout=SDK_CALL_TIMEOUT,
         )
-        self._retry(poll, TRANSCRIBE_TRANSIENT_ERRORS, interval_s=5)
+        for call in (start, poll):
+            retry_throttled(call, TRANSCRIBE_THROTTLED_ERRORS)
+            retry_transient(call, TRANSCRIBE_TRANSIENT_ERRORS, interval_s=5)
+        if not self._config.transcript_required:
+            for call in (start, poll):
+                call.add_catch(normalize, errors=["States.ALL"], result_path="$.transcript_unavailable")
+            normalize.add_catch(normalize, errors=TRANSCRIPT_UNAVAILABLE_ERRORS, result_path="$.transcript_unavailable")
         # Poll after 1, 2, 4, 8, 16, then every 30 s: short clips are checked early, long ones cheaply.
         backoff = sfn.Pass(
             self, "BackOff",
@@ -204,13 +213,14 @@ class JobWorkflow(Construct):
                 "polls": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.transcription.polls"), 1),
                 "wait_s": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.transcription.wait_s"),
                                                 sfn.JsonPath.number_at("$.transcription.wait_s")),
+                "waited_s": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.transcription.waited_s"),
+                                                  sfn.JsonPath.number_at("$.transcription.wait_s")),
             },
             result_path="$.transcription",
         )
         cap = sfn.Pass(self, "CapWait", result=sfn.Result.from_number(TRANSCRIBE_MAX_WAIT_S),
                        result_path="$.transcription.wait_s")
         wait = sfn.Wait(self, "WaitForTranscript", time=sfn.WaitTime.seconds_path("$.transcription.wait_s"))
-        max_polls = self._config.transcribe_timeout_min * 60 // TRANSCRIBE_MAX_WAIT_S + 5
         start.next(wait).next(poll).next(
             sfn.Choice(self, "Transcribed?")
             .when(sfn.Condition.and_(
@@ -218,14 +228,14 @@ class JobWorkflow(Construct):
                     sfn.Condition.string_equals("$.transcription.status.job.TranscriptionJobStatus", "QUEUED"),
                     sfn.Condition.string_equals("$.transcription.status.job.TranscriptionJobStatus", "IN_PROGRESS"),
                 ),
-                sfn.Condition.number_less_than("$.transcription.polls", max_polls),
+                sfn.Condition.number_less_than_json_path("$.transcription.waited_s", "$.timeouts.transcribe_s"),
             ), backoff.next(
                 sfn.Choice(self, "WaitTooLong?")
                 .when(sfn.Condition.number_greater_than("$.transcription.wait_s", TRANSCRIBE_MAX_WAIT_S),
                       cap.next(wait))
                 .otherwise(wait)
             ))
-            # COMPLETED, FAILED or out of polls: normalize_transcript reads it or says why not.
+            # COMPLETED, FAILED or out of time: normalize_transcript reads it or says why not.
             .otherwise(normalize)
         )
         # The service reads the audio and writes its output with the workflow's permissions.
@@ -259,7 +269,8 @@ class JobWorkflow(Construct):
             # No task_timeout: CDK renders it as the job's attempt timeout, overriding the job
             # definition's. The job is bounded there instead: attempt timeout x retry attempts.
         )
-        self._retry(analyze, BATCH_TRANSIENT_ERRORS, interval_s=5)
+        retry_throttled(analyze, BATCH_THROTTLED_ERRORS)
+        retry_transient(analyze, BATCH_TRANSIENT_ERRORS, interval_s=5)
         return (
             analyze
             .next(self._step("aggregate_frames"))
@@ -298,8 +309,10 @@ class JobWorkflow(Construct):
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(config.render_timeout_min)),
         )
         on_fargate.add_retry(errors=RENDER_LOST_ERRORS, interval=cdk.Duration.seconds(5),
-                             max_attempts=RENDER_ATTEMPTS, backoff_rate=2)
-        on_fargate.add_retry(errors=["ECS.AmazonECSException", "ECS.ServerException"],
+                             max_attempts=RENDER_RETRIES, backoff_rate=2)
+        # RunTask refused (capacity), or answered with Failures and no task: AmazonECS.Unknown (Step
+        # Functions' ECS integration); a task that starts and then fails is the heartbeat's to notice.
+        on_fargate.add_retry(errors=["ECS.AmazonECSException", "ECS.ServerException", "AmazonECS.Unknown"],
                              interval=cdk.Duration.seconds(10), max_attempts=3, backoff_rate=2,
                              jitter_strategy=sfn.JitterType.FULL)
         in_lambda = tasks.LambdaInvoke(
@@ -310,7 +323,7 @@ class JobWorkflow(Construct):
             task_timeout=sfn.Timeout.duration(self._functions["render_short_clip"].timeout.plus(
                 cdk.Duration.seconds(30))),
         )
-        self._retry(in_lambda, LAMBDA_TRANSIENT_ERRORS, interval_s=2)
+        retry_lambda(in_lambda)
         in_lambda.add_retry(errors=["States.Timeout"], interval=cdk.Duration.seconds(5), max_attempts=1)
         render = sfn.Map(
             self, "RenderClips",
@@ -334,14 +347,10 @@ class JobWorkflow(Construct):
         task.next(joined)
         return sfn.Chain.custom(task, [joined], joined)
 
-    def _retry_also(self, task: tasks.LambdaInvoke, errors: list[str], interval_s: int) -> tasks.LambdaInvoke:
-        self._retry(task, errors, interval_s)
-        return task
-
     @staticmethod
-    def _retry(task: sfn.TaskStateBase, errors: list[str], interval_s: int) -> None:
-        task.add_retry(errors=errors, interval=cdk.Duration.seconds(interval_s), max_attempts=4, backoff_rate=2,
-                       jitter_strategy=sfn.JitterType.FULL)
+    def _retry_also(task: tasks.LambdaInvoke, errors: list[str], interval_s: int) -> tasks.LambdaInvoke:
+        retry_transient(task, errors, interval_s)
+        return task
 
     def _step(self, function: str) -> tasks.LambdaInvoke:
         """The Lambda task of a step, as stacks/steps.py declares it: its state's name and result path;
@@ -356,7 +365,17 @@ class JobWorkflow(Construct):
             # The function's own timeout plus room for a cold start.
             task_timeout=sfn.Timeout.duration(self._functions[function].timeout.plus(cdk.Duration.seconds(30))),
         )
-        self._retry(task, LAMBDA_TRANSIENT_ERRORS, interval_s=2)
+        retry_lambda(task)
         if step.rejects:
             task.add_catch(self._on_rejection, errors=rejection_error_names(), result_path="$.error")
         return task
+
+
+def _scaled_duration(per_media_s: int, base_s: int) -> str:
+    """States.MathAdd over `per_media_s` copies of the measured duration, plus base_s: whole seconds, as
+    JSONPath has no multiplication (Step Functions rounds each argument half up to an integer)."""
+    def times(n: int) -> float:
+        if n == 1:
+            return sfn.JsonPath.number_at("$.media.duration_s")
+        return cdk.Token.as_number(sfn.JsonPath.math_add(times(n // 2), times(n - n // 2)))
+    return sfn.JsonPath.math_add(times(per_media_s), base_s)

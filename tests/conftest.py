@@ -138,3 +138,19 @@ def moto_server_url(monkeypatch):
         urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5)
         server.stop()
         common_aws.reset()
+
+
+# The longest files first: each test worker takes the next file when it is free, so the many short unit
+# files fill the end instead of one worker finishing a long render alone while the other waits.
+_FIRST = ("tests/workflow/test_render.py", "tests/workflow/test_render_faults.py", "tests/e2e/", "tests/workflow/")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.nodeid.replace("\\", "/")
+        return next((index for index, prefix in enumerate(_FIRST) if path.startswith(prefix)), len(_FIRST))
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
+    for item in items:  # whole local runs on real media: `pytest -m "not slow"` is the quick loop
+        if item.nodeid.startswith(("tests/workflow/", "tests/e2e/")):
+            item.add_marker(pytest.mark.slow)

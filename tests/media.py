@@ -4,7 +4,10 @@ Every function writes one file at `path` and returns it as a Path. Sizes are sma
 encoders fast (`-preset ultrafast`): a few seconds of 640x360 takes about 0.1 s.
 """
 
+import random
+import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import zlib
@@ -146,6 +149,58 @@ def make_empty(path) -> Path:
     return path
 
 
+def make_duration_lie(path, seconds: float = 8, claimed_s: float = 2, container: str = "mp4") -> Path:
+    """A real `seconds`-long video whose header claims it lasts `claimed_s`, as an edited header would.
+
+    mp4: the mvhd, tkhd and mdhd durations are rewritten (the sample tables and the edit list still
+    hold the real length, so players and transcoders play all of it). mkv: the segment's Duration
+    element and each track's DURATION tag are rewritten. ffprobe then reports `claimed_s`.
+    """
+    path = Path(path)
+    if container not in ("mp4", "mkv"):
+        raise ValueError("the header is rewritten for mp4 and mkv only")
+    data = bytearray(make_video(path, seconds=seconds, width=160, height=90, container=container).read_bytes())
+    if container == "mp4":
+        _rewrite_mp4_durations(data, claimed_s)
+    else:
+        _rewrite_matroska_durations(data, claimed_s)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def make_corrupted_middle(path, seconds: float = 3, share: float = 0.2, seed: int = 29) -> Path:
+    """A real MP4 whose media data has its middle `share` overwritten with random bytes (index intact)."""
+    path = Path(path)
+    data = bytearray(make_video(path, seconds=seconds).read_bytes())
+    start, end = next((payload, box_end) for kind, _, payload, box_end in _mp4_boxes(data, 0, len(data))
+                      if kind == "mdat")
+    middle, half = (start + end) // 2, int((end - start) * share) // 2
+    generator = random.Random(seed)
+    data[middle - half : middle + half] = bytes(generator.randrange(256) for _ in range(2 * half))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def make_playlist(path, entries: list[str], kind: str = "hls", comment: bytes = b"") -> Path:
+    """A playlist naming other files or URLs: an HLS .m3u8 or an ffconcat list, with `comment` in a comment line."""
+    path = Path(path)
+    if kind == "hls":
+        lines = [b"#EXTM3U", b"#EXT-X-VERSION:3", b"#EXT-X-TARGETDURATION:2", b"# " + comment]
+        for entry in entries:
+            lines += [b"#EXTINF:2.0,", entry.encode()]
+        lines.append(b"#EXT-X-ENDLIST")
+    elif kind == "ffconcat":
+        lines = [b"ffconcat version 1.0", b"# " + comment, *(b"file '" + entry.encode() + b"'" for entry in entries)]
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+# The key of an MXF header partition pack (SMPTE 377), as validate_upload looks for it.
+MXF_PARTITION_KEY = bytes.fromhex("060E2B34020501010D01020101020400")
+
+
 def put_source(s3, path_or_bytes, key: str, bucket: str = "videoflow-ingest") -> SourceObject:
     """Upload to the (moto) ingest bucket and describe the new version as start_pipeline would."""
     body = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
@@ -153,6 +208,51 @@ def put_source(s3, path_or_bytes, key: str, bucket: str = "videoflow-ingest") ->
     return SourceObject(
         bucket=bucket, key=key, version_id=put.get("VersionId"), etag=put["ETag"].strip('"'), size_bytes=len(body)
     )
+
+
+def _mp4_boxes(data, start: int, end: int):
+    """(type, offset, payload offset, end) of each box in data[start:end]."""
+    offset = start
+    while offset < end:
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", data, offset + 8)[0], 16
+        elif size == 0:
+            size = end - offset
+        yield kind.decode("latin-1"), offset, offset + header, offset + size
+        offset += size
+
+
+def _rewrite_mp4_durations(data: bytearray, claimed_s: float) -> None:
+    """Version-0 mvhd, tkhd and mdhd (what ffmpeg writes) made to state `claimed_s`."""
+    moov = next(box for box in _mp4_boxes(data, 0, len(data)) if box[0] == "moov")
+    movie_timescale = 0
+    for kind, _, payload, end in _mp4_boxes(data, moov[2], moov[3]):
+        if kind == "mvhd":
+            movie_timescale = struct.unpack_from(">I", data, payload + 12)[0]
+            struct.pack_into(">I", data, payload + 16, round(claimed_s * movie_timescale))
+        elif kind == "trak":
+            for inner, _, inner_payload, inner_end in _mp4_boxes(data, payload, end):
+                if inner == "tkhd":  # version/flags, two times, track id, reserved, then the duration
+                    struct.pack_into(">I", data, inner_payload + 20, round(claimed_s * movie_timescale))
+                elif inner == "mdia":
+                    for leaf, _, leaf_payload, _ in _mp4_boxes(data, inner_payload, inner_end):
+                        if leaf == "mdhd":
+                            timescale = struct.unpack_from(">I", data, leaf_payload + 12)[0]
+                            struct.pack_into(">I", data, leaf_payload + 16, round(claimed_s * timescale))
+
+
+def _rewrite_matroska_durations(data: bytearray, claimed_s: float) -> None:
+    """The Info Duration element (an 8-byte float in milliseconds, as ffmpeg writes it) and the DURATION tags."""
+    at = data.find(b"\x44\x89\x88")
+    if at < 0:
+        raise RuntimeError("no 8-byte Duration element in the Matroska header")
+    struct.pack_into(">d", data, at + 3, claimed_s * 1000)
+    whole = int(claimed_s)
+    stated = f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{claimed_s % 60:012.9f}".encode()
+    for match in re.finditer(rb"\d\d:\d\d:\d\d\.\d{9}", bytes(data)):
+        data[match.start() : match.end()] = stated
 
 
 def _minimal_pdf() -> bytes:

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from lambdas.common.display import shown
 from videoflow.cost import add_cost_parser, cost_command
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
@@ -79,10 +80,10 @@ def run_video(video: Path, out: Path, template: Path | None = None) -> int:
     from videoflow.progress import ProgressDisplay
 
     if not video.is_file():
-        print(f"REJECTED: {video} is not a file", file=sys.stderr)
+        print(f"REJECTED: {shown(video)} is not a file", file=sys.stderr)
         return EXIT_REJECTED
     display = ProgressDisplay()
-    print(f"VideoFlow: processing {video.name} locally (synthesized workflow on moto)", file=sys.stderr)
+    print(f"VideoFlow: processing {shown(video.name)} locally (synthesized workflow on moto)", file=sys.stderr)
     adapters = {"mediaconvert:createJob.sync": lambda request: create_job_sync(request, on_progress=display.transcode)}
     if template is not None and not template.is_file():
         print(f"no template {template}", file=sys.stderr)
@@ -102,7 +103,7 @@ def run_video(video: Path, out: Path, template: Path | None = None) -> int:
     status = manifest["status"]
     if status == "COMPLETED":
         derivatives = manifest["derivatives"]
-        print(f"COMPLETED: {manifest['source']['name']} → {folder}/")
+        print(f"COMPLETED: {shown(manifest['source']['name'])} → {shown(folder)}/")
         print(f"  proxy  {derivatives['proxy']}")
         print(f"  audio  {derivatives['audio'] or '(none: the source has no audio)'}")
         print(f"  frames {len(derivatives['frames'])} in {folder / 'frames'}/")
@@ -114,19 +115,19 @@ def run_video(video: Path, out: Path, template: Path | None = None) -> int:
         if manifest.get("shots"):
             print(f"  shots  {len(manifest['shots'])}, frame analysis {manifest['frames_analysis']}")
         if manifest.get("summary"):
-            print(f"  summary \"{manifest['summary']['title']}\" ({manifest['summary']['summarizer']})")
+            print(f"  summary \"{shown(manifest['summary']['title'])}\" ({manifest['summary']['summarizer']})")
         plan = manifest.get("plan") or {"planner": "none", "clips": []}
         print(f"  clips  {len(manifest.get('clips', []))} planned by the {plan['planner']} planner")
         for clip, planned in zip(manifest.get("clips", []), plan["clips"], strict=False):
             print(f"    {clip['path']}  {clip['start_s']:.1f}-{clip['end_s']:.1f} s  {clip['width']}x{clip['height']}"
-                  f"  \"{planned['title']}\" (score {planned['score']:.2f})")
+                  f"  \"{shown(planned['title'])}\" (score {planned['score']:.2f})")
         if manifest.get("cost"):
             print(f"  cost   ${manifest['cost']['total_usd']:.4f} in AWS (videoflow cost {manifest['job_id']})")
         if manifest.get("search_index"):
             print(f"  search: videoflow search {manifest['job_id']} \"what to look for\" --out {folder.parent}")
         print("  manifest.json, events.jsonl")
         return EXIT_COMPLETED
-    print(f"{status}: {manifest['reason']}")
+    print(f"{status}: {shown(manifest['reason'])}")
     print(f"  details: {folder}/manifest.json and events.jsonl")
     return EXIT_REJECTED if status == "REJECTED" else EXIT_FAILED
 
@@ -199,7 +200,7 @@ def search_job(job_id: str, query: str, *, out: Path, k: int, as_json: bool, ser
 
 
 def _shorten(text: str, limit: int = 100) -> str:
-    text = " ".join(text.split())
+    text = shown(" ".join(text.split()))
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 

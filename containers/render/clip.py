@@ -277,7 +277,8 @@ def _ffprobe(ffprobe: str, path: Path) -> dict:
     """ffprobe's JSON for `path`; RuntimeError with ffprobe's own reason when it cannot read it."""
     try:
         completed = subprocess.run(
-            [ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+            [ffprobe, "-v", "error", *ffmpeg_plan.SOURCE_GUARD, "-show_format", "-show_streams", "-of", "json",
+             str(path)],
             capture_output=True, text=True, errors="replace", timeout=120, stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as error:

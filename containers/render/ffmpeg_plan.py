@@ -161,9 +161,17 @@ def audio_filter(loudness_lufs: float, measured: dict | None = None) -> str:
     return f"loudnorm={target},aresample={AUDIO_SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
 
 
+# The source is an untrusted upload: ffmpeg opens it as a local file of a media container only, so
+# a playlist or concat list can never make it read another file or the network (the same demuxers
+# the local MediaConvert and probe allow: tests/unit/test_odd_media.py checks the three agree).
+SAFE_DEMUXERS = "aac,ac3,asf,avi,eac3,flac,flv,h264,hevc,matroska,mov,mp3,mpeg,mpegts,mxf,ogg,wav"
+SOURCE_GUARD = ["-protocol_whitelist", "file", "-format_whitelist", SAFE_DEMUXERS]
+
+
 def measure_loudness_argv(spec: RenderSpec, source_path: Path | str, ffmpeg: str = "ffmpeg") -> list[str]:
     """The first loudnorm pass: the clip's span of the source's audio, measured, nothing written."""
-    return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-ss", _seconds(spec.start_s), "-i", str(source_path),
+    return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", *SOURCE_GUARD, "-ss", _seconds(spec.start_s),
+            "-i", str(source_path),
             "-t", _seconds(spec.duration_s), "-map", "0:a:0", "-vn",
             "-af", f"loudnorm=I={_number(spec.loudness_lufs)}:TP={_number(TRUE_PEAK_DBTP)}"
                    f":LRA={_number(LOUDNESS_RANGE_LU)}:print_format=json", "-f", "null", "-"]
@@ -211,7 +219,7 @@ def plan(
     if progress:
         argv += ["-progress", "pipe:1", "-nostats"]
     # Input options: an accurate seek on the source; the VTT (attach) is already in clip time.
-    argv += ["-ss", _seconds(spec.start_s), "-i", str(source_path)]
+    argv += [*SOURCE_GUARD, "-ss", _seconds(spec.start_s), "-i", str(source_path)]
     if mode == "attach":
         argv += ["-i", str(captions_path)]
     argv += ["-t", _seconds(spec.duration_s), "-map", "0:v:0"]

@@ -11,6 +11,18 @@ The input is rotated automatically (Rotate AUTO), so every output follows the di
 orientation: `media.width`/`media.height` are already as displayed, and the output sizes
 are computed from them. The job's Settings are the only thing returned; Role, Queue and
 UserMetadata belong to the CreateJob call that the state machine makes.
+
+Odd sources come out as ordinary SDR, progressive, constant-rate pictures: every picture
+output converts to BT.709 (HDR10 and HLG are tone-mapped; MediaConvert leaves SDR input
+alone) and deinterlaces what is flagged interlaced. A variable frame rate needs nothing:
+MediaConvert always writes a constant rate ("follow source" takes the nearest standard rate).
+
+Audio: the proxy carries the first audio track, the one MediaConvert selects by default (its
+Probe names tracks but reports neither a default flag nor loudness). A source with several
+tracks gets one transcription WAV per track (up to MAX_AUDIO_CANDIDATES), and
+record_derivatives keeps the first that has sound, so a silent first track does not leave the
+job without a transcript. Quiet audio (below CORRECTION_GATE_LKFS) is not amplified, so
+silence and hiss stay silent rather than being raised to speech level.
 """
 
 import math
@@ -18,10 +30,19 @@ from fractions import Fraction
 
 from lambdas.common import constants
 from lambdas.common.events import EventLog
-from lambdas.common.models import DerivativeDestinations, JobRequest, MediaConvertJobSpec, MediaInfo
+from lambdas.common.models import (
+    AudioCandidate,
+    AudioTrack,
+    DerivativeDestinations,
+    JobRequest,
+    MediaConvertJobSpec,
+    MediaInfo,
+)
 from lambdas.common.settings import Settings
 
-AUDIO_SELECTOR = "Audio Selector 1"
+AUDIO_SELECTOR = "Audio Selector {track}"
+# One transcription WAV per audio track, for this many tracks at most (each is an output MediaConvert bills).
+MAX_AUDIO_CANDIDATES = 4
 
 PROXY_QVBR_QUALITY_LEVEL = 7
 PROXY_MAX_BITRATE_BPS = 2_500_000
@@ -36,6 +57,15 @@ FRAME_JPEG_QUALITY = 80
 # Loudness for speech recognition: EBU R128 programme loudness, with a true-peak ceiling.
 AUDIO_TARGET_LKFS = -23.0
 AUDIO_TRUE_PEAK_DBFS = -2.0
+# Audio measuring below this is left as it is: silence and hiss are not raised to speech level.
+CORRECTION_GATE_LKFS = -50
+
+# Every picture output: HDR (PQ or HLG) tone-mapped to SDR BT.709; SDR input is converted to BT.709
+# (MediaConvert: "HDR to SDR tone mapping has no effect when your input is SDR"). VIBRANT is what AWS
+# recommends for HDR10 (MediaConvert applies PRESERVE_DETAILS to HLG whatever is set here).
+COLOR_CORRECTOR = {"ColorSpaceConversion": "FORCE_709", "HdrToSdrToneMapper": "VIBRANT"}
+# Interlaced input: deinterlaced; ADAPTIVE + NORMAL leaves progressive frames untouched.
+DEINTERLACER = {"Mode": "ADAPTIVE", "Algorithm": "INTERPOLATE", "Control": "NORMAL"}
 
 # Remix gains are whole dB from -60 (mute) to +6 (RemixSettings.ChannelMapping.InputChannels).
 MUTE_DB = -60
@@ -58,6 +88,7 @@ def build_mediaconvert_job(
         request.job_id, "derivatives.planned", "BuildMediaConvertJob",
         proxy=f"{spec.proxy_width_px}x{spec.proxy_height_px}",
         audio=spec.destinations.audio_key is not None,
+        audio_tracks=[candidate.track for candidate in spec.destinations.audio_candidates],
         frame_interval_s=spec.frame_interval_s,
     )
     return spec
@@ -70,22 +101,32 @@ def plan_job(request: MediaConvertJobRequest, *, output_bucket: str, max_duratio
     prefix = f"{constants.DERIVATIVES_PREFIX}{request.job_id}/"
     interval_s = constants.FRAME_INTERVAL_S
     max_captures = math.ceil(max_duration_s / interval_s) + 1
-    channels = min(max(media.audio_channels, 1), 64)  # RemixSettings.ChannelsIn is 1..64
+    tracks = audio_candidates(media)
 
     output_groups = [_proxy_group(f"s3://{output_bucket}/{prefix}proxy/proxy", width, height,
-                                  channels if media.has_audio else None)]
-    if media.has_audio:
-        output_groups.append(_audio_group(f"s3://{output_bucket}/{prefix}audio/audio", channels))
+                                  tracks[0] if tracks else None)]
+    if tracks:
+        output_groups.append(_audio_group(f"s3://{output_bucket}/{prefix}audio/audio", tracks))
     output_groups.append(_frames_group(f"s3://{output_bucket}/{prefix}frames/frame", width, height,
                                        interval_s, max_captures))
 
     job_input: dict = {
         "FileInput": request.source.url,
         "TimecodeSource": "ZEROBASED",
-        "VideoSelector": {"Rotate": "AUTO"},
+        "VideoSelector": {"Rotate": "AUTO", "ColorSpace": "FOLLOW"},
     }
-    if media.has_audio:
-        job_input["AudioSelectors"] = {AUDIO_SELECTOR: {"DefaultSelection": "DEFAULT"}}
+    if tracks:
+        # The first is the default: an output whose selector is missing from the input falls back to it.
+        job_input["AudioSelectors"] = {
+            AUDIO_SELECTOR.format(track=track.track): {
+                "DefaultSelection": "DEFAULT" if index == 0 else "NOT_DEFAULT",
+                "SelectorType": "TRACK",
+                "Tracks": [track.track],
+            }
+            for index, track in enumerate(tracks)
+        }
+    candidates = [AudioCandidate(track=track.track, key=f"{prefix}audio/{_audio_name(index, track)}.wav")
+                  for index, track in enumerate(tracks)]
 
     job_settings = {
         "TimecodeConfig": {"Source": "ZEROBASED"},
@@ -97,7 +138,8 @@ def plan_job(request: MediaConvertJobRequest, *, output_bucket: str, max_duratio
         destinations=DerivativeDestinations(
             bucket=output_bucket,
             proxy_key=f"{prefix}proxy/proxy.mp4",
-            audio_key=f"{prefix}audio/audio.wav" if media.has_audio else None,
+            audio_key=candidates[0].key if candidates else None,
+            audio_candidates=candidates if len(candidates) > 1 else [],
             frames_prefix=f"{prefix}frames/",
         ),
         proxy_width_px=width,
@@ -105,6 +147,28 @@ def plan_job(request: MediaConvertJobRequest, *, output_bucket: str, max_duratio
         frame_interval_s=interval_s,
         max_frame_captures=max_captures,
     )
+
+
+def audio_candidates(media: MediaInfo) -> list[AudioTrack]:
+    """The audio tracks to make transcription audio from, the default (first) one first."""
+    if not media.has_audio:
+        return []
+    tracks = sorted(media.audio_tracks, key=lambda track: track.track) or [
+        AudioTrack(track=1, channels=media.audio_channels, codec=media.audio_codec)]
+    return tracks[:MAX_AUDIO_CANDIDATES]
+
+
+def _audio_name(index: int, track: AudioTrack) -> str:
+    """audio.wav for the default track; audio-track<N>.wav for the others (MediaConvert's NameModifier)."""
+    return "audio" if index == 0 else f"audio{_track_modifier(track)}"
+
+
+def _track_modifier(track: AudioTrack) -> str:
+    return f"-track{track.track}"
+
+
+def _channels_in(track: AudioTrack) -> int:
+    return min(max(track.channels, 1), 64)  # RemixSettings.ChannelsIn is 1..64
 
 
 def proxy_size(display_width: int, display_height: int) -> tuple[int, int]:
@@ -176,7 +240,11 @@ def _remix(channels_in: int, channels_out: int) -> dict:
     }
 
 
-def _proxy_group(destination: str, width: int, height: int, audio_channels: int | None) -> dict:
+def _preprocessors() -> dict:
+    return {"ColorCorrector": dict(COLOR_CORRECTOR), "Deinterlacer": dict(DEINTERLACER)}
+
+
+def _proxy_group(destination: str, width: int, height: int, track: AudioTrack | None) -> dict:
     output: dict = {
         "Extension": "mp4",
         "ContainerSettings": {
@@ -187,6 +255,8 @@ def _proxy_group(destination: str, width: int, height: int, audio_channels: int 
             "Width": width,
             "Height": height,
             "ScalingBehavior": "STRETCH_TO_OUTPUT",
+            "ColorMetadata": "INSERT",
+            "VideoPreprocessors": _preprocessors(),
             "CodecSettings": {
                 "Codec": "H_264",
                 "H264Settings": {
@@ -210,9 +280,10 @@ def _proxy_group(destination: str, width: int, height: int, audio_channels: int 
             },
         },
     }
-    if audio_channels is not None:
+    if track is not None:
+        channels = _channels_in(track)
         description: dict = {
-            "AudioSourceName": AUDIO_SELECTOR,
+            "AudioSourceName": AUDIO_SELECTOR.format(track=track.track),
             "CodecSettings": {
                 "Codec": "AAC",
                 "AacSettings": {
@@ -224,18 +295,24 @@ def _proxy_group(destination: str, width: int, height: int, audio_channels: int 
                 },
             },
         }
-        if audio_channels != 2:
-            description["RemixSettings"] = _remix(audio_channels, 2)
+        if channels != 2:
+            description["RemixSettings"] = _remix(channels, 2)
         output["AudioDescriptions"] = [description]
     return _file_group("proxy", destination, [output])
 
 
-def _audio_group(destination: str, audio_channels: int) -> dict:
-    output = {
+def _audio_group(destination: str, tracks: list[AudioTrack]) -> dict:
+    outputs = [_audio_output(track, None if index == 0 else _track_modifier(track))
+               for index, track in enumerate(tracks)]
+    return _file_group("audio", destination, outputs)
+
+
+def _audio_output(track: AudioTrack, name_modifier: str | None) -> dict:
+    output: dict = {
         "Extension": "wav",
         "ContainerSettings": {"Container": "RAW"},
         "AudioDescriptions": [{
-            "AudioSourceName": AUDIO_SELECTOR,
+            "AudioSourceName": AUDIO_SELECTOR.format(track=track.track),
             "CodecSettings": {
                 "Codec": "WAV",
                 "WavSettings": {
@@ -245,17 +322,20 @@ def _audio_group(destination: str, audio_channels: int) -> dict:
                     "Format": "RIFF",
                 },
             },
-            "RemixSettings": _remix(audio_channels, 1),
+            "RemixSettings": _remix(_channels_in(track), 1),
             "AudioNormalizationSettings": {
                 "Algorithm": "ITU_BS_1770_2",
                 "AlgorithmControl": "CORRECT_AUDIO",
+                "CorrectionGateLevel": CORRECTION_GATE_LKFS,
                 "TargetLkfs": AUDIO_TARGET_LKFS,
                 "PeakCalculation": "TRUE_PEAK",
                 "TruePeakLimiterThreshold": AUDIO_TRUE_PEAK_DBFS,
             },
         }],
     }
-    return _file_group("audio", destination, [output])
+    if name_modifier:
+        output["NameModifier"] = name_modifier
+    return output
 
 
 def _frames_group(destination: str, width: int, height: int, interval_s: float, max_captures: int) -> dict:
@@ -267,6 +347,7 @@ def _frames_group(destination: str, width: int, height: int, interval_s: float, 
             "Width": width,
             "Height": height,
             "ScalingBehavior": "STRETCH_TO_OUTPUT",
+            "VideoPreprocessors": _preprocessors(),
             "CodecSettings": {
                 "Codec": "FRAME_CAPTURE",
                 "FrameCaptureSettings": {

@@ -5,6 +5,19 @@ the deployed endpoint through sagemaker-runtime (the Lambdas in AWS; embedding.p
 videoflow/search.py's `LocalEmbedder` runs the model in this process (tests, tools). One request and response
 shape (containers/inference/server.py) means an index built through one is searched through
 another. Batches go out a few at a time, since indexing an hour of transcript is many requests.
+
+How `SageMakerEmbedder` meets the endpoint's faults (sagemaker-runtime InvokeEndpoint):
+
+- throttling (ThrottlingException) and 5xx (ServiceUnavailable, InternalFailure): botocore's
+  standard retry mode backs off and tries again (lambdas/common/aws.py, 5 attempts); what is
+  still failing after that is EmbeddingFailed, which the workflow retries (KeyframeInference)
+  and the search API answers 503 with Retry-After;
+- an endpoint whose capacity is still starting (429 ModelNotReadyException): waited for with
+  backoff, at most NOT_READY_WAIT_S per call, then EmbeddingFailed saying it was not ready;
+- the model container's own error (424 ModelError): a 5xx from the container (overloaded,
+  crashed) is EmbeddingFailed, retried; a 4xx means the container refuses this request, which
+  gives the same answer every time: EmbeddingModelError (not retried), with the container's
+  status, its message and its log stream.
 """
 
 from __future__ import annotations
@@ -12,6 +25,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +38,15 @@ from lambdas.common.search_index import EmbeddingFailed
 
 EMBED_BATCH = 128  # texts per /invocations request (the server takes at most 256)
 EMBED_PARALLEL = 2  # requests in flight while building an index (the server encodes 2 at a time)
+# An endpoint whose capacity is still starting answers 429 ModelNotReadyException: wait this long at most per call
+# (inside API Gateway's 29 s for the search API), backing off from the first wait, doubling up to the last.
+NOT_READY_WAIT_S = 20.0
+NOT_READY_BACKOFF_S = (0.5, 4.0)
+
+
+class EmbeddingModelError(EmbeddingFailed):
+    """The model container refused the request (InvokeEndpoint's 424 ModelError with a 4xx from the container):
+    the same request gets the same answer, so it is not retried."""
 
 
 def _embed_in_batches(post, texts: list[str], batch_size: int, parallel: int) -> list[np.ndarray]:
@@ -136,9 +159,11 @@ class SageMakerEmbedder:
     """Calls the deployed endpoint (sagemaker-runtime InvokeEndpoint) with the /invocations body."""
 
     def __init__(self, endpoint_name: str, client: Any = None, batch_size: int = EMBED_BATCH,
-                 parallel: int = EMBED_PARALLEL):
+                 parallel: int = EMBED_PARALLEL, not_ready_wait_s: float = NOT_READY_WAIT_S, sleep=time.sleep):
         self.endpoint_name, self.batch_size, self.parallel = endpoint_name, batch_size, parallel
+        self.not_ready_wait_s = not_ready_wait_s
         self._client = client
+        self._sleep = sleep
         self._model: str | None = None
         self._dim: int | None = None
 
@@ -162,18 +187,42 @@ class SageMakerEmbedder:
         return self._client
 
     def _invoke(self, chunk: list[str]) -> np.ndarray:
-        try:
-            response = self._runtime().invoke_endpoint(
-                EndpointName=self.endpoint_name, ContentType="application/json", Accept="application/json",
-                Body=json.dumps({"inputs": chunk}).encode(),
-            )
-        except ClientError as error:  # ModelError carries the container's own status and message
-            details = error.response.get("Error", {})
-            raise EmbeddingFailed(f"endpoint {self.endpoint_name}: {details.get('Code')}: {details.get('Message')}",
-                                  status=error.response.get("OriginalStatusCode")) from error
+        body = json.dumps({"inputs": chunk}).encode()
+        waited, wait = 0.0, NOT_READY_BACKOFF_S[0]
+        while True:
+            try:
+                response = self._runtime().invoke_endpoint(
+                    EndpointName=self.endpoint_name, ContentType="application/json", Accept="application/json",
+                    Body=body,
+                )
+                break
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code != "ModelNotReadyException" or waited + wait > self.not_ready_wait_s:
+                    raise self._failure(error, waited) from error
+                self._sleep(wait)
+                waited, wait = waited + wait, min(wait * 2, NOT_READY_BACKOFF_S[1])
         model, dim, matrix = _parse_invocation_response(response["Body"].read(), len(chunk))
         self._model, self._dim = model, dim
         return matrix
+
+    def _failure(self, error: ClientError, waited_s: float) -> EmbeddingFailed:
+        """The exception an InvokeEndpoint error becomes: EmbeddingModelError when retrying cannot help."""
+        details = error.response.get("Error", {})
+        code, message = details.get("Code"), details.get("Message")
+        if code == "ModelError":  # the container's own status, message and log stream
+            status = error.response.get("OriginalStatusCode")
+            text = (f"endpoint {self.endpoint_name}: ModelError: the model answered {status}: "
+                    f"{error.response.get('OriginalMessage') or message}"
+                    + (f" (log stream {error.response['LogStreamArn']})" if error.response.get("LogStreamArn") else ""))
+            if isinstance(status, int) and 400 <= status < 500:
+                return EmbeddingModelError(text, status=status)
+            return EmbeddingFailed(text, status=status)
+        if code == "ModelNotReadyException":
+            return EmbeddingFailed(f"endpoint {self.endpoint_name}: still not ready after {waited_s:g} s: {message}",
+                                   status=429)
+        return EmbeddingFailed(f"endpoint {self.endpoint_name}: {code}: {message}",
+                               status=error.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         parts = _embed_in_batches(self._invoke, list(texts), self.batch_size, self.parallel)

@@ -6,6 +6,10 @@ handle_failure records a failure the workflow caught; compensate records one it 
 The error name decides the outcome: an UploadRejected family name means the input is at
 fault (REJECTED); anything else means the pipeline failed (FAILED) and the job can be
 retried. The failed step is the first whose result is missing from the workflow state.
+
+The job record is written first, as a conditional transition (lambdas/common/jobs.py): a job
+that has already ended otherwise (CANCELLED, COMPLETED) is left as it is, and neither the
+manifest nor the log is touched (`StatusChangeRefused` tells the caller).
 """
 
 import json
@@ -51,7 +55,9 @@ class FailureRequest(JobRequest):
 
 def handle_failure(request: FailureRequest, output_bucket: str, jobs: JobStore, events: EventLog,
                    step: str | None = None) -> Failure:
-    """Record the failure; `step` names the failed step when the caller knows it (the execution history)."""
+    """Record the failure; `step` names the failed step when the caller knows it (the execution history).
+
+    Raises `StatusChangeRefused`, having written nothing, when the job already ended otherwise."""
     step = step or failed_step(request.model_extra or {}, has_media=request.media is not None)
     rejected = request.error.error in rejection_error_names()
     failure = Failure(

@@ -2,6 +2,11 @@
 
 Powertools Logger (job id as correlation id), Tracer and Metrics wrap each call; the
 request model validates the workflow state on the way in, the result model on the way out.
+
+Throttling is retried twice over: botocore's standard retry mode (lambdas/common/aws.py) backs
+off within the call, and a throttle that outlasts it leaves the step as TransientError, which
+the workflow retries by name (stacks/workflow.py), so a burst of writes delays a job but
+never fails it.
 """
 
 from collections.abc import Callable
@@ -10,14 +15,21 @@ from typing import TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from lambdas.common.errors import TransientError
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
 from lambdas.common.settings import Settings, get_settings
 
 Request = TypeVar("Request", bound=BaseModel)
+# The error codes AWS answers a throttled request with (botocore's standard mode retries each).
+THROTTLING_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
+    "TooManyRequestsException", "RequestThrottled", "SlowDown", "TransactionInProgressException",
+})
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,16 @@ def step_handler(
         settings = get_settings(*models)
         step = Step(settings, EventLog(settings.events_table), JobStore(settings.jobs_table), metrics, logger)
         request = request_model.model_validate(event)
-        return run(request, step).model_dump(mode="json")
+        try:
+            return run(request, step).model_dump(mode="json")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in THROTTLING_CODES:
+                raise
+            attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+            logger.warning("throttled after retries; the workflow retries the step",
+                           extra={"code": code, "operation": error.operation_name, "attempts": attempts})
+            raise TransientError(f"{error.operation_name} was throttled ({code}) {attempts} times.") from error
 
     handler.settings_models = models
     return handler

@@ -10,7 +10,9 @@ boundary where the bounds hold:
    is appended to the event log as `model.called` with model id, tokens, cost and prompt hash.
 
 A call that fails (throttled, denied, timed out) gives back its tokens, is logged as
-`model.failed`, and raises ModelCallFailed; the caller falls back to its local method.
+`model.failed`, and raises ModelCallFailed; the caller falls back to its local method. An
+answer that is not the forced tool's (malformed: ModelAnswerInvalid; declined by the model's
+content filter or a guardrail: ModelRefused) is paid for and also falls back, with the reason.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ from lambdas.common.judgment import (
 )
 
 _registered_client: Any = None
+# Converse stop reasons that mean the model (or the account's guardrail) declined to answer.
+REFUSAL_STOP_REASONS = frozenset({"content_filtered", "guardrail_intervened"})
+
+
+class ModelRefused(ModelAnswerInvalid):
+    """The model declined to answer: its content filter or a guardrail stopped it; judgment falls back."""
+
+    code = "MODEL_REFUSED"
 
 
 def register_client(client: Any) -> None:
@@ -110,6 +120,11 @@ def usage_of(response: dict, model_id: str, purpose: str, digest: str, reserved_
 def tool_input(response: dict, tool_name: str) -> dict:
     """The input of the `tool_name` tool-use block of a Converse response, or ModelAnswerInvalid saying why."""
     stop_reason = response.get("stopReason")
+    if stop_reason in REFUSAL_STOP_REASONS:
+        said = " ".join(block["text"] for block in ((response.get("output") or {}).get("message") or {}).get(
+            "content") or [] if isinstance(block, dict) and isinstance(block.get("text"), str))
+        raise ModelRefused(f"The model declined to answer (stopReason {stop_reason!r})"
+                           + (f": {said.strip()[:200]}" if said.strip() else "."))
     if stop_reason != "tool_use":
         raise ModelAnswerInvalid(f"The model stopped with {stop_reason!r}, not 'tool_use': no structured answer.")
     content = (((response.get("output") or {}).get("message") or {}).get("content")) or []

@@ -55,6 +55,14 @@ class UploadCheck(Model):
     content_sha256_prefix: str = Field(description="sha256 of the first 64 KiB, for duplicate checks")
 
 
+class AudioTrack(Model):
+    """One audio track as MediaConvert numbers them: `track` 1 is the first audio track (AudioSelector Tracks)."""
+
+    track: int = Field(ge=1)
+    channels: int = Field(0, ge=0)
+    codec: str | None = None
+
+
 class MediaInfo(Model):
     """What probe_media learned. width/height are as displayed (rotation and pixel aspect applied)."""
 
@@ -72,6 +80,10 @@ class MediaInfo(Model):
     audio_codec: str | None = None
     audio_channels: int = 0
     audio_sample_rate_hz: int = 0
+    # Every audio track in file order; the audio_* fields above describe the first.
+    audio_tracks: list[AudioTrack] = Field(default_factory=list)
+    # What the header stated, when the length measured from the file (duration_s) differs from it.
+    stated_duration_s: float | None = None
 
     @property
     def orientation(self) -> Literal["landscape", "portrait", "square"]:
@@ -107,12 +119,22 @@ class Derivatives(Model):
     audio_absent_reason: str | None = None
 
 
+class AudioCandidate(Model):
+    """A transcription WAV made from one audio track of the source."""
+
+    track: int = Field(ge=1)
+    key: str
+
+
 class DerivativeDestinations(Model):
     """Where the job writes, as S3 keys in `bucket` (the output bucket)."""
 
     bucket: str
     proxy_key: str
     audio_key: str | None
+    # With several audio tracks, one WAV per track (the first is audio_key): record_derivatives keeps
+    # the first that has sound.
+    audio_candidates: list[AudioCandidate] = Field(default_factory=list)
     frames_prefix: str = Field(description="holds frame.0000000.jpg, frame.0000001.jpg, ... (MediaConvert naming)")
 
 
@@ -165,6 +187,8 @@ class Transcript(Model):
     language: str | None = Field(description="BCP-47 code, e.g. en-US; None when there was no audio")
     words: list[Word]
     sentences: list[Sentence]
+    unavailable_reason: str | None = Field(None, description="why there are no words although the video has "
+                                                             "sound (transcript_required false)")
 
     @property
     def text(self) -> str:
@@ -179,6 +203,7 @@ class TranscriptRef(Model):
     word_count: int = Field(ge=0)
     sentence_count: int = Field(ge=0)
     language: str | None
+    unavailable_reason: str | None = None
 
 
 class SourceSummary(Model):
@@ -208,13 +233,17 @@ class CaptionsRef(Model):
     srt_key: str | None = None
 
 
+class TranscriptObjectRef(ObjectRef):
+    unavailable_reason: str | None = None
+
+
 class AnalysisResults(Model):
     """What the Analysis branches produced, by reference.
 
     The Parallel state hands over one object per branch; they are merged here.
     """
 
-    transcript: ObjectRef
+    transcript: TranscriptObjectRef
     captions: CaptionsRef
     timeline: ObjectRef
     shots: ObjectRef
@@ -280,12 +309,14 @@ class JobManifest(Model):
     """The published result of a job, written to outputs/<job_id>/manifest.json."""
 
     job_id: str
-    status: Literal["COMPLETED", "REJECTED", "FAILED"]
+    status: Literal["COMPLETED", "REJECTED", "FAILED", "CANCELLED"]
     reason: str | None = None
     reason_code: str | None = None
     source: SourceSummary
     derivatives: ManifestDerivatives | None = None
     transcript: str | None = None
+    transcript_unavailable: str | None = Field(None, description="why there is no transcript although the video "
+                                                                 "has sound")
     captions: ManifestCaptions | None = None
     shots: list[Shot] = Field(default_factory=list)
     frames_analysis: str | None = None

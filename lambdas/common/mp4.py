@@ -1,13 +1,12 @@
 """Facts about an MP4 (ISO-BMFF) file from its index alone, with the standard library only.
 
-A Lambda without ffmpeg checks a rendered clip in S3 with this: duration, codecs, displayed
-size, and whether the index (moov) comes before the media (faststart). It reads the 8 or 16
-byte header of each top-level box and then the moov box in one request, never the media
-data, so a 100 MB clip costs a few ranged GETs and some kilobytes.
-
-Every size in the file is checked against its parent (the file, or the enclosing box)
-before anything is read, so a damaged or hostile file ends in `Mp4Unreadable` with a
-one-line reason; it cannot make the reader loop, recurse deeply, or read past the end.
+A Lambda without ffmpeg checks a rendered clip in S3 with this (duration, codecs, size,
+faststart) from box headers and the moov, a few ranged GETs: never the media data.
+`read_mp4_extent` measures an upload the same way: its real length from the sample tables
+(the header's duration is one editable field), and whether the file holds every byte its
+index points at (a fast-start file cut short keeps its index; MediaConvert's Probe reads only that).
+Every size is checked against its parent before anything is read, so a damaged or hostile
+file ends in `Mp4Unreadable` with a one-line reason, never a loop or a read past the end.
 """
 
 import os
@@ -30,6 +29,8 @@ SUBTITLE_HANDLERS = frozenset({"sbtl", "text", "subt"})
 # QuickTime files may begin with any of the others.
 _FIRST_BOXES = frozenset({"ftyp", "styp", "moov", "mdat", "free", "skip", "wide", "pnot", "pdin", "uuid"})
 _UNKNOWN_DURATION = {0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF}
+# Top-level boxes that only a fragmented file has: its samples live in them, not in the moov.
+_FRAGMENT_BOXES = frozenset({"moof", "sidx", "styp", "mfra"})
 
 
 @dataclass(frozen=True)
@@ -43,22 +44,45 @@ class Mp4Facts:
     faststart: bool  # moov precedes mdat (also True when there is no mdat)
 
 
+@dataclass(frozen=True)
+class Mp4Extent:
+    stated_duration_s: float  # mvhd: what a prober reports (0 when unknown)
+    duration_s: float | None  # measured from each track's samples (or edit list); None when fragmented
+    media_end: int  # the byte just past the last sample any track points at (0 when none)
+    fragmented: bool  # moof fragments hold the samples; the moov's tables are empty
+
+
+def length_tolerance_s(stated_s: float) -> float:
+    """How far a measured length may stray from a stated one and still be the same media (1 s or 1 %)."""
+    return max(1.0, 0.01 * stated_s)
+
+
 class Mp4Unreadable(Exception):
     """The file is not an MP4 this reader can index; the message is a one-line reason."""
 
 
+class Mp4Truncated(Mp4Unreadable):
+    """The file ends before the boxes or the media its own headers promise."""
+
+
 def read_mp4_facts(read: Reader, size: int) -> Mp4Facts:
     """Facts from the moov box of the `size`-byte file that `read(offset, length)` returns."""
-    if size <= 0:
-        raise Mp4Unreadable("not an MP4: the file is empty")
-    moov_at, moov_size, mdat_at = _walk_top_level(read, size)
-    if moov_at is None:
-        raise Mp4Unreadable("no moov box: the file has no index (an interrupted or still-running write?)")
-    if moov_size > MAX_MOOV_BYTES:
-        raise Mp4Unreadable(f"moov box is {moov_size} bytes, more than the {MAX_MOOV_BYTES} this reader accepts")
-    moov = _read_exact(read, moov_at, moov_size, "moov box")
-    facts = _parse_moov(moov)
-    return Mp4Facts(**facts, faststart=mdat_at is None or moov_at < mdat_at)
+    moov, moov_at, mdat_at = _find_moov(read, size)
+    return Mp4Facts(**_parse_moov(moov), faststart=mdat_at is None or moov_at < mdat_at)
+
+
+def read_mp4_extent(read: Reader, size: int) -> Mp4Extent:
+    """The measured length of the `size`-byte file and where its media ends; Mp4Truncated if past `size`.
+
+    A fragmented file is recognised at its first fragment and not walked further (its samples are
+    spread over thousands of moof boxes): it is reported with no measured duration.
+    """
+    extent = measure_moov(_find_moov(read, size, stop_at_fragment=True)[0])
+    if extent.media_end > size:
+        raise Mp4Truncated(
+            f"the index points at media up to byte {extent.media_end:,} but the file ends at byte {size:,}"
+        )
+    return extent
 
 
 def s3_reader(s3_client, bucket: str, key: str, version_id: str | None = None) -> tuple[Reader, int]:
@@ -99,9 +123,27 @@ def local_reader(path) -> tuple[Reader, int]:
 # ---- top level: box headers only -------------------------------------------------------------
 
 
-def _walk_top_level(read: Reader, size: int) -> tuple[int | None, int, int | None]:
-    """(moov offset, moov size, first mdat offset), checking every top-level box fits the file."""
+def _find_moov(read: Reader, size: int, stop_at_fragment: bool = False) -> tuple[bytes, int, int | None]:
+    """(the moov box, its offset, the first mdat's offset), every top-level box checked to fit the file."""
+    if size <= 0:
+        raise Mp4Unreadable("not an MP4: the file is empty")
     moov_at, moov_size, mdat_at = None, 0, None
+    for box_type, offset, box_size in _top_level_boxes(read, size):
+        if box_type == "moov" and moov_at is None:
+            moov_at, moov_size = offset, box_size
+        elif box_type == "mdat" and mdat_at is None:
+            mdat_at = offset
+        elif stop_at_fragment and box_type in _FRAGMENT_BOXES:
+            break
+    if moov_at is None:
+        raise Mp4Unreadable("no moov box: the file has no index (an interrupted or still-running write?)")
+    if moov_size > MAX_MOOV_BYTES:
+        raise Mp4Unreadable(f"moov box is {moov_size} bytes, more than the {MAX_MOOV_BYTES} this reader accepts")
+    return _read_exact(read, moov_at, moov_size, "moov box"), moov_at, mdat_at
+
+
+def _top_level_boxes(read: Reader, size: int):
+    """(type, offset, size) of each top-level box, each checked to fit the file before the next is read."""
     offset, count = 0, 0
     while offset < size:
         count += 1
@@ -109,7 +151,7 @@ def _walk_top_level(read: Reader, size: int) -> tuple[int | None, int, int | Non
             raise Mp4Unreadable(f"more than {MAX_TOP_LEVEL_BOXES} top-level boxes; not a plain MP4")
         remaining = size - offset
         if remaining < 8:
-            raise Mp4Unreadable(f"truncated box header at byte {offset}: {remaining} bytes left, 8 needed")
+            raise Mp4Truncated(f"truncated box header at byte {offset}: {remaining} bytes left, 8 needed")
         box_size, raw_type = struct.unpack(">I4s", _read_exact(read, offset, 8, "box header"))
         box_type = _fourcc(raw_type)
         if count == 1 and box_type not in _FIRST_BOXES:
@@ -119,7 +161,7 @@ def _walk_top_level(read: Reader, size: int) -> tuple[int | None, int, int | Non
         header = 8
         if box_size == 1:
             if remaining < 16:
-                raise Mp4Unreadable(f"truncated 64-bit box header of {box_type!r} at byte {offset}")
+                raise Mp4Truncated(f"truncated 64-bit box header of {box_type!r} at byte {offset}")
             (box_size,) = struct.unpack(">Q", _read_exact(read, offset + 8, 8, "64-bit box size"))
             header = 16
         elif box_size == 0:
@@ -127,16 +169,12 @@ def _walk_top_level(read: Reader, size: int) -> tuple[int | None, int, int | Non
         if box_size < header:
             raise Mp4Unreadable(f"box {box_type!r} at byte {offset} declares {box_size} bytes, less than its header")
         if box_size > remaining:
-            raise Mp4Unreadable(
+            raise Mp4Truncated(
                 f"box {box_type!r} at byte {offset} declares {box_size} bytes but only {remaining} remain"
                 " (truncated file?)"
             )
-        if box_type == "moov" and moov_at is None:
-            moov_at, moov_size = offset, box_size
-        elif box_type == "mdat" and mdat_at is None:
-            mdat_at = offset
+        yield box_type, offset, box_size
         offset += box_size
-    return moov_at, moov_size, mdat_at
 
 
 def _read_exact(read: Reader, offset: int, length: int, what: str) -> bytes:
@@ -179,6 +217,108 @@ def _parse_moov(moov: bytes) -> dict:
         "audio_codec": audio["codec"] if audio else None,
         "subtitle_codec": subtitle["codec"] if subtitle else None,
     }
+
+
+def measure_moov(moov: bytes) -> Mp4Extent:
+    """The movie's length measured from each track's samples, and the end of the media they point at.
+
+    A track lasts as long as its edit list says (what players and MediaConvert present), or, without
+    one, as long as its samples' durations add up to; the movie lasts as long as its longest track.
+    """
+    header = 16 if struct.unpack_from(">I", moov)[0] == 1 else 8
+    children = _children(moov, header, len(moov), "moov")
+    mvhd = _first(children, "mvhd")
+    if mvhd is None:
+        raise Mp4Unreadable("moov box has no mvhd (movie header)")
+    movie_timescale, movie_duration = _timescale_and_duration(moov, mvhd, "moov/mvhd")
+    stated_s = movie_duration / movie_timescale if movie_timescale else 0.0
+    if _first(children, "mvex") is not None:
+        return Mp4Extent(stated_duration_s=stated_s, duration_s=None, media_end=0, fragmented=True)
+    tracks = [_measure_trak(moov, start, end, movie_timescale) for kind, start, end in children if kind == "trak"]
+    return Mp4Extent(stated_duration_s=stated_s, duration_s=max((length for length, _ in tracks), default=0.0),
+                     media_end=max((end for _, end in tracks), default=0), fragmented=False)
+
+
+def _measure_trak(data: bytes, start: int, end: int, movie_timescale: int) -> tuple[float, int]:
+    """(presented seconds, end of the track's last chunk) of one track."""
+    trak = _children(data, start, end, "moov/trak")
+    edited = _edit_list_units(data, trak)
+    mdia = _first(trak, "mdia")
+    if mdia is None:
+        return (edited / movie_timescale if edited and movie_timescale else 0.0), 0
+    mdia_children = _children(data, mdia[1], mdia[2], "moov/trak/mdia")
+    mdhd = _first(mdia_children, "mdhd")
+    timescale = _timescale_and_duration(data, mdhd, "moov/trak/mdia/mdhd")[0] if mdhd else 0
+    stbl = _descend(data, mdia_children, ["minf", "stbl"], "moov/trak/mdia")
+    tables = {} if stbl is None else {box[0]: box for box in _children(data, stbl[1], stbl[2], "moov/trak/mdia/minf/stbl")}
+    if edited and movie_timescale:
+        length_s = edited / movie_timescale
+    else:
+        length_s = _sample_units(data, tables.get("stts")) / timescale if timescale else 0.0
+    return length_s, _media_end(data, tables)
+
+
+def _edit_list_units(data: bytes, trak: list[tuple[str, int, int]]) -> int:
+    """The total of the track's edit list segments, in the movie's timescale (0: no edit list)."""
+    elst = _descend(data, trak, ["edts", "elst"], "moov/trak")
+    if elst is None:
+        return 0
+    _, payload, end = elst
+    step, entry_format = (20, ">Q") if _version(data, payload, end, "elst") else (12, ">I")
+    count = _entry_count(data, payload, end, step, "elst")
+    return sum(struct.unpack_from(entry_format, data, payload + 8 + index * step)[0] for index in range(count))
+
+
+def _sample_units(data: bytes, stts: tuple[str, int, int] | None) -> int:
+    """The sum of the samples' durations (time-to-sample table), in the media's timescale."""
+    if stts is None:
+        return 0
+    _, payload, end = stts
+    count = _entry_count(data, payload, end, 8, "stts")
+    runs = struct.unpack_from(f">{2 * count}I", data, payload + 8)
+    return sum(runs[index] * runs[index + 1] for index in range(0, len(runs), 2))
+
+
+def _media_end(data: bytes, tables: dict[str, tuple[str, int, int]]) -> int:
+    """The byte just past the track's last sample: each chunk's offset plus the sizes of its samples."""
+    offsets_box = tables.get("stco") or tables.get("co64")
+    if offsets_box is None or "stsz" not in tables or "stsc" not in tables:
+        return 0
+    kind, payload, end = offsets_box
+    width = 8 if kind == "co64" else 4
+    chunk_count = _entry_count(data, payload, end, width, kind)
+    offsets = struct.unpack_from(f">{chunk_count}{'Q' if width == 8 else 'I'}", data, payload + 8)
+    _, payload, end = tables["stsz"]
+    _require(payload + 12, end, "stsz")
+    uniform_size, sample_count = struct.unpack_from(">II", data, payload + 4)
+    if uniform_size == 0:
+        _require(payload + 12 + 4 * sample_count, end, "stsz")
+        sizes = struct.unpack_from(f">{sample_count}I", data, payload + 12)
+    _, payload, end = tables["stsc"]
+    run_count = _entry_count(data, payload, end, 12, "stsc")
+    runs = struct.unpack_from(f">{3 * run_count}I", data, payload + 8)
+    media_end, sample = 0, 0
+    for run in range(run_count):
+        first_chunk, per_chunk = runs[3 * run], runs[3 * run + 1]
+        last_chunk = runs[3 * (run + 1)] - 1 if run + 1 < run_count else chunk_count
+        if first_chunk < 1 or last_chunk > chunk_count or first_chunk > last_chunk + 1:
+            raise Mp4Unreadable(f"sample-to-chunk table names chunks {first_chunk}-{last_chunk} of {chunk_count}")
+        for chunk in range(first_chunk - 1, last_chunk):
+            taken = min(per_chunk, sample_count - sample)
+            if taken <= 0:
+                return media_end
+            chunk_bytes = uniform_size * taken if uniform_size else sum(sizes[sample : sample + taken])
+            media_end = max(media_end, offsets[chunk] + chunk_bytes)
+            sample += taken
+    return media_end
+
+
+def _entry_count(data: bytes, payload: int, end: int, entry_size: int, path: str) -> int:
+    """A full box's entry count, checked against the box: the entries must fit inside it."""
+    _require(payload + 8, end, path)
+    (count,) = struct.unpack_from(">I", data, payload + 4)
+    _require(payload + 8 + count * entry_size, end, path)
+    return count
 
 
 def _parse_trak(data: bytes, start: int, end: int) -> dict:

@@ -25,5 +25,10 @@ def handler(event: dict, context: LambdaContext) -> dict:
     result = compensate(change, execution_history(change.detail.execution_arn), settings.output_bucket,
                         JobStore(settings.jobs_table), EventLog(settings.events_table),
                         release_floor=lambda job_id: release(job_id, settings))
-    metrics.add_metric(name=f"Jobs{result.status.title()}", unit="Count", value=1)
+    if result.ignored:
+        logger.warning("status change ignored", extra={"job_id": result.job_id, "reason": result.ignored,
+                                                        "execution_status": change.detail.status})
+        metrics.add_metric(name="StatusChangesIgnored", unit="Count", value=1)
+    else:
+        metrics.add_metric(name=f"Jobs{result.status.title()}", unit="Count", value=1)
     return result.model_dump(mode="json")

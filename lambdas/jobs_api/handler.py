@@ -8,7 +8,11 @@
     POST /jobs/{job_id}/retry        202 JobActionResult     redrives a FAILED execution
     POST /jobs/{job_id}/cancel       200 JobActionResult     stops a RUNNING execution
 
-Every error is JSON {"message": ...}: 400 a refused request, 404 an unknown job or upload, 409
+Each route answers for the signer's own jobs only (an administrator's: all jobs; see logic.py and
+lambdas/common/owners.py). A request with no IAM principal is 403 here too, although API Gateway
+refuses an unsigned one before the function runs.
+
+Every error is JSON {"message": ...}: 400 a refused request, 403 no principal, 404 an unknown job or upload, 409
 a job in the wrong state for the action, 413/415 an upload too large or not a video, 422 a
 request that does not match the schema (with "detail"), 429 too many executions.
 
@@ -36,8 +40,10 @@ from lambdas.common.events import EventLog
 from lambdas.common.job_ids import JOB_ID_PATTERN
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
+from lambdas.common.owners import AccessSettings, Caller, NotSigned, caller_from
 from lambdas.common.settings import IngestSettings, LimitSettings, Settings, WorkflowSettings, get_settings
 from lambdas.jobs_api import logic, uploads
+from lambdas.jobs_api.claims import UploadClaims
 from lambdas.jobs_api.models import (
     ApiError,
     CompleteRequest,
@@ -46,13 +52,16 @@ from lambdas.jobs_api.models import (
     JobActionResult,
     JobDetail,
     JobList,
+    NotSignedRequest,
     UploadCompleted,
     UploadCreated,
     UploadRequest,
+    UploadSettings,
     ValidationErrorBody,
 )
+from lambdas.jobs_api.owned import OwnedJobs
 
-SETTINGS = (Settings, IngestSettings, LimitSettings, WorkflowSettings)
+SETTINGS = (Settings, IngestSettings, LimitSettings, WorkflowSettings, UploadSettings, AccessSettings)
 MAX_TOKEN_CHARS = 512
 
 logger, tracer, metrics = instruments("jobs_api")
@@ -80,7 +89,8 @@ def _responses(success: int, model, description: str, *errors: int) -> dict:
 def create_upload(upload: UploadRequest) -> Response[UploadCreated]:
     settings = get_settings(*SETTINGS)
     created = uploads.create_upload(upload, s3=presigning_s3(), bucket=settings.ingest_bucket,
-                                  max_size_bytes=settings.max_size_bytes)
+                                    max_size_bytes=settings.max_size_bytes, claims=UploadClaims(settings.uploads_table),
+                                    owner=_caller().arn)
     metrics.add_metric(name="UploadsStarted", unit=MetricUnit.Count, value=1)
     logger.info("upload started", extra={"key": created.key, "size_bytes": upload.size_bytes,
                                          "parts": len(created.parts)})
@@ -92,14 +102,21 @@ def create_upload(upload: UploadRequest) -> Response[UploadCreated]:
 @tracer.capture_method
 def complete_upload(completion: CompleteRequest) -> UploadCompleted:
     settings = get_settings(*SETTINGS)
-    completed = uploads.complete_upload(completion, s3=presigning_s3(), bucket=settings.ingest_bucket)
+    caller = _caller()
+    owned = OwnedJobs(settings.jobs_table)
+    completed = uploads.complete_upload(
+        completion, s3=presigning_s3(), bucket=settings.ingest_bucket, claims=UploadClaims(settings.uploads_table),
+        caller=caller,
+        on_completed=lambda job_id, source: owned.record_owner(job_id, caller.arn, source.model_dump(
+            mode="json", include={"bucket", "key", "version_id", "size_bytes"})),
+    )
     logger.append_keys(job_id=completed.job_id)
     metrics.add_metric(name="UploadsCompleted", unit=MetricUnit.Count, value=1)
     logger.info("upload completed", extra={"key": completed.key})
     return completed
 
 
-@app.get("/jobs", tags=["jobs"], summary="List jobs, newest first",
+@app.get("/jobs", tags=["jobs"], summary="List the caller's jobs (an administrator's: all), newest first",
          responses=_responses(200, JobList, "One page of jobs", 400))
 @tracer.capture_method
 def list_jobs(
@@ -107,7 +124,9 @@ def list_jobs(
     next_token: Annotated[str | None, Query(min_length=1, max_length=MAX_TOKEN_CHARS,
                                             description="the next_token of the previous page")] = None,
 ) -> JobList:
-    return logic.list_jobs(limit, next_token, jobs=JobStore(get_settings(*SETTINGS).jobs_table))
+    settings = get_settings(*SETTINGS)
+    return logic.list_jobs(limit, next_token, jobs=JobStore(settings.jobs_table), owned=OwnedJobs(settings.jobs_table),
+                           caller=_caller())
 
 
 @app.get("/jobs/<job_id>", tags=["jobs"], summary="One job: status, source, timestamps, reason, manifest",
@@ -117,7 +136,7 @@ def get_job(job_id: JobId) -> JobDetail:
     _follow(job_id)
     settings = get_settings(*SETTINGS)
     return logic.get_job(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
-                         ingest_bucket=settings.ingest_bucket)
+                         ingest_bucket=settings.ingest_bucket, caller=_caller())
 
 
 @app.get("/jobs/<job_id>/events", tags=["jobs"], summary="The job's events after a seq, in order",
@@ -132,7 +151,7 @@ def job_events(
     _follow(job_id)
     settings = get_settings(*SETTINGS)
     return logic.job_events(job_id, after, limit, jobs=JobStore(settings.jobs_table),
-                            events=EventLog(settings.events_table))
+                            events=EventLog(settings.events_table), caller=_caller())
 
 
 @app.post("/jobs/<job_id>/retry", tags=["jobs"],
@@ -160,7 +179,7 @@ def _act_on_execution(action, job_id: str, metric: str) -> JobActionResult:
     _follow(job_id)
     settings = get_settings(*SETTINGS)
     result = action(job_id, jobs=JobStore(settings.jobs_table), events=EventLog(settings.events_table),
-                    sfn=step_functions(), state_machine_arn=settings.state_machine_arn, requested_by=_caller())
+                    sfn=step_functions(), state_machine_arn=settings.state_machine_arn, caller=_caller())
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     return result
 
@@ -170,12 +189,12 @@ def _follow(job_id: str) -> None:
     tracer.put_annotation(key="job_id", value=job_id)
 
 
-def _caller() -> str | None:
-    """The IAM principal that signed the request, as API Gateway reports it (None when the event has no identity)."""
+def _caller() -> Caller:
+    """The IAM principal that signed the request, as API Gateway reports it, and whether it is an administrator."""
     try:
-        return app.current_event.request_context.identity.user_arn
-    except (KeyError, TypeError, AttributeError):
-        return None
+        return caller_from(app.current_event.raw_event.get("requestContext"), get_settings(*SETTINGS).admins)
+    except NotSigned as error:
+        raise NotSignedRequest(str(error)) from None
 
 
 def _json(status: int, body: dict) -> Response:

@@ -42,7 +42,15 @@ class NotAVideoType(ApiError):
     status = 415
 
 
+class NotSignedRequest(ApiError):
+    """No IAM principal: API Gateway's IAM authorization always names one, so the request did not come through it."""
+
+    status = 403
+
+
 class JobNotFound(ApiError):
+    """Unknown, or not the caller's: a job another principal owns is not there for the caller."""
+
     status = 404
 
 
@@ -58,6 +66,15 @@ class JobStateConflict(ApiError):
 
 class TooManyExecutions(ApiError):
     status = 429
+
+
+# --- settings ----------------------------------------------------------------------------------------------------
+
+
+class UploadSettings(BaseModel):
+    """The table of the uploads this API started: who started each, and the size they declared."""
+
+    uploads_table: str = Field(alias="UPLOADS_TABLE")
 
 
 # --- models ------------------------------------------------------------------------------------------------------
@@ -86,6 +103,7 @@ class UploadRequest(BaseModel):
 
 class PartUrl(BaseModel):
     part_number: int = Field(ge=1, le=MAX_PARTS)
+    size_bytes: int = Field(ge=1, description="exactly this many bytes: the URL is signed with this Content-Length")
     url: str = Field(description="PUT this part's bytes here; keep the ETag response header for completing")
 
 
@@ -105,7 +123,8 @@ class CompletedPart(BaseModel):
 
 class CompleteRequest(BaseModel):
     key: str = Field(min_length=1, max_length=1024)
-    upload_id: str = Field(min_length=1, max_length=2048)
+    upload_id: str = Field(min_length=1, max_length=1024, pattern=r"^[!-~]+$",
+                           description="the upload_id POST /uploads returned (printable ASCII, as S3 makes them)")
     parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
 
 
@@ -118,7 +137,7 @@ class UploadCompleted(BaseModel):
 
 class JobSummary(BaseModel):
     job_id: str
-    status: ApiJobStatus
+    status: ApiJobStatus = Field(description="PENDING: the upload is complete, the workflow has not registered the job")
     source_key: str | None
     created_at: datetime
     updated_at: datetime
@@ -148,6 +167,8 @@ class JobDetail(BaseModel):
     failed_step: str | None = None
     manifest_key: str | None = Field(None, description="outputs/<job_id>/manifest.json in the output bucket")
     duplicate_of: str | None = None
+    owner: str | None = Field(None, description="the IAM principal that uploaded the file; null for a file put "
+                                                "straight into the bucket (then only administrators see the job)")
 
 
 class EventsPage(BaseModel):

@@ -6,7 +6,10 @@ The workflow reaches this step three ways, and the request says which:
 - the job FAILED, or was still running when the workflow's poll count ran out: the step
   fails with TranscriptionFailed / TranscriptionTimedOut and the service's reason;
 - the source has no audio (no `transcription` in the state, no derivatives.audio): an empty
-  transcript, which is a result, not a failure.
+  transcript, which is a result, not a failure;
+- the transcript could not be had and the deployment allows that (transcript_required false: the
+  workflow catches the branch's error into `transcript_unavailable`): an empty transcript whose
+  `unavailable_reason` says why, and a `transcript.unavailable` event.
 
 The canonical transcript, `transcripts/<job_id>/transcript.json` in the output bucket:
     {job_id, language, words: [{text, start_s, end_s, confidence, speaker}],
@@ -19,6 +22,7 @@ the reference and the counts.
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
@@ -28,6 +32,7 @@ from pydantic import ConfigDict, Field, model_validator
 from lambdas.common import storage
 from lambdas.common.errors import TranscriptionFailed, TranscriptionTimedOut, TranscriptMissing  # noqa: F401
 from lambdas.common.events import EventLog
+from lambdas.common.failures import StepError
 from lambdas.common.keys import transcript_key
 from lambdas.common.models import (  # noqa: F401  (Word, Sentence: re-exported for callers)
     Derivatives,
@@ -74,6 +79,7 @@ class TranscriptionPoll(Model):
 
     name: str
     polls: int = 0
+    waited_s: int = 0
     status: PolledJob | None = None
 
 
@@ -83,6 +89,9 @@ class NormalizeTranscriptRequest(JobRequest):
     transcribe_output: S3Object | None = None
     derivatives: Derivatives | None = None
     language_code: str | None = Field(None, description="the requested language, used when the output names none")
+    transcript_unavailable: StepError | None = Field(
+        None, description="the error that ended the transcript branch, caught by the workflow (transcript_required "
+                          "false): the job goes on without a transcript")
 
 
 def parse_s3_uri(uri: str) -> S3Object:
@@ -117,7 +126,8 @@ def transcribe_output_location(request: NormalizeTranscriptRequest) -> tuple[S3O
         )
     if job.status != "COMPLETED":
         raise TranscriptionTimedOut(
-            f"Amazon Transcribe job {job.name} was still {job.status} after {request.transcription.polls} polls."
+            f"Amazon Transcribe job {job.name} was still {job.status} after {request.transcription.polls} polls "
+            f"({request.transcription.waited_s} s)."
         )
     if not job.transcript_file_uri:
         raise TranscriptMissing(f"Amazon Transcribe job {job.name} completed without a TranscriptFileUri.")
@@ -183,7 +193,24 @@ def transcript_from_transcribe(job_id: str, document: dict, language: str | None
 # ---------------------------------------------------------------------------------------
 
 
+def unavailable_reason(error: StepError) -> str:
+    """One line for the manifest: what kept the transcript from being made."""
+    try:
+        cause = json.loads(error.cause)
+    except (json.JSONDecodeError, TypeError):
+        cause = error.cause
+    message = str(cause.get("errorMessage") or cause) if isinstance(cause, dict) else str(cause)
+    message = " ".join(message.split())
+    if error.error not in (TranscriptionFailed.__name__, TranscriptionTimedOut.__name__, TranscriptMissing.__name__):
+        message = f"Amazon Transcribe could not be used ({error.error}): {message}" if message else \
+            f"Amazon Transcribe could not be used ({error.error})."
+    text = f"No transcript: {message}"
+    return text if len(text) <= 500 else text[:499] + "…"
+
+
 def normalize_transcript(request: NormalizeTranscriptRequest, output_bucket: str, events: EventLog) -> TranscriptRef:
+    if request.transcript_unavailable is not None:
+        return _without_transcript(request, request.transcript_unavailable, output_bucket, events)
     location, language = transcribe_output_location(request)
     if location is None:
         transcript = Transcript(job_id=request.job_id, language=None, words=[], sentences=[])
@@ -206,3 +233,16 @@ def normalize_transcript(request: NormalizeTranscriptRequest, output_bucket: str
     events.append(request.job_id, "transcript.normalized", "NormalizeTranscript", **detail)
     return TranscriptRef(bucket=output_bucket, key=key, word_count=len(transcript.words),
                          sentence_count=len(transcript.sentences), language=transcript.language)
+
+
+def _without_transcript(request: NormalizeTranscriptRequest, error: StepError, output_bucket: str,
+                        events: EventLog) -> TranscriptRef:
+    """The empty transcript of a job allowed to go on without one, and why, where the user will look."""
+    reason = unavailable_reason(error)
+    transcript = Transcript(job_id=request.job_id, language=None, words=[], sentences=[], unavailable_reason=reason)
+    key = transcript_key(request.job_id)
+    storage.put_json(output_bucket, key, transcript.model_dump(mode="json"))
+    events.append(request.job_id, "transcript.unavailable", "NormalizeTranscript", reason=reason, error=error.error,
+                  transcript_key=key)
+    return TranscriptRef(bucket=output_bucket, key=key, word_count=0, sentence_count=0, language=None,
+                         unavailable_reason=reason)

@@ -4,6 +4,11 @@ EventBridge (the account's default bus) gets one `VideoFlow Job Completed` event
 `videoflow` for other systems to route on; the SNS topic gets a short message for people
 and simple subscribers. Both carry the job id, its manifest key and what it made. A
 PutEvents entry that fails is an error (raised, so the workflow retries), not a silent loss.
+
+The event carries the key exactly (other systems act on it); the message for people adds the
+file's name as it may be shown (lambdas/common/display.py: a direction override or a line
+separator in a name is made visible), and is ASCII JSON, so no raw control character reaches
+a mail client.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 from pydantic import Field
 
 from lambdas.common import aws
+from lambdas.common.display import shown
 from lambdas.common.events import EventLog
 from lambdas.common.models import JobRequest, Model
 
@@ -55,7 +61,7 @@ def notify(request: NotifyRequest, settings: NotifySettings, events: EventLog) -
     message = aws.client("sns").publish(
         TopicArn=settings.topic_arn,
         Subject=f"VideoFlow job {request.job_id[:12]} completed"[:100],
-        Message=json.dumps(detail, indent=2),
+        Message=json.dumps({"file": shown(request.source.name), **detail}, indent=2, ensure_ascii=True),
         MessageAttributes={"status": {"DataType": "String", "StringValue": detail["status"]}},
     )
     events.append(request.job_id, "job.notified", "Notify", event_id=entry["EventId"],

@@ -1,8 +1,8 @@
-from lambdas.common import media_probe
+from lambdas.common import aws, media_probe
 from lambdas.common.handler import step_handler
-from lambdas.common.models import JobRequest
-from lambdas.probe_media.logic import probe_media
+from lambdas.probe_media.logic import ProbeRequest, probe_media
 
 handler = step_handler(
-    "probe_media", JobRequest, lambda request, step: probe_media(request, media_probe.get_prober(), step.events)
+    "probe_media", ProbeRequest,
+    lambda request, step: probe_media(request, media_probe.get_prober(), aws.client("s3"), step.events),
 )

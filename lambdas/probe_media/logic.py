@@ -4,14 +4,21 @@ The prober is MediaConvert in AWS and ffprobe locally; both answer in MediaConve
 `Probe` response shape, so everything below is the same code in both places. The facts
 that matter downstream are the size *as displayed*: a phone records 1920x1080 pixels with
 "rotate 90" in the container, and a clip planned for that video must be 1080 wide.
+
+Probe reads headers, and a header is one field anyone can edit. For MP4 and QuickTime (most
+uploads) the index is read too, with a few ranged GETs of the pinned version: the length is
+measured from the sample tables, and a file that ends before the media its index points at
+(a "fast start" file cut short) is rejected here, before MediaConvert is paid to find out.
+Other containers are measured after the transcode, by record_derivatives.
 """
 
 from botocore.exceptions import ClientError
 
+from lambdas.common import mp4
 from lambdas.common.errors import MediaUnreadable, NoVideoStream, SourceMissing, TransientError
 from lambdas.common.events import EventLog
 from lambdas.common.media_probe import MediaProber
-from lambdas.common.models import JobRequest, MediaInfo
+from lambdas.common.models import AudioTrack, JobRequest, MediaInfo, UploadCheck
 
 # MediaConvert answers these when it cannot read the file at all; anything else
 # (throttling, service errors) is the service's problem, worth a retry.
@@ -19,9 +26,19 @@ _UNREADABLE_CODES = {"BadRequestException", "UnprocessableEntityException"}
 _TRANSIENT_CODES = {"TooManyRequestsException", "InternalServerErrorException", "ServiceUnavailableException"}
 
 
-def probe_media(request: JobRequest, prober: MediaProber, events: EventLog) -> MediaInfo:
+MP4_FAMILY = frozenset({"mp4", "quicktime", "three_gp", "three_g2"})
+# Probe's Format names that describe one container family; within a family they may differ.
+_FAMILIES = [MP4_FAMILY, frozenset({"matroska", "webm"})]
+
+
+class ProbeRequest(JobRequest):
+    upload: UploadCheck | None = None  # validate_upload's verdict: the container its bytes begin with
+
+
+def probe_media(request: ProbeRequest, prober: MediaProber, s3, events: EventLog) -> MediaInfo:
+    sniffed = request.upload.detected_format if request.upload else None
     try:
-        response = prober.probe(request.source)
+        response = prober.probe(request.source, container=sniffed)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "") or code
@@ -31,13 +48,47 @@ def probe_media(request: JobRequest, prober: MediaProber, events: EventLog) -> M
             raise TransientError(f"MediaConvert Probe was unavailable: {message}") from error
         raise
     media = normalize_probe(response, request)
+    check_same_container(sniffed, media.container)
+    media = measure_from_index(media, request.source, s3)
     events.append(
         request.job_id, "media.probed", "ProbeMedia",
         container=media.container, duration_s=media.duration_s, width=media.width, height=media.height,
         rotation_deg=media.rotation_deg, video_codec=media.video_codec, frame_rate=media.frame_rate,
-        has_audio=media.has_audio,
+        has_audio=media.has_audio, stated_duration_s=media.stated_duration_s,
     )
     return media
+
+
+def check_same_container(sniffed: str | None, probed: str) -> None:
+    """What decodes decides: bytes that begin like one container but decode as another are refused."""
+    if not sniffed or sniffed == probed or probed == "unknown":
+        return
+    if any(sniffed in family and probed in family for family in _FAMILIES):
+        return
+    raise MediaUnreadable(
+        f"The file begins like {sniffed} but decodes as {probed}; it is damaged or disguised, so it is not processed."
+    )
+
+
+def measure_from_index(media: MediaInfo, source, s3) -> MediaInfo:
+    """For MP4/QuickTime: the length its samples hold (not its header), and every byte of it present."""
+    if media.container not in MP4_FAMILY:
+        return media
+    try:
+        read, size = mp4.s3_reader(s3, source.bucket, source.key, source.version_id)
+        extent = mp4.read_mp4_extent(read, size)
+    except mp4.Mp4Truncated as error:
+        raise MediaUnreadable(
+            f"The file is incomplete: {error} (the upload may have been cut short; the file may be truncated)."
+        ) from error
+    except mp4.Mp4Unreadable:
+        # Probe read it, but its index is not one this reader measures (an unusual layout):
+        # record_derivatives measures what MediaConvert decoded instead.
+        return media
+    measured_s = extent.duration_s
+    if measured_s is None or abs(measured_s - media.duration_s) <= mp4.length_tolerance_s(media.duration_s):
+        return media
+    return media.model_copy(update={"duration_s": round(measured_s, 3), "stated_duration_s": media.duration_s})
 
 
 def normalize_probe(response: dict, request: JobRequest) -> MediaInfo:
@@ -99,6 +150,9 @@ def normalize_probe(response: dict, request: JobRequest) -> MediaInfo:
         audio_codec=audio.get("Codec") if audio else None,
         audio_channels=audio_properties.get("Channels") or 0,
         audio_sample_rate_hz=audio_properties.get("SampleRate") or 0,
+        # MediaConvert numbers audio tracks in file order (AudioSelector Tracks: 1 is the first).
+        audio_tracks=[AudioTrack(track=number, channels=(track.get("AudioProperties") or {}).get("Channels") or 0,
+                                 codec=track.get("Codec")) for number, track in enumerate(audios, start=1)],
     )
 
 

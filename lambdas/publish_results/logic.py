@@ -2,16 +2,24 @@
 
 The manifest is written last, after every clip was checked: its presence means the job's
 results are whole. A duplicate upload publishes the earlier job's results, clips included.
+
+A cancel can race this step (the jobs API stops the execution while it runs). The job record
+decides: its status changes are conditional (lambdas/common/jobs.py), so whichever of
+COMPLETED and CANCELLED is written first wins, and the manifest is made to agree with it. If
+the cancel won, before or during publishing, the manifest says CANCELLED (not COMPLETED) and
+nothing is announced; if publishing won, the cancel is refused and the job stays COMPLETED.
+A job still recorded FAILED is being redriven and the jobs API has not yet marked it RUNNING:
+TransientError, so the workflow retries in a moment.
 """
 
 from pydantic import Field
 
 from lambdas.common import storage
-from lambdas.common.errors import DerivativeMissing
+from lambdas.common.errors import DerivativeMissing, TransientError
 from lambdas.common.events import EventLog
-from lambdas.common.jobs import JobStore
+from lambdas.common.jobs import FINAL_STATUSES, JobStore, StatusChangeRefused
 from lambdas.common.keys import frame_manifest_key
-from lambdas.common.manifest import source_summary, write_manifest
+from lambdas.common.manifest import source_summary, write_manifest, write_record_manifest
 from lambdas.common.models import (
     AnalysisResults,
     Derivatives,
@@ -44,6 +52,9 @@ class Published(Model):
 
 
 def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore, events: EventLog) -> Published:
+    ended = _ended_otherwise(jobs.get(request.job_id))
+    if ended:
+        return _agree_with(ended, request, output_bucket)
     derivatives, frames_key, analysis = _results_of(request, jobs)
     judged = _judgment_of(request, jobs)
     frames = [frame["key"] for chunk in storage.get_json(output_bucket, frames_key)["chunks"] for frame in chunk["frames"]]
@@ -60,13 +71,31 @@ def publish_results(request: PublishRequest, output_bucket: str, jobs: JobStore,
         **judged,
     )
     key = write_manifest(output_bucket, manifest)
-    jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),
-                frame_manifest_key=frames_key, analysis=analysis.model_dump(mode="json") if analysis else None,
-                duplicate_of=request.duplicate.duplicate_of,
-                judgment=manifest.model_dump(mode="json", include={"summary", "plan", "clips"}))
+    try:
+        jobs.upsert(request.job_id, status="COMPLETED", manifest_key=key, derivatives=derivatives.model_dump(mode="json"),
+                    frame_manifest_key=frames_key, analysis=analysis.model_dump(mode="json") if analysis else None,
+                    duplicate_of=request.duplicate.duplicate_of,
+                    judgment=manifest.model_dump(mode="json", include={"summary", "plan", "clips"}))
+    except StatusChangeRefused:
+        # Cancelled between the check above and now: the COMPLETED manifest just written is replaced.
+        return _agree_with(_ended_otherwise(jobs.get(request.job_id)), request, output_bucket)
     events.append(request.job_id, "job.completed", "PublishResults", manifest_key=key,
                   duplicate_of=request.duplicate.duplicate_of, clips=len(manifest.clips))
     return Published(status="COMPLETED", manifest_key=key)
+
+
+def _ended_otherwise(record: dict | None) -> dict | None:
+    """The job's record when the job has already ended other than COMPLETED (a cancel won)."""
+    status = (record or {}).get("status")
+    if status == "FAILED":
+        raise TransientError(f"Job {record['job_id']} is recorded FAILED: its redrive is not recorded yet.")
+    return record if status in FINAL_STATUSES - {"COMPLETED"} else None
+
+
+def _agree_with(record: dict, request: PublishRequest, output_bucket: str) -> Published:
+    """Nothing is published over a job that ended otherwise: its manifest says what its record says."""
+    key = write_record_manifest(output_bucket, record, request.source, request.media)
+    return Published(status=record["status"], manifest_key=key)
 
 
 def _analysis_fields(analysis: AnalysisResults | None) -> dict:
@@ -75,6 +104,7 @@ def _analysis_fields(analysis: AnalysisResults | None) -> dict:
     shots = storage.get_json(analysis.shots.bucket, analysis.shots.key)
     return {
         "transcript": analysis.transcript.key,
+        "transcript_unavailable": analysis.transcript.unavailable_reason,
         "captions": ManifestCaptions(vtt=analysis.captions.vtt_key, srt=analysis.captions.srt_key),
         "shots": shots["shots"] if isinstance(shots, dict) else shots,
         "frames_analysis": analysis.timeline.key,

@@ -21,7 +21,9 @@ def register_job(request: RegisterRequest, jobs: JobStore, events: EventLog) -> 
     fingerprint = content_fingerprint(
         request.source.size_bytes, request.source.etag, request.upload.content_sha256_prefix
     )
-    # An upsert, so a retried attempt finds its own record instead of failing.
+    # An upsert, so a retried attempt finds its own record instead of failing. A conditional one
+    # (lambdas/common/jobs.py): a job that already ended is not made RUNNING again, except a FAILED
+    # one whose redrive resumes here; StatusChangeRefused otherwise.
     item = jobs.upsert(
         request.job_id,
         status="RUNNING",

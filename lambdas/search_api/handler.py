@@ -1,7 +1,8 @@
 """search_api handler: `GET /jobs/{job_id}/search?q=...&k=5` behind API Gateway (REST, proxy integration).
 
 200 {"job_id", "query", "moments": [{start_s, end_s, text, score}]}, best first.
-404 no index for the job; 400 a blank query or an index the endpoint's model cannot search;
+404 no index for the job, or a job the caller does not own (lambdas/common/owners.py: only its owner
+and administrators may search it); 403 a request without an IAM principal; 400 a blank query or an index the endpoint's model cannot search;
 422 q missing or over 1000 characters, k outside 1..50, a malformed job id (Powertools'
 validation); 503 the inference endpoint failed (with Retry-After); 500 an unreadable index.
 Every error body is JSON.
@@ -23,7 +24,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.embedding import get_embedder
 from lambdas.common.job_ids import JOB_ID_PATTERN
+from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
+from lambdas.common.owners import AccessSettings, NotSigned, caller_from
 from lambdas.common.search import (
     DEFAULT_K,
     MAX_K,
@@ -36,9 +39,9 @@ from lambdas.common.search import (
     SearchError,
 )
 from lambdas.common.settings import EndpointSettings, Settings, get_settings
-from lambdas.search_api.logic import IndexCache, SearchResponse, search_job
+from lambdas.search_api.logic import IndexCache, SearchResponse, check_visible, search_job
 
-SETTINGS = (Settings, EndpointSettings)
+SETTINGS = (Settings, EndpointSettings, AccessSettings)
 RETRY_AFTER_S = 5
 
 logger, tracer, metrics = instruments("search_api")
@@ -56,8 +59,10 @@ def search_moments(
     started = time.perf_counter()
     logger.append_keys(job_id=job_id)
     tracer.put_annotation(key="job_id", value=job_id)
-    result, cached = search_job(job_id, q, k, bucket=get_settings(*SETTINGS).output_bucket, embedder=get_embedder(),
-                                cache=cache)
+    settings = get_settings(*SETTINGS)
+    caller = caller_from(app.current_event.raw_event.get("requestContext"), settings.admins)
+    check_visible(job_id, JobStore(settings.jobs_table).get(job_id), caller)
+    result, cached = search_job(job_id, q, k, bucket=settings.output_bucket, embedder=get_embedder(), cache=cache)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     metrics.add_metric(name="SearchQueries", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
@@ -71,6 +76,11 @@ def search_moments(
 def _error(status: HTTPStatus, error: Exception, headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, headers=headers,
                     body=json.dumps({"error": str(error), "code": type(error).__name__}))
+
+
+@app.exception_handler(NotSigned)
+def _not_signed(error: NotSigned) -> Response:
+    return _error(HTTPStatus.FORBIDDEN, error)
 
 
 @app.exception_handler(IndexNotFound)

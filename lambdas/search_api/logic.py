@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from lambdas.common.owners import Caller
 from lambdas.common.search import Embedder, IndexNotFound, Moment, SearchIndex, load_index, search_text
 
 CACHE_MAX_INDEXES = 16  # an hour of video is about 1.4 MB of embeddings: 16 fit a 1 GB function easily
@@ -62,6 +63,13 @@ class IndexCache:
         with self._lock:
             self._entries.clear()
             self.hits = self.misses = 0
+
+
+def check_visible(job_id: str, record: dict | None, caller: Caller) -> None:
+    """A job the caller does not own (and is no administrator for) is answered like one with no index."""
+    if not caller.may_see(record):
+        raise IndexNotFound(f"No search index for job {job_id}: the job is unknown or its analysis "
+                            "has not finished.")
 
 
 def load_job_index(bucket: str, job_id: str) -> SearchIndex:

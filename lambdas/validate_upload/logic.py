@@ -114,8 +114,14 @@ def sniff_container(head: bytes) -> str:
     matroska, webm, avi, mpegts, mpegps, asf, ogg, mxf, three_gp), so the two agree.
 
     Only content decides: the file name and extension are never consulted, because a user
-    can name anything `.mp4`.
+    can name anything `.mp4`. A playlist is refused first, whatever else its bytes contain: it
+    names other files and URLs, which a decoder would go and read.
     """
+    playlist = _playlist_kind(head)
+    if playlist:
+        raise NotAVideo(
+            f"The file is {playlist}: a list of other files or addresses, not a video. Upload the video file itself."
+        )
     container = _video_container(head)
     if container:
         return container
@@ -159,10 +165,39 @@ def _video_container(head: bytes) -> str | None:
         return "asf"
     if head.startswith(b"OggS"):
         return "ogg"
-    # An MXF file may carry a run-in before its header partition; the spec caps it below 64 KiB.
-    if _MXF_PARTITION_KEY in head:
+    if _is_mxf(head):
         return "mxf"
     return _annex_b(head)
+
+
+def _is_mxf(head: bytes) -> bool:
+    """The header partition pack at the start, or after a run-in (binary, under 64 KiB, SMPTE 377).
+
+    A run-in never contains the key (the spec forbids it), so the first occurrence is the header;
+    text before it is not a run-in but a text file carrying the bytes, e.g. in a comment.
+    """
+    at = head.find(_MXF_PARTITION_KEY)
+    return at == 0 or (at > 0 and _text_kind(head[:at]) is None)
+
+
+_PLAYLISTS = [
+    (b"#EXTM3U", "an HLS playlist (.m3u8)"),
+    (b"ffconcat version", "an ffconcat playlist"),
+    (b"[playlist]", "a PLS playlist"),
+    (b"<MPD", "a DASH manifest (.mpd)"),
+]
+
+
+def _playlist_kind(head: bytes) -> str | None:
+    start = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    for magic, description in _PLAYLISTS:
+        if start.startswith(magic):
+            return description
+    if start.startswith(b"<?xml") and b"<MPD" in head[:1024]:
+        return "a DASH manifest (.mpd)"
+    if start.startswith((b"v=0\r\n", b"v=0\n")):
+        return "an SDP session description"
+    return None
 
 
 def _mpegts_synced(head: bytes, packet_size: int, offset: int) -> bool:

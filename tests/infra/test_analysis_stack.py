@@ -61,8 +61,9 @@ def test_the_transcribe_wait_loop_is_bounded_and_backs_off(workflow):
     states = _states(workflow)
     choice = states["Transcribed?"]
 
-    limits = [c for rule in choice["Choices"] for c in rule.get("And", []) if "NumericLessThan" in c]
-    assert limits and limits[0]["Variable"] == "$.transcription.polls" and limits[0]["NumericLessThan"] > 0
+    # Bounded by the seconds waited against the bound sized from the video (SizeTimeouts), not a poll count.
+    limits = [c for rule in choice["Choices"] for c in rule.get("And", []) if "NumericLessThanPath" in c]
+    assert limits == [{"Variable": "$.transcription.waited_s", "NumericLessThanPath": "$.timeouts.transcribe_s"}]
     assert states["WaitForTranscript"]["SecondsPath"] == "$.transcription.wait_s"
     assert "States.MathAdd" in states["BackOff"]["Parameters"]["wait_s.$"]
     assert states["StartTranscription"]["Resource"].endswith(":states:::aws-sdk:transcribe:startTranscriptionJob")

@@ -7,6 +7,7 @@ import pytest
 
 from lambdas.common.connections import BY_CONNECTION_INDEX
 from lambdas.common.jobs import LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY
+from lambdas.common.owners import OWNER_INDEX
 from lambdas.jobs_api.models import CompleteRequest, UploadRequest
 from lambdas.jobs_api.openapi import DOCUMENT
 from tests.infra import cfn
@@ -100,10 +101,18 @@ def test_the_jobs_api_may_touch_only_uploads_its_tables_and_the_workflows_execut
     jobs = synth.logical_id(synth.stack.state.jobs_table)
     machine = synth.logical_id(pipeline.orchestration.state_machine)
 
-    assert _resources_of(statements, "s3:PutObject") == [f"${{{ingest}.Arn}}/uploads/*"]
+    uploads = synth.logical_id(synth.stack.state.uploads_table)
+
+    for action in ("s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"):
+        assert _resources_of(statements, action) == [f"${{{ingest}.Arn}}/uploads/*"], action
+    assert not [action for s in statements for action in cfn.as_list(s["Action"])
+                if action.startswith(("s3:Get", "s3:Delete"))]  # it never reads nor deletes an original
     assert _resources_of(statements, "states:RedriveExecution") == _resources_of(statements, "states:StopExecution") \
         == [f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:${{{machine}.Name}}:*"]
     assert _resources_of(statements, "dynamodb:Query").count(f"${{{jobs}.Arn}}/index/{LISTING_INDEX}") == 1
+    assert _resources_of(statements, "dynamodb:Query").count(f"${{{jobs}.Arn}}/index/{OWNER_INDEX}") == 1
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"):
+        assert f"${{{uploads}.Arn}}" in _resources_of(statements, action), action
     assert not any(action.startswith("states:Start") for s in statements for action in cfn.as_list(s["Action"]))
 
 
@@ -175,3 +184,31 @@ def test_pushing_to_connections_is_allowed_only_on_this_apis_stage(synth):
     for fn in (live.push_function, live.routes_function):
         assert _resources_of(_statements_of(synth, fn), "execute-api:ManageConnections") == [
             f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api}}}/v1/POST/@connections/*"]
+
+
+# --- whose jobs: every route of both APIs is signed, and each function knows the administrators ---------------
+
+
+def test_every_websocket_route_but_connect_is_reached_only_through_the_connection_connect_authorized(synth):
+    routes = {r["Properties"]["RouteKey"]: r["Properties"].get("AuthorizationType", "NONE")
+              for r in cfn.resources(synth.template_dict, "AWS::ApiGatewayV2::Route").values()}
+
+    # API Gateway authorizes a WebSocket API on $connect only; ws_connections stores that signer for the others.
+    assert routes == {"$connect": "AWS_IAM", "$disconnect": "NONE", "$default": "NONE", "subscribe": "NONE"}
+
+
+def test_the_functions_that_answer_callers_are_told_the_administrators_and_no_other_is(synth, template_dict):
+    functions = cfn.project_functions(template_dict)
+    told = sorted(props["Handler"].split(".")[1] for props in functions.values()
+                  if "ADMIN_PRINCIPAL_ARNS" in props.get("Environment", {}).get("Variables", {}))
+
+    assert told == ["jobs_api", "search_api", "ws_connections"]
+
+
+def test_the_search_api_may_read_job_records_to_know_their_owner_and_nothing_more(synth):
+    statements = _statements_of(synth, synth.stack.pipeline.functions["search_api"])
+    jobs = f"${{{synth.logical_id(synth.stack.state.jobs_table)}.Arn}}"
+
+    on_jobs = sorted(action for s in statements for action in cfn.as_list(s["Action"])
+                     if jobs in [cfn.placeholder(r) for r in cfn.as_list(s["Resource"])])
+    assert on_jobs == ["dynamodb:GetItem"]

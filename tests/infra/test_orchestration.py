@@ -4,11 +4,15 @@ states, the MediaConvert role it passes, and the EventBridge rules that start a 
 from aws_cdk.assertions import Match
 
 from lambdas.common.constants import DERIVATIVES_PREFIX, INGEST_PREFIX
+from stacks.config import load_config
 from tests.infra import cfn
+from tests.synth import deploy_context
 
 LAMBDA_TRANSIENT = {"Lambda.TooManyRequestsException", "TransientError"}
 MEDIACONVERT_THROTTLED = "MediaConvert.TooManyRequestsException"
+MEDIACONVERT_TASKS = {"Derivatives", "DerivativesRetry"}
 HANDLE_FAILURE = "HandleFailure"
+CONFIG = load_config(deploy_context()["videoflow"])
 
 
 # --- the state machine -----------------------------------------------------------------------------------------
@@ -32,9 +36,13 @@ def test_given_the_state_machine_then_it_is_a_standard_workflow(template):
     template.has_resource_properties(cfn.STATE_MACHINE, {"StateMachineType": "STANDARD"})
 
 
-def test_given_the_workflow_definition_then_the_whole_execution_has_a_timeout(workflow):
+def test_given_the_workflow_definition_then_the_whole_execution_has_a_timeout_sized_for_the_longest_video(workflow):
     timeout = workflow.get("TimeoutSeconds")
-    assert isinstance(timeout, int) and 0 < timeout <= 24 * 3600, timeout
+    assert timeout == CONFIG.workflow_timeout_s == CONFIG.needed_workflow_timeout_s
+    # Two MediaConvert attempts and the transcript of a video at the limit fit, and it is still a bound.
+    longest = CONFIG.max_duration_s
+    assert timeout > 2 * CONFIG.mediaconvert_timeout_s(longest) + CONFIG.transcribe_timeout_s(longest)
+    assert timeout <= 24 * 3600, timeout
 
 
 def test_given_the_state_machine_then_it_logs_all_events_with_execution_data(synth, state_machine_id):
@@ -83,6 +91,9 @@ def test_given_every_task_state_then_it_has_a_timeout(workflow, template_dict):
     for name, task in cfn.task_states(workflow).items():
         if task["Resource"].endswith(":batch:submitJob.sync"):
             continue  # bounded by the job definition instead (next test)
+        if name in MEDIACONVERT_TASKS:
+            assert task["TimeoutSecondsPath"] == "$.timeouts.mediaconvert_s", name  # sized per job
+            continue
         assert isinstance(task.get("TimeoutSeconds"), int) and task["TimeoutSeconds"] > 0, name
 
 
@@ -109,9 +120,67 @@ def test_given_a_step_that_checks_the_input_when_it_rejects_then_handle_failure_
 
 
 def test_given_any_other_step_when_it_fails_then_the_execution_fails_there_so_a_redrive_resumes_it(workflow):
-    for name, state in workflow["States"].items():
-        if state["Type"] in ("Task", "Parallel", "Map") and name not in BEST_EFFORT | INPUT_CHECKS | {HANDLE_FAILURE}:
+    from stacks.steps import STEPS
+
+    rejecting = {step.state for step in STEPS if step.rejects}  # may find the input at fault: caught, REJECTED
+    for name, state, _ in cfn.iter_states(workflow["States"]):
+        if state["Type"] in ("Task", "Parallel", "Map") and name not in BEST_EFFORT | rejecting | {HANDLE_FAILURE,
+                                                                                                   "Derivatives"}:
             assert "Catch" not in state, name
+
+
+def test_given_a_mediaconvert_job_that_ends_in_error_then_only_that_is_caught_and_read(workflow):
+    (catcher,) = workflow["States"]["Derivatives"]["Catch"]
+    # A refused call, a timeout or a lost permission is not caught: it fails the execution at Derivatives.
+    assert catcher["ErrorEquals"] == ["States.TaskFailed"]
+    assert (catcher["ResultPath"], catcher["Next"]) == ("$.mediaconvert_error", "MediaConvertErrorReadable?")
+
+
+def test_given_a_mediaconvert_job_error_then_it_ends_rejected_or_in_one_more_attempt_that_catches_nothing(workflow):
+    states = workflow["States"]
+    reachable, todo = set(), ["MediaConvertErrorReadable?"]
+    while todo:
+        name = todo.pop()
+        if name in reachable or name in (HANDLE_FAILURE, "DerivativesRetry"):
+            reachable.add(name)
+            continue
+        reachable.add(name)
+        state = states[name]
+        assert state["Type"] in ("Choice", "Pass"), name  # classified in the definition: no Lambda, no cost
+        todo += [c["Next"] for c in state.get("Choices", [])] + [state[k] for k in ("Next", "Default") if k in state]
+    assert {HANDLE_FAILURE, "DerivativesRetry"} <= reachable
+    again = states["DerivativesRetry"]
+    assert "Catch" not in again  # a second failure fails the execution there; a redrive runs it again
+    assert again["Next"] == states["Derivatives"]["Next"] == "RecordDerivatives"
+    assert {k: v for k, v in again.items() if k != "Catch"} == {
+        k: v for k, v in states["Derivatives"].items() if k != "Catch"}  # the same job, the same bounds
+
+
+def test_given_the_mediaconvert_tasks_then_their_timeout_is_sized_from_the_measured_duration_before_they_run(workflow):
+    states = workflow["States"]
+    sized = states["SizeTimeouts"]
+    assert (sized["Type"], sized["ResultPath"], sized["Next"]) == ("Pass", "$.timeouts", "BuildMediaConvertJob")
+    assert sized["Parameters"] == {
+        "mediaconvert_s.$": f"States.MathAdd($.media.duration_s, {CONFIG.mediaconvert_timeout_base_s})",
+        "transcribe_s.$": f"States.MathAdd($.media.duration_s, {CONFIG.transcribe_timeout_base_s})",
+    }
+
+
+def test_given_the_transcript_wait_loop_then_it_stops_after_the_sized_time_not_a_fixed_poll_count(workflow):
+    (branch,) = [b for b in workflow["States"]["Analysis"]["Branches"] if "StartTranscription" in b["States"]]
+    (keep_waiting,) = branch["States"]["Transcribed?"]["Choices"]
+    bound = [c for c in keep_waiting["And"] if "NumericLessThanPath" in c]
+    assert bound == [{"Variable": "$.transcription.waited_s", "NumericLessThanPath": "$.timeouts.transcribe_s"}]
+    adds = branch["States"]["BackOff"]["Parameters"]["waited_s.$"]
+    assert adds == "States.MathAdd($.transcription.waited_s, $.transcription.wait_s)"
+
+
+def test_given_transcript_required_by_default_then_the_transcript_states_catch_nothing_and_a_failure_fails_the_job(
+        workflow):
+    assert CONFIG.transcript_required is True
+    (branch,) = [b for b in workflow["States"]["Analysis"]["Branches"] if "StartTranscription" in b["States"]]
+    for name in ("StartTranscription", "GetTranscription", "NormalizeTranscript"):
+        assert "Catch" not in branch["States"][name], name
 
 
 def test_given_a_capacity_step_when_it_fails_then_the_job_goes_on_without_it(workflow):
@@ -148,6 +217,59 @@ def test_given_the_derivatives_state_then_the_job_runs_as_the_mediaconvert_role(
 def test_given_the_derivatives_state_when_mediaconvert_throttles_then_the_call_is_retried(workflow):
     retried = {error for retrier in workflow["States"]["Derivatives"]["Retry"] for error in retrier["ErrorEquals"]}
     assert MEDIACONVERT_THROTTLED in retried
+
+
+# --- many uploads at once: throttling and quotas are waited out for minutes -------------------------------------
+
+THROTTLED = {
+    "Lambda.TooManyRequestsException", "MediaConvert.TooManyRequestsException",
+    "MediaConvert.ServiceQuotaExceededException", "Transcribe.LimitExceededException", "Batch.TooManyRequestsException",
+}
+
+
+def retry_window_s(retrier: dict) -> int:
+    """The longest a retrier waits in all: IntervalSeconds x BackoffRate^n, each capped at MaxDelaySeconds
+    (full jitter waits a random part of each, never more)."""
+    interval, total = retrier.get("IntervalSeconds", 1), 0
+    for attempt in range(retrier.get("MaxAttempts", 3)):
+        total += min(interval * retrier.get("BackoffRate", 2.0) ** attempt, retrier.get("MaxDelaySeconds", 10**9))
+    return int(total)
+
+
+def test_given_a_throttling_or_quota_error_when_any_task_meets_it_then_the_workflow_backs_off_for_minutes(workflow):
+    met = set()
+    for name, task in cfn.task_states(workflow).items():
+        for retrier in task.get("Retry", []):
+            throttled = THROTTLED & set(retrier["ErrorEquals"])
+            if throttled:
+                met |= throttled
+                assert retry_window_s(retrier) >= 30 * 60, (name, retrier)  # not 75 s: half an hour at most
+                assert retrier["JitterStrategy"] == "FULL", name  # many jobs do not retry in lockstep
+                assert retrier["MaxDelaySeconds"] <= 300, name  # and never sleep past a freed slot for long
+    assert met == THROTTLED
+
+
+def test_given_the_tasks_that_wait_on_a_quota_then_each_names_its_services_throttling(workflow, template_dict):
+    tasks = cfn.task_states(workflow)
+    functions = set(cfn.project_functions(template_dict))
+
+    def throttled(name: str) -> set[str]:
+        return {e for r in tasks[name]["Retry"] for e in r["ErrorEquals"] if e in THROTTLED}
+
+    assert throttled("Derivatives") == throttled("DerivativesRetry") == {
+        "MediaConvert.TooManyRequestsException", "MediaConvert.ServiceQuotaExceededException"}
+    assert throttled("StartTranscription") == throttled("GetTranscription") == {"Transcribe.LimitExceededException"}
+    assert throttled("AnalyzeFrames") == {"Batch.TooManyRequestsException"}
+    for name, task in tasks.items():
+        if cfn.lambda_function_of(task, functions) is not None:
+            assert throttled(name) == {"Lambda.TooManyRequestsException"}, name
+
+
+def test_given_the_frame_job_definition_then_its_attempts_are_those_the_workflow_timeout_counts(template_dict):
+    from stacks.config import FRAME_ATTEMPTS
+
+    (definition,) = cfn.resources(template_dict, "AWS::Batch::JobDefinition").values()
+    assert definition["Properties"]["RetryStrategy"]["Attempts"] == FRAME_ATTEMPTS
 
 
 # --- the MediaConvert role and passing it ----------------------------------------------------------------------
@@ -264,3 +386,10 @@ def test_given_a_redriven_execution_then_compensate_records_the_retry(synth, tem
     pattern = cfn.properties(template_dict, synth.logical_id(pipeline.orchestration.redrive_rule))["EventPattern"]
     assert pattern["detail"]["status"] == ["RUNNING"]
     assert pattern["detail"]["redriveCount"] == [{"numeric": [">", 0]}]
+
+
+def test_given_the_render_task_then_a_runtask_that_answers_with_failures_is_retried(workflow):
+    """RunTask's Failures (no task started) reach the workflow as AmazonECS.Unknown: retried like a refusal."""
+    render = cfn.task_states(workflow)["RenderOnFargate"]
+    retried = {error for retrier in render["Retry"] for error in retrier["ErrorEquals"]}
+    assert {"ECS.AmazonECSException", "AmazonECS.Unknown"} <= retried

@@ -123,3 +123,41 @@ def test_given_a_table_then_point_in_time_recovery_is_on(synth, table_ids, table
 def test_given_a_table_then_server_side_encryption_is_on(synth, table_ids, table):
     props = cfn.properties(synth.template_dict, table_ids[table])
     assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+# --- what a hostile or careless upload can leave behind ----------------------------------------------------------
+
+
+def test_given_the_ingest_bucket_then_replaced_originals_and_abandoned_uploads_expire(synth, bucket_ids):
+    from stacks.state import NONCURRENT_VERSION_DAYS
+
+    rules = cfn.properties(synth.template_dict, bucket_ids["ingest"])["LifecycleConfiguration"]["Rules"]
+
+    # A redrive may resume a failed job up to 14 days after it started: its pinned version must still be there.
+    assert NONCURRENT_VERSION_DAYS > 14
+    assert {"Id": "ExpireReplacedOriginals", "Status": "Enabled", "ExpiredObjectDeleteMarker": True,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS}} in rules
+    assert {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}, "Status": "Enabled"} in rules
+
+
+def test_given_the_uploads_table_then_claims_expire_after_the_uploads_they_describe_and_it_is_protected(synth):
+    from lambdas.jobs_api.claims import CLAIM_TTL_S
+
+    props = cfn.properties(synth.template_dict, synth.logical_id(synth.stack.state.uploads_table))
+
+    assert props["KeySchema"] == [{"AttributeName": "upload_id", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert CLAIM_TTL_S > 7 * 24 * 3600  # S3 aborts an incomplete upload after 7 days; its claim outlives it
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_given_the_jobs_table_then_each_owner_lists_their_jobs_newest_first_through_the_owner_index(synth, table_ids):
+    from lambdas.common.owners import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_LISTING_ATTRIBUTES
+
+    props = cfn.properties(synth.template_dict, table_ids["jobs"])
+
+    (index,) = [i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] == OWNER_INDEX]
+    assert index["KeySchema"] == [{"AttributeName": OWNER_ATTRIBUTE, "KeyType": "HASH"},
+                                  {"AttributeName": "created_at", "KeyType": "RANGE"}]
+    assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(OWNER_LISTING_ATTRIBUTES)

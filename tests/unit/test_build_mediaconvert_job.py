@@ -22,7 +22,7 @@ from lambdas.build_mediaconvert_job.logic import (
 )
 from lambdas.common import constants
 from lambdas.common.events import EventLog
-from lambdas.common.models import MediaInfo, SourceObject
+from lambdas.common.models import AudioTrack, MediaInfo, SourceObject
 from lambdas.common.settings import LimitSettings, Settings, get_settings
 from videoflow.local.lambda_runtime import LocalLambdaContext
 from videoflow.local.mediaconvert import create_job_problems, settings_problems
@@ -34,13 +34,14 @@ MAX_DURATION_S = constants.DEFAULT_MAX_DURATION_S
 CONTEXT = LocalLambdaContext("build_mediaconvert_job")
 
 
-def _media(width, height, *, rotation_deg=0, has_audio=True, audio_channels=2) -> MediaInfo:
+def _media(width, height, *, rotation_deg=0, has_audio=True, audio_channels=2, audio_tracks=()) -> MediaInfo:
     coded = (height, width) if rotation_deg in (90, 270) else (width, height)
     return MediaInfo(
         container="mp4", duration_s=62.5, size_bytes=50_000_000, video_codec="h264",
         coded_width=coded[0], coded_height=coded[1], width=width, height=height, rotation_deg=rotation_deg,
         frame_rate=29.97, has_audio=has_audio, audio_codec="aac" if has_audio else None,
         audio_channels=audio_channels if has_audio else 0, audio_sample_rate_hz=48_000 if has_audio else 0,
+        audio_tracks=[AudioTrack(track=n, channels=c, codec="AAC") for n, c in enumerate(audio_tracks, start=1)],
     )
 
 
@@ -56,6 +57,8 @@ CASES = {
     "landscape_1080p_stereo": _media(1920, 1080),
     "phone_rotated_90": _media(1080, 1920, rotation_deg=90),
     "sd_640x480_no_audio": _media(640, 480, has_audio=False),
+    # A camera or screen recorder's file: a stereo track, then a 5.1 one.
+    "two_audio_tracks_stereo_and_5_1": _media(1920, 1080, audio_tracks=(2, 6)),
 }
 
 
@@ -205,6 +208,7 @@ def test_given_any_source_when_planned_then_destinations_follow_mediaconvert_nam
         "bucket": OUTPUT_BUCKET,
         "proxy_key": f"{prefix}proxy/proxy.mp4",
         "audio_key": f"{prefix}audio/audio.wav",
+        "audio_candidates": [],  # one audio track: nothing to choose from
         "frames_prefix": f"{prefix}frames/",
     }
     assert spec.settings["Inputs"][0]["FileInput"] == "s3://videoflow-ingest/uploads/2026/clip.mp4"

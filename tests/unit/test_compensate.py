@@ -36,6 +36,14 @@ def failed(error: str, cause: str) -> dict:
     return {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": error, "cause": cause}}
 
 
+def timed_out() -> dict:
+    return {"type": "ExecutionTimedOut", "executionTimedOutEventDetails": {}}
+
+
+def aborted(error: str | None = None) -> dict:
+    return {"type": "ExecutionAborted", "executionAbortedEventDetails": {"error": error} if error else {}}
+
+
 def event(status: str = "FAILED", error: str | None = "RenderCheckFailed", cause: str | None = None) -> StatusChangeEvent:
     return StatusChangeEvent.model_validate({"detail-type": "Step Functions Execution Status Change", "detail": {
         "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:vf:{JOB_ID}",
@@ -105,8 +113,8 @@ def test_given_a_failed_render_then_partials_go_whole_clips_stay_and_the_job_is_
 def test_given_a_timed_out_execution_then_the_job_is_failed_as_timed_out(aws_state, stores):
     events, jobs = stores
 
-    compensate(event("TIMED_OUT", error=None, cause=None), RENDER_FAILED_HISTORY[:-1], OUTPUT_BUCKET, jobs, events,
-               lambda job_id: None)
+    compensate(event("TIMED_OUT", error=None, cause=None), [*RENDER_FAILED_HISTORY[:-1], timed_out()], OUTPUT_BUCKET,
+               jobs, events, lambda job_id: None)
 
     assert jobs.get(JOB_ID)["reason"].startswith("RecordRender timed out.")
 
@@ -115,8 +123,8 @@ def test_given_a_job_a_person_cancelled_when_its_execution_is_aborted_then_it_st
     events, jobs = stores
     jobs.upsert(JOB_ID, status="CANCELLED")
 
-    result = compensate(event("ABORTED", error=None, cause=None), RENDER_FAILED_HISTORY[:-1], OUTPUT_BUCKET, jobs,
-                        events, lambda job_id: None)
+    result = compensate(event("ABORTED", error=None, cause=None), [*RENDER_FAILED_HISTORY[:-1], aborted()],
+                        OUTPUT_BUCKET, jobs, events, lambda job_id: None)
 
     assert result.status == "CANCELLED" and jobs.get(JOB_ID)["status"] == "CANCELLED"
     assert [e.type for e in events.read(JOB_ID)] == ["job.compensated", "job.cancelled"]
@@ -148,3 +156,47 @@ def test_given_a_redriven_execution_when_it_runs_again_then_the_retry_is_logged_
     [retried] = [e for e in events.read(JOB_ID) if e.type == "job.retried"]
     assert retried.detail == {"redrive_count": 1, "failed_step": "Derivatives", "previous_reason": "Derivatives failed: boom",
                               "requested_by": "arn:aws:iam::123456789012:user/editor"}
+
+
+def _iteration(index: int, event_type: str) -> dict:
+    return {"type": event_type, f"{event_type[0].lower()}{event_type[1:]}EventDetails": {"name": "RenderClips",
+                                                                                          "index": index}}
+
+
+def test_given_one_clip_of_the_render_map_failed_for_good_then_the_job_fails_at_render_clips_and_keeps_the_others(
+        aws_state, stores):
+    # Clip 0 rendered and published; clip 1's render failed after its retries, mid-upload: the Map fails.
+    events, jobs = stores
+    cause = json.dumps({"errorMessage": "ffmpeg failed (exit 1): Invalid data found when processing input",
+                        "errorType": "RenderError"})
+    history = [
+        entered("BuildRenderSpecs", STATE), exited("BuildRenderSpecs"),
+        entered("RenderClips", {**STATE, "render": {"clips": [{}, {}]}}),
+        _iteration(0, "MapIterationStarted"), entered("OnFargate?"), exited("OnFargate?"),
+        entered("RenderInLambda"), exited("RenderInLambda"), _iteration(0, "MapIterationSucceeded"),
+        _iteration(1, "MapIterationStarted"), entered("OnFargate?"), exited("OnFargate?"), entered("RenderInLambda"),
+        {"type": "TaskFailed", "taskFailedEventDetails": {"error": "RenderError", "cause": cause}},
+        _iteration(1, "MapIterationFailed"), {"type": "MapStateFailed"},
+        {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": "RenderError", "cause": cause}},
+    ]
+    whole = [clip_key(JOB_ID, 0), thumbnail_key(JOB_ID, 0)]
+    for key in [*whole, clip_key(JOB_ID, 1) + ".partial-7f3e"]:
+        aws_state.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=b"x")
+
+    result = compensate(event(error="RenderError", cause=cause), history, OUTPUT_BUCKET, jobs, events, lambda j: None)
+
+    assert (result.status, result.failed_step, result.partials_deleted) == ("FAILED", "RenderClips", 1)
+    assert _keys(aws_state) == sorted(whole)  # clip 0 stays for a redrive, unpublished
+    manifest = get_json(OUTPUT_BUCKET, f"outputs/{JOB_ID}/manifest.json")
+    assert (manifest["status"], manifest["clips"]) == ("FAILED", [])
+    assert manifest["reason"] == "RenderClips failed: ffmpeg failed (exit 1): Invalid data found when processing input"
+
+
+def test_given_a_redriven_execution_that_failed_again_then_the_failed_step_is_the_one_the_redriven_run_stopped_in():
+    redriven = {"type": "ExecutionRedriven", "executionRedrivenEventDetails": {"redriveCount": 1}}
+    history = [entered("Derivatives", STATE), failed("MediaConvert.JobError", "Service unavailable"), redriven,
+               entered("Derivatives", STATE), exited("Derivatives"), *RENDER_FAILED_HISTORY[2:]]
+
+    step = failed_step(history)
+
+    assert (step.name, step.error) == ("RecordRender", "RenderCheckFailed")

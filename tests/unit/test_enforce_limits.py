@@ -28,10 +28,11 @@ LIMITS = LimitSettings.model_validate(
     {"MAX_DURATION_S": MAX_DURATION_S, "MIN_DURATION_S": MIN_DURATION_S, "MAX_SIZE_BYTES": MAX_SIZE_BYTES})
 
 
-def _state(duration_s: float = 600.0, size_bytes: int = 2 * GIB) -> dict:
+def _state(duration_s: float = 600.0, size_bytes: int = 2 * GIB, stated_duration_s: float | None = None) -> dict:
     """The workflow state as EnforceLimits receives it: the source and probe_media's facts."""
     media = MediaInfo(container="mp4", duration_s=duration_s, size_bytes=size_bytes, video_codec="h264",
-                      coded_width=1920, coded_height=1080, width=1920, height=1080, frame_rate=25.0, has_audio=True)
+                      coded_width=1920, coded_height=1080, width=1920, height=1080, frame_rate=25.0, has_audio=True,
+                      stated_duration_s=stated_duration_s)
     return {"job_id": JOB_ID,
             "source": SourceObject(bucket="videoflow-ingest", key="uploads/talk.mp4", version_id="v1",
                                    size_bytes=size_bytes).model_dump(mode="json"),
@@ -72,6 +73,21 @@ def test_given_a_video_shorter_than_the_minimum_when_checked_then_it_is_rejected
 
     assert str(rejected.value) == "The video lasts 0.40 s; at least 1 s is needed."
     assert rejected.value.code == "DURATION_TOO_SHORT"
+
+
+def test_given_a_header_that_understates_the_measured_length_when_over_the_limit_then_both_lengths_are_named(events):
+    # probe_media measured 1:23:45 from the sample tables of a file whose header claims 0:00:02
+    with pytest.raises(DurationTooLong) as rejected:
+        _enforce(events, duration_s=5025.4, stated_duration_s=2.0)
+
+    assert str(rejected.value) == "The video lasts 1:23:45 (its header claims 0:00:02); the limit is 1:00:00."
+
+
+def test_given_a_header_that_overstates_the_measured_length_when_too_short_then_both_lengths_are_named(events):
+    with pytest.raises(DurationTooShort) as rejected:
+        _enforce(events, duration_s=0.4, stated_duration_s=40.0)
+
+    assert str(rejected.value) == "The video lasts 0.40 s (its header claims 40.00 s); at least 1 s is needed."
 
 
 def test_every_limit_error_is_a_rejection_the_workflow_catches_by_name():

@@ -202,8 +202,8 @@ def test_given_a_rejection_when_handled_then_the_manifest_records_it_with_the_so
     assert manifest == {
         "job_id": JOB_ID, "status": "REJECTED", "reason": NOT_A_VIDEO_MESSAGE, "reason_code": "NOT_A_VIDEO",
         "source": {"name": "holiday.mp4", "duration_s": None, "width": None, "height": None, "has_audio": None},
-        "derivatives": None, "transcript": None, "captions": None, "shots": [], "frames_analysis": None,
-        "duplicate_of": None, "summary": None, "plan": None, "clips": [], "cost": None,
+        "derivatives": None, "transcript": None, "transcript_unavailable": None, "captions": None, "shots": [],
+        "frames_analysis": None, "duplicate_of": None, "summary": None, "plan": None, "clips": [], "cost": None,
     }
 
 
@@ -258,8 +258,33 @@ def test_given_a_pipeline_failure_when_handled_then_a_job_failed_event_is_append
     )
 
 
-def test_given_the_caught_state_when_the_handler_runs_then_it_returns_the_failure(stores):
+def test_given_the_caught_state_when_the_handler_runs_then_it_returns_the_failure(stores, endpoint_floor):
     answer = handler(_state(0, "NotAVideo", _lambda_cause("NotAVideo", NOT_A_VIDEO_MESSAGE)), CONTEXT)
 
     assert answer == {"status": "REJECTED", "reason": NOT_A_VIDEO_MESSAGE, "reason_code": "NOT_A_VIDEO",
                       "error": "NotAVideo"}
+
+
+def test_given_a_job_rejected_after_it_warmed_the_endpoint_when_handled_then_it_lets_go_of_the_floor(
+        stores, endpoint_floor):
+    """A rejection ends the execution SUCCEEDED, so compensate never runs: HandleFailure releases the hold."""
+    from lambdas.warm_inference.handler import handler as warm
+    from tests.inference_floor import IDLE_INSTANCES, MAX_INSTANCES, WARM_INSTANCES, job_state
+
+    warm(job_state(JOB_ID), LocalLambdaContext("warm_inference"))
+    assert endpoint_floor.capacity() == (WARM_INSTANCES, MAX_INSTANCES)
+    state = {**_state(0, "DurationTooLong", _lambda_cause("DurationTooLong", "The video lasts 5:00:00.")),
+             "inference": {"endpoint": "videoflow-embeddings", "jobs_in_flight": 1, "min_instances": WARM_INSTANCES}}
+
+    answer = handler(state, CONTEXT)
+
+    assert answer["status"] == "REJECTED"
+    assert endpoint_floor.holders() == set()
+    assert endpoint_floor.capacity() == (IDLE_INSTANCES, MAX_INSTANCES)
+    assert [e.type for e in stores.events.read(JOB_ID)][-2:] == ["job.rejected", "inference.released"]
+
+
+def test_given_a_job_that_never_warmed_when_handled_then_the_floor_is_not_touched(stores, endpoint_floor):
+    handler(_state(0, "NotAVideo", _lambda_cause("NotAVideo", NOT_A_VIDEO_MESSAGE)), CONTEXT)
+
+    assert "inference.released" not in [e.type for e in stores.events.read(JOB_ID)]

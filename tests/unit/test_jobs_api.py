@@ -18,9 +18,11 @@ from botocore.exceptions import ClientError
 from lambdas.common.events import EventLog
 from lambdas.common.job_ids import job_id_for
 from lambdas.common.jobs import LISTING_ATTRIBUTES, LISTING_INDEX, LISTING_KEY, JobStore
+from lambdas.common.owners import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_LISTING_ATTRIBUTES
 from lambdas.common.settings import get_settings
 from lambdas.jobs_api import handler as api, logic, models, uploads
-from lambdas.jobs_api.models import CompleteRequest, UploadRequest
+from lambdas.jobs_api.claims import UploadClaims
+from lambdas.jobs_api.models import UploadRequest
 from lambdas.start_pipeline.logic import source_from_event
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -32,6 +34,7 @@ REGION = "us-east-1"
 INGEST = "videoflow-ingest"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:123456789012:stateMachine:videoflow-job"
 CALLER = "arn:aws:iam::123456789012:user/editor"
+UPLOADS_TABLE = "videoflow-uploads"
 CONTEXT = LocalLambdaContext("jobs_api")
 MIB = 1024**2
 
@@ -39,7 +42,8 @@ MIB = 1024**2
 # --- helpers shared with test_jobs_api_openapi.py ----------------------------------------------------------------
 
 
-def api_event(method: str, path: str, *, body=None, query: dict | None = None, raw_body: str | None = None) -> dict:
+def api_event(method: str, path: str, *, body=None, query: dict | None = None, raw_body: str | None = None,
+              caller: str | None = CALLER) -> dict:
     """An API Gateway REST proxy event for `path` (resource and path parameters derived from it)."""
     event = copy.deepcopy(BASE_EVENT)
     segments = path.strip("/").split("/")
@@ -55,7 +59,7 @@ def api_event(method: str, path: str, *, body=None, query: dict | None = None, r
     event["headers"] = {**event["headers"], "Content-Type": "application/json"}
     event["multiValueHeaders"] = {**event["multiValueHeaders"], "Content-Type": ["application/json"]}
     event["requestContext"].update(httpMethod=method, resourcePath=resource, path=f"/v1{path}")
-    event["requestContext"]["identity"] = {**event["requestContext"]["identity"], "userArn": CALLER}
+    event["requestContext"]["identity"] = {**event["requestContext"]["identity"], "userArn": caller}
     return event
 
 
@@ -65,24 +69,36 @@ def call(method: str, path: str, **options) -> tuple[int, dict]:
 
 
 def add_listing_index() -> None:
-    """The jobs table's listing index, as stacks/state.py declares it, on conftest's moto table."""
-    boto3.client("dynamodb", region_name=REGION).update_table(
-        TableName=get_settings().jobs_table,
-        AttributeDefinitions=[{"AttributeName": LISTING_KEY, "AttributeType": "S"},
-                              {"AttributeName": "created_at", "AttributeType": "S"}],
-        GlobalSecondaryIndexUpdates=[{"Create": {
-            "IndexName": LISTING_INDEX,
-            "KeySchema": [{"AttributeName": LISTING_KEY, "KeyType": "HASH"},
-                          {"AttributeName": "created_at", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LISTING_ATTRIBUTES)},
-        }}],
-    )
+    """The jobs table's listing and owner indexes, as stacks/state.py declares them, on conftest's moto table."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for index, key, projected in ((LISTING_INDEX, LISTING_KEY, LISTING_ATTRIBUTES),
+                                  (OWNER_INDEX, OWNER_ATTRIBUTE, OWNER_LISTING_ATTRIBUTES)):
+        dynamodb.update_table(
+            TableName=get_settings().jobs_table,
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"},
+                                  {"AttributeName": "created_at", "AttributeType": "S"}],
+            GlobalSecondaryIndexUpdates=[{"Create": {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": key, "KeyType": "HASH"},
+                              {"AttributeName": "created_at", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(projected)},
+            }}],
+        )
+
+
+def add_uploads_table(monkeypatch) -> None:
+    """The uploads table (stacks/state.py) in moto, named in UPLOADS_TABLE."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=UPLOADS_TABLE, KeySchema=[{"AttributeName": "upload_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "upload_id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    monkeypatch.setenv("UPLOADS_TABLE", UPLOADS_TABLE)
 
 
 @pytest.fixture
 def jobs_api_state(aws_state, monkeypatch):
     """conftest's moto account, the listing index, the state machine ARN, and fresh clients."""
     monkeypatch.setenv("STATE_MACHINE_ARN", STATE_MACHINE_ARN)
+    add_uploads_table(monkeypatch)
     get_settings.cache_clear()
     add_listing_index()
     presigning_s3 = api.presigning_s3  # a test may replace it; the cached client is the real one's
@@ -111,10 +127,11 @@ def stores(jobs_api_state):
     return JobStore(settings.jobs_table), EventLog(settings.events_table)
 
 
-def _job(stores, job_id: str, status: str = "RUNNING", **fields) -> None:
+def _job(stores, job_id: str, status: str = "RUNNING", owner: str | None = CALLER, **fields) -> None:
+    """A job as the workflow leaves it; its owner as the jobs API records it (None: uploaded straight to S3)."""
     jobs, events = stores
     source = {"bucket": INGEST, "key": f"uploads/{job_id}.mp4", "version_id": "v1", "etag": "e", "size_bytes": 10}
-    jobs.upsert(job_id, status="RUNNING", source=source)
+    jobs.upsert(job_id, status="RUNNING", source=source, **({OWNER_ATTRIBUTE: owner} if owner else {}))
     events.append(job_id, "job.started", "StartPipeline", key=source["key"])
     events.append(job_id, "job.registered", "RegisterJob", status="RUNNING")
     if status != "RUNNING":
@@ -216,7 +233,8 @@ def test_a_file_beyond_1000_parts_of_5_gib_is_413(jobs_api_state):
     request = UploadRequest(filename="huge.mp4", content_type="video/mp4", size_bytes=1000 * 5 * 1024**3 + 1)
 
     with pytest.raises(models.UploadTooLarge):
-        uploads.create_upload(request, s3=jobs_api_state, bucket=INGEST, max_size_bytes=10 * 1024**4)
+        uploads.create_upload(request, s3=jobs_api_state, bucket=INGEST, max_size_bytes=10 * 1024**4,
+                              claims=UploadClaims(UPLOADS_TABLE), owner=CALLER)
 
 
 @pytest.mark.parametrize(("filename", "expected"), [
@@ -224,7 +242,9 @@ def test_a_file_beyond_1000_parts_of_5_gib_is_413(jobs_api_state):
     ("C:\\Users\\me\\clip.mov", "clip.mov"),
     ("../../etc/passwd", "passwd"),
     ("...", "video"),
-    ("été 2026 + 🎬.mkv", "ete_2026_.mkv"),
+    ("été 2026 + 🎬.mkv", "ete_2026.mkv"),
+    ("動画.mp4", "video.mp4"),
+    (".mp4", "video.mp4"),
     ("a" * 300 + ".mp4", "a" * 116 + ".mp4"),
 ])
 def test_file_names_are_reduced_to_safe_characters(filename, expected):
@@ -275,17 +295,19 @@ def test_an_upload_put_and_completed_gives_the_job_id_start_pipeline_will_use(jo
     assert completed["job_id"] == job_id_for(source)
 
 
-def test_a_completed_upload_is_a_job_once_the_workflow_starts_it_and_the_api_writes_no_event(jobs_api_state):
+def test_a_completed_upload_is_a_pending_job_of_its_uploader_at_once_and_the_api_writes_no_event(jobs_api_state):
     _, created = _upload(MIB)
     _, completed = call("POST", "/uploads/complete", body={
         "key": created["key"], "upload_id": created["upload_id"], "parts": _put_parts(created, b"v" * MIB)})
     job_id = completed["job_id"]
 
-    job_status, _ = call("GET", f"/jobs/{job_id}")
-    events_status, _ = call("GET", f"/jobs/{job_id}/events")
+    job_status, job = call("GET", f"/jobs/{job_id}")
+    events_status, page = call("GET", f"/jobs/{job_id}/events")
 
+    assert (job_status, job["status"], job["owner"]) == (200, "PENDING", CALLER)
+    assert (job["source"]["key"], job["source"]["size_bytes"]) == (created["key"], MIB)
     # Compute writes events; the API only reads them: the first is start_pipeline's job.started.
-    assert (job_status, events_status) == (404, 404)
+    assert (events_status, page["events"], page["done"]) == (200, [], False)
     assert EventLog(get_settings().events_table).read(job_id) == []
 
 
@@ -323,29 +345,40 @@ def test_a_wrong_part_etag_is_400_with_s3s_reason(jobs_api_state):
 
 
 def test_a_part_listed_twice_is_400(jobs_api_state):
-    request = CompleteRequest(key="uploads/a/b.mp4", upload_id="u",
-                              parts=[{"part_number": 1, "etag": "a"}, {"part_number": 1, "etag": "b"}])
+    _, created = _upload(MIB)
+    parts = _put_parts(created, b"v" * MIB)
 
-    with pytest.raises(models.InvalidRequest, match="part 1"):
-        uploads.complete_upload(request, s3=jobs_api_state, bucket=INGEST)
+    status, body = call("POST", "/uploads/complete", body={
+        "key": created["key"], "upload_id": created["upload_id"], "parts": parts + parts})
 
-
-class NoSuchUploadS3Fake:
-    """S3 answering CompleteMultipartUpload for an aborted or unknown upload (moto raises KeyError instead)."""
-
-    def complete_multipart_upload(self, **arguments):
-        raise ClientError({"Error": {"Code": "NoSuchUpload", "Message": "The specified upload does not exist."},
-                           "ResponseMetadata": {"HTTPStatusCode": 404}}, "CompleteMultipartUpload")
+    assert status == 400 and "part 1" in body["message"]
 
 
-def test_an_unknown_or_aborted_upload_is_404_and_nothing_is_logged(jobs_api_state, monkeypatch):
-    monkeypatch.setattr(api, "presigning_s3", lambda: NoSuchUploadS3Fake())
-
+def test_an_unknown_upload_is_404_and_nothing_is_logged(jobs_api_state):
     status, body = call("POST", "/uploads/complete", body={
         "key": "uploads/abc/x.mp4", "upload_id": "nope", "parts": [{"part_number": 1, "etag": "x"}]})
 
     assert status == 404
     assert "no upload nope" in body["message"]
+
+
+class NoSuchUploadS3Fake:
+    """S3 answering ListParts for an upload its lifecycle rule aborted (moto raises KeyError instead)."""
+
+    def list_parts(self, **arguments):
+        raise ClientError({"Error": {"Code": "NoSuchUpload", "Message": "The specified upload does not exist."},
+                           "ResponseMetadata": {"HTTPStatusCode": 404}}, "ListParts")
+
+
+def test_an_upload_aborted_by_the_lifecycle_rule_is_404(jobs_api_state, monkeypatch):
+    _, created = _upload(MIB)
+    monkeypatch.setattr(api, "presigning_s3", lambda: NoSuchUploadS3Fake())
+
+    status, body = call("POST", "/uploads/complete", body={
+        "key": created["key"], "upload_id": created["upload_id"], "parts": [{"part_number": 1, "etag": "x"}]})
+
+    assert status == 404
+    assert "aborted" in body["message"]
 
 
 # --- jobs --------------------------------------------------------------------------------------------------------

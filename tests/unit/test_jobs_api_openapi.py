@@ -24,9 +24,10 @@ from schemathesis.specs.openapi.checks import (
 
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
+from lambdas.common.owners import OWNER_ATTRIBUTE
 from lambdas.common.settings import IngestSettings, Settings, get_settings
 from lambdas.jobs_api import handler as api, openapi
-from tests.unit.test_jobs_api import CONTEXT, api_event, jobs_api_state  # noqa: F401 (a fixture)
+from tests.unit.test_jobs_api import CALLER, CONTEXT, api_event, jobs_api_state  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -92,7 +93,8 @@ def known_jobs(jobs_api_state):  # noqa: F811 (the imported fixture)
     settings_ = get_settings(Settings, IngestSettings)
     jobs, events = JobStore(settings_.jobs_table), EventLog(settings_.events_table)
     for job_id, status in (("aaaaaaaa", "RUNNING"), ("bbbbbbbb", "FAILED"), ("cccccccc", "COMPLETED")):
-        jobs.upsert(job_id, status=status, source={"bucket": settings_.ingest_bucket, "key": f"uploads/{job_id}.mp4"})
+        jobs.upsert(job_id, status=status, source={"bucket": settings_.ingest_bucket, "key": f"uploads/{job_id}.mp4"},
+                    **{OWNER_ATTRIBUTE: CALLER})
         events.append(job_id, "job.registered", "RegisterJob")
 
 

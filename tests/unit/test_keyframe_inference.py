@@ -4,14 +4,18 @@ The embedder is the real model, in process (LocalEmbedder, loaded once per test 
 registered through the same seam the local runner uses (lambdas.common.embedding.register).
 """
 
+import io
 import json
 
 import pytest
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
 
 from lambdas.common import embedding, storage
+from lambdas.common.embedders import NOT_READY_WAIT_S, EmbeddingModelError, SageMakerEmbedder
 from lambdas.common.events import EventLog
 from lambdas.common.models import MediaInfo, SourceObject, Transcript, Word
-from lambdas.common.search import load_index, search_text
+from lambdas.common.search import EmbeddingFailed, load_index, search_text
 from lambdas.common.sentences import sentences_from_words
 from lambdas.keyframe_inference.handler import handler
 from lambdas.keyframe_inference.logic import (
@@ -213,3 +217,112 @@ def test_the_analysis_state_may_also_arrive_already_merged(aws_state, registered
     event["analysis"] = {key: value for branch in event["analysis"] for key, value in branch.items()}
 
     assert handler(json.loads(json.dumps(event)), CONTEXT)["segment_count"] == 8
+
+
+# --- the endpoint's faults (429 not ready, 424 model error, throttling), injected into sagemaker-runtime ---------------
+# SageMakerEmbedder is the embedder a deployed keyframe_inference (and search_api) uses; here it talks to
+# SageMakerRuntimeFaultsFake instead of the endpoint.
+
+
+def _client_error(code: str, status: int, message: str, **modeled) -> ClientError:
+    """An InvokeEndpoint error as botocore raises it (modeled members such as OriginalStatusCode at the top)."""
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status},
+                        **modeled}, "InvokeEndpoint")
+
+
+NOT_READY = _client_error("ModelNotReadyException", 429, "Model is not ready yet; its instances are being provisioned.")
+THROTTLED = _client_error("ThrottlingException", 400, "Rate exceeded")
+LOG_STREAM = ("arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/videoflow-embeddings:"
+              "log-stream:AllTraffic/i-0abc")
+
+
+def _model_error(container_status: int, message: str) -> ClientError:
+    return _client_error("ModelError", 424, f"Received client error ({container_status}) from primary with message "
+                         f'"{message}"', OriginalStatusCode=container_status, OriginalMessage=message,
+                         LogStreamArn=LOG_STREAM)
+
+
+class SageMakerRuntimeFaultsFake:
+    """sagemaker-runtime for the embedding endpoint: each call raises the next scripted fault, then the endpoint
+    answers with the real model's embeddings in the /invocations response shape."""
+
+    def __init__(self, model: LocalEmbedder, faults: list[ClientError]):
+        self.model, self.faults, self.calls = model, list(faults), 0
+
+    def invoke_endpoint(self, *, EndpointName: str, ContentType: str, Accept: str, Body: bytes) -> dict:  # noqa: N803
+        self.calls += 1
+        if self.faults:
+            raise self.faults.pop(0)
+        texts = json.loads(Body)["inputs"]
+        raw = json.dumps({"model": self.model.model, "dim": self.model.dim,
+                          "embeddings": self.model.embed(texts).tolist(), "truncated": []}).encode()
+        return {"Body": StreamingBody(io.BytesIO(raw), len(raw)), "ContentType": "application/json"}
+
+
+@pytest.fixture
+def endpoint(local_embedder):
+    """Register a SageMakerEmbedder over the fake endpoint with `faults`; its waits are recorded, not slept."""
+    def with_faults(*faults: ClientError) -> tuple[SageMakerRuntimeFaultsFake, list[float]]:
+        runtime, waits = SageMakerRuntimeFaultsFake(local_embedder, list(faults)), []
+        embedding.register(SageMakerEmbedder("videoflow-embeddings", client=runtime, sleep=waits.append))
+        return runtime, waits
+
+    yield with_faults
+    embedding.register(None)
+
+
+def _step_event(aws_state) -> dict:
+    return json.loads(json.dumps(_event(aws_state, words=_words(), spans=SHOTS, frames=_frames(16), duration_s=32.0)))
+
+
+def test_a_cold_endpoint_answering_not_ready_is_waited_for_with_backoff_and_the_index_is_built(aws_state, endpoint):
+    runtime, waits = endpoint(NOT_READY, NOT_READY, NOT_READY)
+
+    assert handler(_step_event(aws_state), CONTEXT)["segment_count"] == 8
+    assert runtime.calls == 4
+    assert waits == [0.5, 1.0, 2.0]  # backing off, well inside the bound
+
+
+def test_an_endpoint_still_not_ready_after_the_bound_fails_the_step_with_a_retried_error_saying_so(aws_state, endpoint):
+    runtime, waits = endpoint(*[NOT_READY] * 20)
+
+    with pytest.raises(EmbeddingFailed) as failed:
+        handler(_step_event(aws_state), CONTEXT)
+
+    assert type(failed.value).__name__ == "EmbeddingFailed"  # the name the workflow's Retry of KeyframeInference lists
+    assert "still not ready after" in str(failed.value) and failed.value.status == 429
+    assert sum(waits) <= NOT_READY_WAIT_S and max(waits) <= 4.0
+    assert runtime.calls == len(waits) + 1
+
+
+def test_a_model_error_from_the_container_is_not_retried_and_says_what_the_model_answered(aws_state, endpoint):
+    runtime, _ = endpoint(_model_error(400, "inputs[3] is not a string"))
+
+    with pytest.raises(EmbeddingModelError) as failed:
+        handler(_step_event(aws_state), CONTEXT)
+
+    # Its own name: the workflow retries EmbeddingFailed by name, so this fails the job at once, with this reason.
+    assert type(failed.value).__name__ == "EmbeddingModelError" and runtime.calls == 1
+    assert str(failed.value) == ("endpoint videoflow-embeddings: ModelError: the model answered 400: "
+                                 f"inputs[3] is not a string (log stream {LOG_STREAM})")
+
+
+def test_a_container_that_fails_with_a_5xx_or_a_throttled_endpoint_is_a_transient_embedding_failure(aws_state, endpoint):
+    endpoint(_model_error(503, "busy"))
+    with pytest.raises(EmbeddingFailed) as busy:
+        handler(_step_event(aws_state), CONTEXT)
+    endpoint(THROTTLED)  # what is left after botocore's own retries
+    with pytest.raises(EmbeddingFailed) as throttled:
+        handler(_step_event(aws_state), CONTEXT)
+
+    assert type(busy.value).__name__ == type(throttled.value).__name__ == "EmbeddingFailed"
+    assert busy.value.status == 503 and "ThrottlingException" in str(throttled.value)
+
+
+def test_the_endpoint_client_backs_off_on_throttling_before_the_step_sees_it(aws_state):
+    from lambdas.common import aws
+
+    retries = aws.client("sagemaker-runtime").meta.config.retries  # the client SageMakerEmbedder uses in AWS
+
+    assert retries["mode"] == "standard"  # ThrottlingException and 5xx are retried with backoff
+    assert retries["total_max_attempts"] == 6

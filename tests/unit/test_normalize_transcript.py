@@ -209,7 +209,7 @@ def test_given_a_source_without_audio_when_normalized_then_an_empty_transcript_i
 
     assert (ref.word_count, ref.sentence_count, ref.language) == (0, 0, None)
     assert storage.get_json(OUTPUT_BUCKET, ref.key) == {"job_id": JOB_ID, "language": None, "words": [],
-                                                        "sentences": []}
+                                                        "sentences": [], "unavailable_reason": None}
     [event] = EventLog("videoflow-events").read(JOB_ID)
     assert (event.type, event.detail["words"], event.detail["reason"]) == ("transcript.normalized", 0,
                                                                            "The source has no audio.")
@@ -224,7 +224,7 @@ def test_given_a_completed_job_when_the_handler_runs_then_the_canonical_transcri
     answer = handler(_state(), CONTEXT)
 
     assert answer == {"bucket": OUTPUT_BUCKET, "key": f"transcripts/{JOB_ID}/transcript.json", "word_count": 20,
-                      "sentence_count": 5, "language": "en-US"}
+                      "sentence_count": 5, "language": "en-US", "unavailable_reason": None}
     stored = storage.get_json(OUTPUT_BUCKET, answer["key"])
     assert stored["job_id"] == JOB_ID and stored["language"] == "en-US"
     assert stored["words"][2] == {"text": "VideoFlow.", "start_s": 1.13, "end_s": 1.78, "confidence": 0.982,
@@ -283,6 +283,45 @@ def test_given_a_failure_when_the_handler_runs_then_the_error_name_is_the_class_
         handler(_state("FAILED", FailureReason="The media format provided does not match."), CONTEXT)
 
     assert type(raised.value).__name__ == "TranscriptionFailed" and raised.value.code == "TRANSCRIPTION_FAILED"
+
+
+# --- no transcript, and why (transcript_required false: the workflow caught the branch's error) -------------------
+
+
+def test_given_transcribe_refused_the_job_when_the_workflow_goes_on_without_it_then_the_empty_transcript_says_why(
+        aws_state):
+    state = _state()
+    del state["transcription"]  # StartTranscription failed for good: there is no Transcribe job
+    state["transcript_unavailable"] = {"Error": "Transcribe.LimitExceededException",
+                                       "Cause": "You have exceeded the limit for concurrent transcription jobs. "
+                                                "(Service: Transcribe, Status Code: 400, Request ID: 1a2b)"}
+
+    ref = _normalize(state)
+
+    reason = ("No transcript: Amazon Transcribe could not be used (Transcribe.LimitExceededException): You have "
+              "exceeded the limit for concurrent transcription jobs. (Service: Transcribe, Status Code: 400, "
+              "Request ID: 1a2b)")
+    assert (ref.word_count, ref.sentence_count, ref.language, ref.unavailable_reason) == (0, 0, None, reason)
+    assert storage.get_json(OUTPUT_BUCKET, ref.key) == {"job_id": JOB_ID, "language": None, "words": [],
+                                                        "sentences": [], "unavailable_reason": reason}
+    [event] = EventLog("videoflow-events").read(JOB_ID)
+    assert (event.type, event.detail["reason"], event.detail["error"]) == (
+        "transcript.unavailable", reason, "Transcribe.LimitExceededException")
+
+
+def test_given_a_failed_transcribe_job_caught_by_the_workflow_when_normalized_again_then_it_does_not_raise_again(
+        aws_state):
+    # NormalizeTranscript raised TranscriptionFailed; its Catch brings the same state back with the Lambda error.
+    state = _state("FAILED", FailureReason="Invalid sample rate for audio file.")
+    state["transcript_unavailable"] = {"Error": "TranscriptionFailed", "Cause": json.dumps({
+        "errorType": "TranscriptionFailed", "stackTrace": ["..."],
+        "errorMessage": f"Amazon Transcribe job {TRANSCRIBE_JOB} failed: Invalid sample rate for audio file."})}
+
+    answer = handler(state, CONTEXT)
+
+    assert answer["word_count"] == 0
+    assert answer["unavailable_reason"] == (f"No transcript: Amazon Transcribe job {TRANSCRIBE_JOB} failed: "
+                                            "Invalid sample rate for audio file.")
 
 
 @pytest.mark.parametrize("uri", [

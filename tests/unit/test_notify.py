@@ -136,3 +136,20 @@ def test_given_the_topic_in_the_environment_when_the_handler_runs_then_it_notifi
 
     assert result["message_id"] == subscribers.received(subscribers.topic_queue)[0]["MessageId"]
     assert subscribers.received(subscribers.bus_queue)[0]["detail"]["clips"] == [CLIPS[0]]
+
+
+def test_given_a_file_name_with_a_direction_override_then_people_see_it_neutralized_and_systems_get_the_key(
+        subscribers, events):
+    import unicodedata
+
+    key = "uploads/invoice\u202egnp.mp4\u2028line two"
+    request = _request().model_copy(update={"source": SOURCE.model_copy(update={"key": key})})
+
+    _notify(subscribers, events, request)
+
+    [envelope] = subscribers.received(subscribers.topic_queue)
+    [event] = subscribers.received(subscribers.bus_queue)
+    assert json.loads(envelope["Message"])["file"] == "invoice<U+202E>gnp.mp4<U+2028>line two"
+    assert not [c for c in envelope["Message"] + envelope["Subject"] if unicodedata.category(c) in ("Cc", "Cf", "Zl")
+                and c != "\n"]
+    assert event["detail"]["source_key"] == key  # exact, for the systems that act on it

@@ -284,3 +284,29 @@ def test_an_answer_whose_clips_are_all_garbage_falls_back_to_the_local_planner(b
 
     assert draft["planner"] == "local"
     assert "None of the model's 2 clips is usable" in draft["fallback_reason"]
+
+
+def _refusal(stop_reason: str, text: str) -> dict:
+    """A Converse answer in which the model declined: its text instead of the forced tool, with the stop reason."""
+    response = recorded("malformed")
+    response["stopReason"] = stop_reason
+    response["output"]["message"]["content"] = [{"text": text}]
+    return response
+
+
+@pytest.mark.parametrize(("stop_reason", "text"), [
+    ("content_filtered", "I can't help with that request."),
+    ("guardrail_intervened", "Sorry, the model cannot answer this question."),
+])
+def test_a_refused_answer_falls_back_to_the_local_planner_and_says_the_model_declined(bedrock, stop_reason, text):
+    fake = bedrock(_refusal(stop_reason, text))
+
+    draft = run_plan_clips(talk_state())
+
+    assert fake.calls == 1  # no second call after a refusal
+    assert draft["planner"] == "local" and draft["clip_count"] >= 1
+    assert draft["fallback_reason"] == (f"The model's answer could not be used (MODEL_REFUSED): The model declined to "
+                                        f"answer (stopReason '{stop_reason}'): {text}")
+    (fallback,) = events("judgment.fallback")
+    assert fallback.detail["code"] == "MODEL_REFUSED"
+    assert [e.type for e in events()] == ["model.called", "judgment.fallback", "plan.drafted"]

@@ -1,7 +1,8 @@
 """probe_media: a MediaConvert Probe response becomes MediaInfo with the size as displayed.
 
 The logic is checked on hand-written MediaConvert responses (tests/events), and the handler
-end to end with the local ffprobe prober on generated media in moto's S3.
+end to end with the local ffprobe prober on generated media in moto's S3. An MP4's length is
+measured from its index (ranged reads of the pinned version), not taken from its header.
 """
 
 import json
@@ -15,8 +16,8 @@ from lambdas.common.errors import MediaUnreadable, NoVideoStream, SourceMissing,
 from lambdas.common.events import EventLog
 from lambdas.common.models import JobRequest, SourceObject
 from lambdas.probe_media.handler import handler
-from lambdas.probe_media.logic import normalize_probe, probe_media
-from tests.media import make_audio_only, make_truncated, make_video, put_source
+from lambdas.probe_media.logic import ProbeRequest, check_same_container, normalize_probe, probe_media
+from tests.media import make_audio_only, make_duration_lie, make_truncated, make_video, put_source
 from videoflow.local.ffprobe import FfprobeProber
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -38,9 +39,10 @@ class _CannedProber:
     """Stands in for MediaConvert: answers one response, or raises one error."""
 
     def __init__(self, response: dict | None = None, error: Exception | None = None):
-        self._response, self._error = response, error
+        self._response, self._error, self.containers = response, error, []
 
-    def probe(self, source):
+    def probe(self, source, container=None):
+        self.containers.append(container)
         if self._error:
             raise self._error
         return self._response
@@ -130,17 +132,45 @@ def test_given_mediaconvert_refuses_the_probe_when_probing_then_the_error_is_nam
     error = ClientError({"Error": {"Code": code, "Message": "Probe failed"}}, "Probe")
 
     with pytest.raises(expected):
-        probe_media(_request(), _CannedProber(error=error), EventLog("videoflow-events"))
+        probe_media(ProbeRequest(**dict(_request())), _CannedProber(error=error), None, EventLog("videoflow-events"))
 
 
 def test_given_a_probe_when_probing_then_one_probed_event_records_the_key_facts(aws_state):
-    probe_media(_request(), _CannedProber(_response("iphone_portrait")), EventLog("videoflow-events"))
+    # An MXF probe: only MP4 and QuickTime have their index read (with S3), so this one needs none.
+    probe_media(ProbeRequest(**dict(_request())), _CannedProber(_response("anamorphic_pal")), None,
+                EventLog("videoflow-events"))
 
     events = EventLog("videoflow-events").read(JOB_ID)
     assert [(e.type, e.step) for e in events] == [("media.probed", "ProbeMedia")]
-    assert {k: events[0].detail[k] for k in ("width", "height", "rotation_deg", "duration_s", "has_audio")} == {
-        "width": 1080, "height": 1920, "rotation_deg": 90, "duration_s": 12.345, "has_audio": True
+    assert {k: events[0].detail[k] for k in ("width", "height", "duration_s", "has_audio", "stated_duration_s")} == {
+        "width": 1024, "height": 576, "duration_s": 30.0, "has_audio": True, "stated_duration_s": None,
     }
+
+
+def test_given_the_container_validate_upload_recognised_when_probing_then_the_prober_is_told_it():
+    prober = _CannedProber(_response("anamorphic_pal"))
+    request = ProbeRequest.model_validate({**_request().model_dump(), "upload": {
+        "size_bytes": 1000, "detected_format": "mxf", "content_sha256_prefix": "0" * 64}})
+
+    probe_media(request, prober, None, _NoEvents())
+
+    assert prober.containers == ["mxf"]
+
+
+@pytest.mark.parametrize(("sniffed", "probed"), [("mp4", "quicktime"), ("three_gp", "mp4"), ("webm", "matroska"),
+                                                 ("mxf", "mxf"), (None, "mp4"), ("flv", "unknown")])
+def test_given_bytes_and_probe_that_agree_on_the_container_family_when_checked_then_it_passes(sniffed, probed):
+    check_same_container(sniffed, probed)
+
+
+def test_given_bytes_that_begin_like_one_container_but_decode_as_another_when_checked_then_it_is_unreadable():
+    with pytest.raises(MediaUnreadable, match="begins like mxf but decodes as mpegts"):
+        check_same_container("mxf", "mpegts")
+
+
+class _NoEvents:
+    def append(self, *args, **kwargs):
+        pass
 
 
 # --- the handler, with the local ffprobe prober on generated media ------------------------
@@ -155,6 +185,8 @@ def media(tmp_path_factory):
         "audio_only": make_audio_only(folder / "audio.m4a"),
         "truncated": make_truncated(folder / "truncated.mp4"),
         "truncated_faststart": make_truncated(folder / "truncated-faststart.mp4", fraction=0.5, faststart=True),
+        "lying": make_duration_lie(folder / "lying.mp4", seconds=8, claimed_s=2),
+        "honest": make_video(folder / "honest.mp4", seconds=2, width=160, height=90),
     }
 
 
@@ -217,3 +249,47 @@ def test_given_a_video_when_probed_then_the_original_is_unchanged(aws_state, loc
     versions = aws_state.list_object_versions(Bucket=source.bucket, Prefix=source.key)["Versions"]
     assert [(v["VersionId"], v["ETag"].strip('"')) for v in versions] == [(source.version_id, source.etag)]
     assert aws_state.get_object(**source.get_args())["Body"].read() == media["rotated"].read_bytes()
+
+
+# --- the length measured from the index, not the header ---------------------------------------------------
+
+
+def test_given_an_mp4_whose_header_claims_2_s_but_holds_8_when_probed_then_it_is_8_s_long_and_the_claim_kept(
+    aws_state, local_prober, media
+):
+    result = _handle(put_source(aws_state, media["lying"], "uploads/short, honest.mp4"))
+
+    assert result["duration_s"] == pytest.approx(8.0, abs=0.05)
+    assert result["stated_duration_s"] == pytest.approx(2.0)
+
+
+def test_given_an_honest_mp4_when_probed_then_its_stated_length_is_its_length(aws_state, local_prober, media):
+    result = _handle(put_source(aws_state, media["honest"], "uploads/honest.mp4"))
+
+    assert (result["duration_s"], result["stated_duration_s"]) == (2.0, None)
+
+
+def test_given_a_faststart_mp4_whose_last_box_runs_to_a_missing_end_when_probed_then_the_gap_is_named(
+    aws_state, local_prober, media
+):
+    # The mdat declared as "to the end of the file" (size 0), then cut: only the sample tables show it.
+    data = bytearray(media["truncated_faststart"].read_bytes())
+    mdat = data.find(b"mdat") - 4
+    data[mdat : mdat + 4] = b"\x00\x00\x00\x00"
+
+    with pytest.raises(MediaUnreadable, match=r"the index points at media up to byte [\d,]+ but the file ends"):
+        _handle(put_source(aws_state, bytes(data), "uploads/cut.mp4"))
+
+
+def test_given_a_fragmented_mp4_when_probed_then_it_is_not_measured_and_keeps_the_probe_length(
+    aws_state, local_prober, media, tmp_path
+):
+    import subprocess
+
+    fragmented = tmp_path / "fragmented.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(media["honest"]), "-c", "copy", "-movflags",
+                    "frag_keyframe+empty_moov", str(fragmented)], check=True)
+
+    result = _handle(put_source(aws_state, fragmented, "uploads/fragmented.mp4"))
+
+    assert result["duration_s"] == pytest.approx(2.0, abs=0.05) and result["stated_duration_s"] is None

@@ -364,3 +364,13 @@ def test_given_silence_or_no_measurement_then_the_render_falls_back_to_a_single_
     assert ffmpeg_plan.parse_loudness(silent) is None
     assert ffmpeg_plan.parse_loudness("ffmpeg said nothing useful") is None
     assert "measured_I" not in ffmpeg_plan.audio_filter(-14, None)
+
+
+def test_given_an_untrusted_upload_when_the_render_opens_it_then_only_a_local_media_file_is_allowed():
+    """A playlist or concat list as the source can never make ffmpeg read another file or the network."""
+    for argv in (plan(_spec(), LANDSCAPE, "source.mp4", "clip.mp4"),
+                 ffmpeg_plan.measure_loudness_argv(_spec(), "source.mp4")):
+        source = argv.index("source.mp4")
+        options = argv[:source]
+        assert options[options.index("-protocol_whitelist") + 1] == "file"
+        assert "hls" not in options[options.index("-format_whitelist") + 1].split(",")

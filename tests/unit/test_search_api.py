@@ -2,17 +2,22 @@
 
 The index is built with the real model in process (LocalEmbedder), and the same embedder
 answers the queries, registered through lambdas.common.embedding like the local runner's.
+The job belongs to OWNER (the jobs API records it on the job); only OWNER and administrators
+may search it.
 """
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from moto import mock_aws
 
 from lambdas.common import embedding
+from lambdas.common.owners import OWNER_ATTRIBUTE
 from lambdas.common.search import EmbeddingFailed, build_index, save_index
 from lambdas.search_api import handler as api
 from lambdas.search_api.logic import IndexCache
@@ -24,6 +29,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 EVENT = json.loads((Path(__file__).resolve().parent.parent / "events" / "apigw_search.json").read_text())
 JOB_ID = EVENT["pathParameters"]["job_id"]
 OUTPUT_BUCKET = "videoflow-output"
+JOBS_TABLE = "videoflow-jobs"
+OWNER = "arn:aws:sts::123456789012:assumed-role/Editors/maria"
+STRANGER = "arn:aws:sts::123456789012:assumed-role/Editors/tom"
+ADMIN_ROLE = "arn:aws:iam::123456789012:role/ops/VideoFlowAdmins"
+ADMIN = "arn:aws:sts::123456789012:assumed-role/VideoFlowAdmins/oncall"
+UNOWNED_JOB = "fedcba9876543210fedcba9876543210"  # uploaded straight into the bucket: no owner
 CONTEXT = LocalLambdaContext("search_api")
 
 SEGMENTS = [
@@ -52,10 +63,16 @@ def local_embedder() -> LocalEmbedder:
 
 @pytest.fixture(scope="module")
 def output_bucket():
-    """moto with only the output bucket (all this function reads), once for the module: the API is fast."""
+    """moto with the output bucket and the jobs table (all this function reads), once for the module."""
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=OUTPUT_BUCKET)
+        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        table = dynamodb.create_table(
+            TableName=JOBS_TABLE, KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        table.put_item(Item={"job_id": JOB_ID, "status": "COMPLETED", OWNER_ATTRIBUTE: OWNER})
+        table.put_item(Item={"job_id": UNOWNED_JOB, "status": "COMPLETED"})
         yield s3
 
 
@@ -75,8 +92,9 @@ def indexed(output_bucket, job_index, local_embedder):
     api.cache.clear()
 
 
-def _event(*, job_id: str = JOB_ID, query: dict | None = None) -> dict:
+def _event(*, job_id: str = JOB_ID, query: dict | None = None, caller: str | None = OWNER) -> dict:
     event = copy.deepcopy(EVENT)
+    event["requestContext"]["identity"]["userArn"] = caller
     if query is not None:
         event["queryStringParameters"] = query or None
         event["multiValueQueryStringParameters"] = {name: [value] for name, value in query.items()} or None
@@ -204,3 +222,62 @@ def test_the_cache_keeps_the_most_recently_used_indexes_and_expires_old_ones():
     cache.get("a", load)
 
     assert loads == ["a", "b", "c", "b", "a"]
+
+
+# --- whose job: only its owner and administrators may search it ------------------------------------------------
+
+
+def test_another_principal_searching_a_job_gets_the_same_404_as_for_an_unknown_job(indexed):
+    status, body, _ = _call(_event(caller=STRANGER))
+    unknown_status, unknown, _ = _call(_event(job_id="0123456789abcdef0123456789abcdef"))
+
+    assert (status, unknown_status) == (404, 404)
+    assert body["code"] == unknown["code"] == "IndexNotFound"
+    assert body["error"] == unknown["error"].replace("0123456789abcdef0123456789abcdef", JOB_ID)
+    assert api.cache.misses == 0  # refused before the index is read
+
+
+def test_a_request_with_no_iam_principal_is_403(indexed):
+    status, body, _ = _call(_event(caller=None))
+
+    assert status == 403
+    assert "Signature Version 4" in body["error"]
+
+
+def test_an_administrator_may_search_any_job(indexed, monkeypatch):
+    monkeypatch.setenv("ADMIN_PRINCIPAL_ARNS", ADMIN_ROLE)
+
+    status, body, _ = _call(_event(caller=ADMIN))
+
+    assert status == 200 and body["moments"]
+
+
+def test_a_job_with_no_owner_is_searchable_by_administrators_only(indexed, monkeypatch, job_index):
+    save_index(dataclasses.replace(job_index, job_id=UNOWNED_JOB), OUTPUT_BUCKET, s3=indexed)
+
+    refused, _, _ = _call(_event(job_id=UNOWNED_JOB, caller=OWNER))
+    monkeypatch.setenv("ADMIN_PRINCIPAL_ARNS", ADMIN_ROLE)
+    allowed, _, _ = _call(_event(job_id=UNOWNED_JOB, caller=ADMIN))
+
+    assert (refused, allowed) == (404, 200)
+
+
+# --- bad input: refused with a 4xx before anything is read; never a 5xx -------------------------------------------
+
+
+@pytest.mark.parametrize("job_id", ["..%2F..%2Fetc", "$connect", "a" * 81, "job id", "é"])
+def test_a_malformed_job_id_is_422_and_no_index_is_read(indexed, job_id):
+    status, body, _ = _call(_event(job_id=job_id))
+
+    assert status == 422
+    assert api.cache.misses == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(query=st.dictionaries(st.sampled_from(["q", "k", "other"]), st.text(max_size=1200), max_size=3),
+       job_id=st.one_of(st.just(JOB_ID), st.text(max_size=90)))
+def test_any_query_string_and_job_id_get_a_json_answer_and_never_a_server_error(indexed, query, job_id):
+    status, body, _ = _call(_event(job_id=job_id, query=query))
+
+    assert status < 500, body
+    assert isinstance(body, dict)

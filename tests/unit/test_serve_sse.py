@@ -14,6 +14,7 @@ import pytest
 from lambdas.common.events import EventLog
 from videoflow.serve import sse
 from videoflow.serve.handler import RequestHandler
+from videoflow.serve.origin import OriginPolicy
 
 JOB = "job-0123456789abcdef"
 EVENTS_TABLE = "videoflow-events"
@@ -157,8 +158,9 @@ def test_given_a_quiet_job_then_a_keep_alive_comment_is_sent_and_stop_ends_the_s
 class App:
     """The part of LocalServer the stream handler uses."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, port: int):
         self.job, self.stopping = job, threading.Event()
+        self.origin_policy = OriginPolicy.loopback("127.0.0.1", port)
 
     def feed(self) -> sse.JobFeed:
         return self.job.feed()
@@ -168,7 +170,7 @@ class App:
 def http_server(job):
     server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
     server.daemon_threads = True
-    server.app = App(job)
+    server.app = App(job, server.server_port)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield server
     server.app.stopping.set()

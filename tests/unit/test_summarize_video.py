@@ -99,3 +99,27 @@ def test_a_malformed_summary_answer_falls_back_to_the_extractive_summary(bedrock
 
     assert result["summarizer"] == "extractive"
     assert "MODEL_ANSWER_INVALID" in result["fallback_reason"]
+
+
+def test_a_summary_the_model_declines_falls_back_to_the_extractive_summary_with_the_reason(bedrock):
+    response = recorded("malformed")
+    response["stopReason"] = "guardrail_intervened"
+    response["output"]["message"]["content"] = [{"text": "Sorry, the model cannot answer this question."}]
+    bedrock(response)
+
+    result = summarize_handler(talk_state(), LocalLambdaContext("summarize_video"))
+
+    assert result["summarizer"] == "extractive"
+    assert "MODEL_REFUSED" in result["fallback_reason"] and "guardrail_intervened" in result["fallback_reason"]
+
+
+def test_a_throttled_summary_call_falls_back_to_the_extractive_summary(bedrock):
+    from botocore.exceptions import ClientError
+
+    bedrock(ClientError({"Error": {"Code": "ThrottlingException", "Message": "Too many requests, please wait."},
+                         "ResponseMetadata": {"HTTPStatusCode": 429}}, "Converse"))
+
+    result = summarize_handler(talk_state(), LocalLambdaContext("summarize_video"))
+
+    assert result["summarizer"] == "extractive"
+    assert "MODEL_CALL_FAILED" in result["fallback_reason"] and "ThrottlingException" in result["fallback_reason"]

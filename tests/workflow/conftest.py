@@ -7,6 +7,7 @@ import pytest
 
 from videoflow.local.runner import LocalPipeline
 from videoflow.local.synth import synthesize
+from videoflow.search import local_inference_server
 
 
 @pytest.fixture(scope="session")
@@ -14,19 +15,33 @@ def outdir() -> Path:
     return synthesize()
 
 
+@pytest.fixture(scope="session")
+def inference_url():
+    """One inference server per test worker, shared by its runs: the model server holds no job's state,
+    and loading the model once instead of once per run keeps the suite inside its time."""
+    with local_inference_server() as url:
+        yield url
+
+
+RETRY_WAIT_SCALE = 0.1
+
+
 @pytest.fixture
-def run_job(outdir, tmp_path):
+def run_job(outdir, tmp_path, inference_url):
     """Submit a file (optionally under a given key, with fakes or env overrides) and wait for the end.
 
     Returns a JobRun: the execution, the exported folder and its manifest, and the pipeline
     (still open) for further questions to the local account. `synthesized`: another synth of
-    the app (other settings) to run instead of the default one.
+    the app (other settings) to run instead of the default one. The waits between a state's
+    retries run at a tenth of their synthesized length (RETRY_WAIT_SCALE): the same retries
+    happen in the same order, the suite just does not sleep through backoffs.
     """
     opened = []
 
     def run(video: Path, key: str | None = None, adapters=None, environment=None, synthesized: Path | None = None,
             timeout_s: float = 300) -> "JobRun":
-        pipeline = LocalPipeline(synthesized or outdir, adapters=adapters, extra_environment=environment)
+        pipeline = LocalPipeline(synthesized or outdir, adapters=adapters, extra_environment=environment,
+                                 retry_wait_scale=RETRY_WAIT_SCALE, inference_url=inference_url)
         pipeline.__enter__()
         opened.append(pipeline)
         submitted = pipeline.submit(video, key=key)

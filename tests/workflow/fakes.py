@@ -173,3 +173,114 @@ class ClipCorruptedAfterRenderFake(_RecordingEcs):
         s3.put_object(Bucket=document["bucket"], Key=document["key"], Body=body[: len(body) // 2])
         boto3.client("stepfunctions", region_name=REGION).send_task_success(taskToken=token,
                                                                             output=json.dumps(document))
+
+
+# --- Worker faults (tests/workflow/test_worker_faults.py): no Spot capacity, a hung worker, RunTask refused ----------
+import sys  # noqa: E402
+
+from videoflow.local.ecs import EcsApiError  # noqa: E402
+
+FARGATE_SPOT_NO_CAPACITY = ("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested "
+                            "for instance type [FARGATE_SPOT]")
+
+
+class NoSpotCapacityFake(_AttemptCountingBatch):
+    """The real local Batch, except that Fargate Spot never has capacity: the job waits RUNNABLE with Batch's reason,
+    and the queue's own JobStateTimeLimitActions must end it."""
+
+    def blocked_reason(self, queue, definition, parameters):
+        return FARGATE_SPOT_NO_CAPACITY
+
+    def run_attempt(self, definition, job_id, index, number, environment) -> Attempt:
+        self._count(index)
+        return super().run_attempt(definition, job_id, index, number, environment)
+
+
+class FrameWorkerHangsFake(_AttemptCountingBatch):
+    """Every array child's container hangs (a worker stuck on a read) until it is stopped; the adapter runs and
+    tracks the processes as its own."""
+
+    HANG = [sys.executable, "-c", "import time\nprint('frame worker stuck', flush=True)\ntime.sleep(600)"]
+
+    def container_command(self, definition) -> list[str]:
+        return self.HANG
+
+    def running(self) -> list:
+        return [process for job in list(self.jobs.values()) for process in list(job.processes)]
+
+
+class RunTaskNoCapacityOnceFake(_RecordingEcs):
+    """The first RunTask finds no Fargate capacity: ECS throws, which Step Functions names ECS.AmazonECSException
+    (AWS knowledge center, "ecs-fargate-runtask-capacity"); later calls start the real render."""
+
+    MESSAGE = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
+
+    def __init__(self, pipeline):
+        super().__init__(pipeline)
+        self.refused: list[str] = []
+
+    def start(self, definition, environment):
+        if not self.refused:
+            self.refused.append(environment["RENDER_SPEC_S3"])
+            raise EcsApiError(self.MESSAGE)
+        self.starts.append(environment["RENDER_SPEC_S3"])
+        return super().start(definition, environment)
+
+
+# --- MediaConvert that never finishes, and Amazon Transcribe throttled or down (tests/workflow/test_service_faults.py)
+from videoflow.local.transcribe import (  # noqa: E402
+    InternalFailureException,
+    LimitExceededException,
+    start_transcription_job,
+)
+
+
+class MediaConvertNeverFinishesFake:
+    """A MediaConvert job that is accepted and then never ends (stuck in the service): the call blocks until the
+    test releases it, and then reports nothing the workflow could use."""
+
+    def __init__(self):
+        self.started, self._released = threading.Event(), threading.Event()
+        self.calls = 0
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __call__(self, parameters: dict) -> dict:
+        self.calls += 1
+        self.started.set()
+        self._released.wait(timeout=300)
+        raise RuntimeError("MediaConvertNeverFinishesFake released: the workflow had stopped waiting long before")
+
+
+class TranscribeThrottledFake:
+    """StartTranscriptionJob refused with LimitExceededException (too many jobs at once) `times` times, then the
+    real local Transcribe."""
+
+    MESSAGE = "You have exceeded the limit for concurrent transcription jobs. Try your request again later."
+
+    def __init__(self, times: int):
+        self.times, self.calls = times, 0
+
+    def __call__(self, parameters: dict) -> dict:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise LimitExceededException(self.MESSAGE)
+        return start_transcription_job(parameters)
+
+
+class TranscribeUnavailableFake:
+    """Amazon Transcribe is down: every StartTranscriptionJob fails with InternalFailureException."""
+
+    MESSAGE = "We encountered an internal error. Try your request again."
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, parameters: dict) -> dict:
+        self.calls += 1
+        raise InternalFailureException(self.MESSAGE)
+
+
+class RenderTasksRecorded(_RecordingEcs):
+    """Not a fake: the real local ECS, keeping each instance (and so its tasks) for the test to look at."""

@@ -71,8 +71,8 @@ def test_a_template_missing_one_permission_fails_at_that_roles_step_with_access_
 
 
 def test_a_failed_job_raises_its_alarm_and_the_alarm_reaches_its_encrypted_topic(run_job, tmp_path):
-    broken = FailingMediaConvertFake(TaskFailed({"Id": "1-a", "Status": "ERROR", "ErrorCode": 1010,
-                                                 "ErrorMessage": "decoder not found"}), times=99)
+    broken = FailingMediaConvertFake(TaskFailed({"Id": "1-a", "Status": "ERROR", "ErrorCode": 1999,
+                                                 "ErrorMessage": "Unknown Error"}), times=99)
 
     job = run_job(make_video(tmp_path / "a.mp4", seconds=2), adapters={"mediaconvert:createJob.sync": broken})
 

@@ -79,6 +79,15 @@ class DeniedQuery(RESTError):
         super().__init__("AccessDenied", message)
 
 
+class DeniedTopicKey(RESTError):
+    """SNS Publish refused because the topic's KMS key would not give the publisher a data key."""
+
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("KMSAccessDenied", message)
+
+
 def current_caller() -> Principal | None:
     return _CALLER.get()
 
@@ -284,10 +293,14 @@ class LocalAccess:
                 self.check(principal, action, resource, context)
             for other_action, other_resource in dependent:
                 self.check(principal, other_action, other_resource)
-            if action == "sns:Publish":
-                self.check_topic_key(principal, resources[0])
         except AccessDenied as denied:
             raise error(str(denied)) from None
+        if action == "sns:Publish":
+            try:
+                self.check_topic_key(principal, resources[0])
+            except AccessDenied as denied:
+                # SNS asks the topic's key for a data key as the publisher; a refusal is SNS's KMSAccessDenied.
+                raise DeniedTopicKey(str(denied)) from None
 
 
 def _listed(value) -> list:

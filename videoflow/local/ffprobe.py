@@ -4,6 +4,15 @@ probe_media runs the same code in AWS and here, so this adapter must speak Media
 vocabulary exactly: `Format` from its enum (mp4, quicktime, matroska...), `Codec` from its
 enum (AVC, HEVC, AAC...), `Rotation` in clockwise degrees, track `Index` from 1. Where
 MediaConvert would leave a field null (no rotation, an unknown container), so does this.
+
+It reads only what Probe reads: the headers and the index, never the file's end. A file whose
+index promises more than its bytes hold is found by probe_media (the MP4 index against the
+size) and by record_derivatives (the decoded length against the stated one), in AWS as here.
+
+The upload is untrusted, so ffprobe opens it as a local file only (`-protocol_whitelist
+file`) with the demuxer of the container validate_upload recognised, or at least one from a
+list of media containers (`-format_whitelist`): never as a playlist (HLS, ffconcat, DASH) whose
+entries would make it read other files or fetch URLs.
 """
 
 import json
@@ -20,13 +29,23 @@ from lambdas.common.models import SourceObject
 
 _FFPROBE_TIMEOUT_S = 120
 _DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-# The tail check reads packets from this far before the stated end...
-_TAIL_WINDOW_S = 5.0
-# ...and the file counts as complete if its packets reach this close to that end (less
-# for a short file, where a second is a large part of it). A whole file's packets end
-# within a frame or two of the stated duration.
-_TAIL_TOLERANCE_S = 2.0
-_TAIL_TOLERANCE_SHARE = 0.1
+
+# validate_upload's container (MediaConvert's Format names, plus flv and raw streams) -> ffmpeg demuxer.
+DEMUXERS = {
+    "mp4": "mov", "quicktime": "mov", "three_gp": "mov", "three_g2": "mov", "matroska": "matroska",
+    "webm": "matroska", "avi": "avi", "mpegts": "mpegts", "mpegps": "mpeg", "flv": "flv", "asf": "asf",
+    "ogg": "ogg", "mxf": "mxf", "h264": "h264", "hevc": "hevc",
+}
+# The only demuxers an upload may be opened with when no container is named: media containers and
+# plain audio (refused later, by name, for having no video). Not hls, concat, dash, image2, tty...
+SAFE_DEMUXERS = ",".join(sorted({*DEMUXERS.values(), "mp3", "wav", "flac", "aac", "ac3", "eac3"}))
+
+
+def input_guard(container: str | None = None) -> list[str]:
+    """ffmpeg/ffprobe options to put before `-i` (or the path) of an untrusted upload."""
+    forced = DEMUXERS.get(container or "")
+    return ["-protocol_whitelist", "file", "-format_whitelist", SAFE_DEMUXERS, *(["-f", forced] if forced else [])]
+
 
 # ffprobe's demuxer names -> MediaConvert Container.Format (the mov demuxer is told apart by brand).
 _FORMATS = {
@@ -51,8 +70,6 @@ _CODECS = {
     "opus": "OPUS", "vorbis": "VORBIS", "wmav1": "WMA", "wmav2": "WMA2", "wmapro": "WMAPRO",
     "amr_nb": "AMR", "amr_wb": "AMR", "eia_608": "C608", "webvtt": "WEBVTT",
 }
-# Demuxers that read stills or text, which ffprobe happily reports as a one-frame "video".
-_NOT_VIDEO_FORMATS = {"tty", "image2", "gif", "apng", "ico", "bmp_pipe"}
 
 
 class FfprobeProber:
@@ -62,7 +79,7 @@ class FfprobeProber:
         self._s3 = s3
         self._ffprobe = ffprobe
 
-    def probe(self, source: SourceObject) -> dict:
+    def probe(self, source: SourceObject, container: str | None = None) -> dict:
         s3 = self._s3 or aws.client("s3")
         response = s3.get_object(**source.get_args())
         # No suffix on purpose: ffprobe must recognise the content, not trust the name.
@@ -70,70 +87,29 @@ class FfprobeProber:
         try:
             with os.fdopen(handle, "wb") as file, response["Body"] as body:
                 shutil.copyfileobj(body, file, _DOWNLOAD_CHUNK_BYTES)
-            report = self._describe(path)
+            report = self._describe(path, input_guard(container))
         finally:
             os.unlink(path)
         return {"ProbeResults": [_probe_result(report, response)]}
 
-    def _describe(self, path: str) -> dict:
-        completed = self._run(["-print_format", "json", "-show_format", "-show_streams", path])
+    def _describe(self, path: str, guard: list[str]) -> dict:
+        completed = self._run([*guard, "-print_format", "json", "-show_format", "-show_streams", path])
         report = json.loads(completed.stdout or "{}")
-        fmt = report.get("format") or {}
-        format_name = fmt.get("format_name", "")
-        if format_name in _NOT_VIDEO_FORMATS or format_name.endswith("_pipe"):
-            raise MediaUnreadable(
-                f"ffprobe read the file as '{format_name}', which is an image or text, not a video."
-            )
-        if _float(fmt.get("duration")) is None:
-            _add_counted_duration(report, self._count_video_packets(path))
-        else:
-            self._check_complete(path, report)
+        if _float((report.get("format") or {}).get("duration")) is None:
+            _add_counted_duration(report, self._count_video_packets(path, guard))
         return report
 
-    def _count_video_packets(self, path: str) -> int | None:
+    def _count_video_packets(self, path: str, guard: list[str]) -> int | None:
         """Raw elementary streams (a CCTV export's .h264) state no duration: count their frames.
 
         This demuxes the whole file (no decoding); only files without a stated duration pay it.
         """
         completed = self._run([
-            "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets",
+            *guard, "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets",
             "-print_format", "json", path,
         ])
         streams = json.loads(completed.stdout or "{}").get("streams") or [{}]
         return _int(streams[0].get("nb_read_packets"))
-
-    def _check_complete(self, path: str, report: dict) -> None:
-        """Reject a file whose index promises more media than its bytes hold.
-
-        A truncated MP4 with its moov at the front (a "fast start" file cut short) still
-        reports its full duration, so the headers alone look fine. Reading packets from
-        the last few seconds shows it: ffprobe seeks through the index straight to the
-        end and finds nothing there. This costs one seek and a few seconds of packets
-        (no decoding), the same on a one-hour file as on a ten-second one.
-        """
-        fmt = report.get("format") or {}
-        duration_s, start_s = _float(fmt.get("duration")) or 0.0, _float(fmt.get("start_time")) or 0.0
-        end_s = start_s + duration_s
-        # Never negative: ffprobe reads "-0.02%" as an offset, not a timestamp.
-        window_start_s = max(0.0, start_s, end_s - _TAIL_WINDOW_S)
-        completed = self._run([
-            "-read_intervals", f"{window_start_s:.3f}%",
-            "-show_entries", "packet=pts_time,dts_time,duration_time",
-            "-print_format", "json", path,
-        ])
-        packets = json.loads(completed.stdout or "{}").get("packets") or []
-        reached_s = max(
-            ((_float(p.get("pts_time")) or _float(p.get("dts_time")) or 0.0) + (_float(p.get("duration_time")) or 0.0)
-             for p in packets),
-            default=None,
-        )
-        tolerance_s = max(0.25, min(_TAIL_TOLERANCE_S, _TAIL_TOLERANCE_SHARE * duration_s))
-        if reached_s is None or reached_s < end_s - tolerance_s:
-            stops = f"stops at {reached_s - start_s:.1f} s" if reached_s else "has no media data near the end"
-            raise MediaUnreadable(
-                f"ffprobe could not read the end of the file: it {stops} of a stated {duration_s:.1f} s "
-                "(the file may be truncated)."
-            )
 
     def _run(self, arguments: list[str]) -> subprocess.CompletedProcess:
         completed = subprocess.run(
@@ -161,6 +137,8 @@ def _reason(stderr: str) -> str:
     text = "; ".join(dict.fromkeys(lines)) or "no reason given"
     if "moov atom not found" in text:
         return "moov atom not found (the file may be truncated)"
+    if "Format not on whitelist" in text:
+        return "it is not in a media container this service reads (a playlist, an image or text?)"
     if text == "Invalid data found when processing input":
         return "invalid data found when processing input (it is not a media file ffprobe knows, or it is corrupt)"
     return text[:300]

@@ -1,13 +1,10 @@
 """The local account: moto, the synthesized stack, in-process functions, local adapters.
 
     with LocalPipeline() as pipeline:
-        job = pipeline.submit(Path("talk.mp4"))
-        status = pipeline.wait(job)
-        pipeline.export(job, Path("videoflow-out"))
+        job = pipeline.submit(Path("talk.mp4")); pipeline.wait(job); pipeline.export(job, Path("videoflow-out"))
 
-Everything the stack declares is created in moto from the template: buckets, tables,
-the state machine (definition as synthesized, only adapted task Resources rewritten)
-and every function's environment. Lambda tasks run the real handler modules.
+Everything the stack declares is created in moto from the template (the state machine as synthesized,
+only adapted task Resources rewritten; every function's environment); Lambda tasks run the real handlers.
 """
 
 import json
@@ -36,8 +33,10 @@ from videoflow.local.iam import AccessDenied
 from videoflow.local.lambda_runtime import LocalLambdas, import_handler
 from videoflow.local.redrive import LocalRedrive
 from videoflow.local.resources import create_resources
+from videoflow.local.retry_waits import scaled_retry_waits
 from videoflow.local.synth import ROOT, load_assets, load_template, synthesize
 from videoflow.local.template import ACCOUNT, REGION, LocalTemplate, adapter_name, rewrite_integrations
+from videoflow.serve.origin import guard_moto_server
 
 ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -86,8 +85,10 @@ class Submitted:
 
 class LocalPipeline:
     def __init__(self, outdir: Path | None = None, adapters: dict[str, "Adapter | type"] | None = None,
-                 extra_environment: dict[str, str] | None = None, template_file: Path | None = None):
-        """`template_file`: a template to run as it is (a reviewer's copy, say) from a cdk.out folder."""
+                 extra_environment: dict[str, str] | None = None, template_file: Path | None = None,
+                 retry_wait_scale: float = 1.0, inference_url: str | None = None):
+        """`template_file`: a template to run as it is. `retry_wait_scale`: the waits between a state's retries are
+        this fraction of the definition's (kept in `retry_waits_s`). `inference_url`: a running inference server."""
         self.outdir = outdir or synthesize()
         self.template = LocalTemplate(json.loads(template_file.read_text()) if template_file
                                       else load_template(self.outdir))
@@ -100,6 +101,9 @@ class LocalPipeline:
         self._delivered: dict[tuple[str, str], threading.Event] = {}
         self._delivered_lock = threading.Lock()
         self.function_names: dict[str, str] = {}  # step ("record_cost") -> local function name
+        self.retry_wait_scale = retry_wait_scale
+        self.inference_url = inference_url
+        self.retry_waits_s: list[float] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "LocalPipeline":
@@ -113,6 +117,10 @@ class LocalPipeline:
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         mock.start()
         self._stack.append(mock.stop)
+        if self.retry_wait_scale != 1.0:
+            waits = scaled_retry_waits(self.retry_wait_scale, self.retry_waits_s)
+            waits.__enter__()
+            self._stack.append(lambda: waits.__exit__(None, None, None))
         # Every call is authorized as the principal that makes it in AWS, by the template's policies.
         self.access = LocalAccess(self.template)
         self.delivery = LocalDelivery(self.template, self.access, self.lambdas)
@@ -128,6 +136,8 @@ class LocalPipeline:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         self._stack.append(server.stop)
+        # No web page may reach it (DNS rebinding, cross-site requests): videoflow serve adds its own page.
+        self.endpoint_policy = guard_moto_server(server)
         host, port = server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         installed = self.lambdas.installed()
@@ -282,9 +292,10 @@ class LocalPipeline:
         from lambdas.common import embedding
         from videoflow.search import HttpEmbedder, local_inference_server
 
-        server = local_inference_server()
-        self.inference_url = server.__enter__()
-        self._stack.append(lambda: server.__exit__(None, None, None))
+        if self.inference_url is None:  # else a server the caller keeps (tests share one per worker)
+            server = local_inference_server()
+            self.inference_url = server.__enter__()
+            self._stack.append(lambda: server.__exit__(None, None, None))
         embedding.register(CallerChecked(self.access, HttpEmbedder(self.inference_url), "sagemaker:InvokeEndpoint", _endpoint_arn))
         self._stack.append(lambda: embedding.register(None))
 

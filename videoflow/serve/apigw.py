@@ -23,6 +23,9 @@ from videoflow.local.template import ACCOUNT, LocalTemplate
 
 STAGE = "local"
 API_ID = "videoflowlocal"
+# Who signs every request of `videoflow serve`: API Gateway's IAM authorization names the signer, and the
+# jobs API's owner checks need one. The local account has one user; it is no administrator unless listed.
+LOCAL_USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/videoflow-local"
 # Bodies API Gateway passes as text; anything else reaches the function base64-encoded.
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded|javascript)|[^;]*\+json)", re.I)
 _BAD_GATEWAY = {"message": "Internal server error"}
@@ -148,7 +151,8 @@ def proxy_event(method: str, target: str, headers: list[tuple[str, str]], body: 
             "extendedRequestId": uuid.uuid4().hex[:16],
             "apiId": API_ID,
             "identity": {"sourceIp": source_ip, "userAgent": single_headers.get("User-Agent"),
-                         "accountId": None, "caller": None, "user": None, "userArn": None, "accessKey": None,
+                         "accountId": ACCOUNT, "caller": "AIDAVIDEOFLOWLOCAL", "user": "AIDAVIDEOFLOWLOCAL",
+                         "userArn": LOCAL_USER_ARN, "accessKey": None,
                          "cognitoIdentityPoolId": None, "cognitoIdentityId": None,
                          "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
                          "principalOrgId": None},

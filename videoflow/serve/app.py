@@ -25,10 +25,12 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from lambdas.common.display import shown
 from lambdas.common.settings import get_settings
 from videoflow.local.template import ACCOUNT, REGION
 from videoflow.serve import apigw, sse
 from videoflow.serve.handler import RequestHandler
+from videoflow.serve.origin import OriginPolicy
 from videoflow.serve.states import state_types, transitions
 
 FINAL_STATUSES = ("COMPLETED", "REJECTED", "FAILED", "CANCELLED")
@@ -58,6 +60,7 @@ class LocalServer:
         self._thread: threading.Thread | None = None
         self.pipeline = None
         self.httpd: ThreadingHTTPServer | None = None
+        self.origin_policy = OriginPolicy()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -71,6 +74,12 @@ class LocalServer:
             self.httpd.daemon_threads = True
             self.httpd.app = self
             self.port = self.httpd.server_address[1]
+            # Only this server's own names and page; the local S3 takes the page's part uploads and nothing
+            # from any other page (the runner put the same check in front of the moto server).
+            self.origin_policy = OriginPolicy.loopback(self.host, self.port, self.origins)
+            guard = getattr(self.pipeline, "endpoint_policy", None)
+            if guard is not None:
+                guard.allow_origins(self.origins)
             self.routes = apigw.Routes(apigw.routes_from_template(self.pipeline.template))
             self.state_types = state_types(self.pipeline.definition)
             self._allow_browser_uploads()
@@ -186,7 +195,7 @@ class LocalServer:
             return
         if job_id and submitted.job_id != job_id:
             log.warning("the API answered job %s, the pipeline started %s", job_id, submitted.job_id)
-        self._echo(f"job {submitted.job_id} started: {key}")
+        self._echo(f"job {submitted.job_id} started: {shown(key)}")
         self._watch(submitted.job_id)
 
     def _watch(self, job_id: str) -> None:

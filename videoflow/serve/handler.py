@@ -1,4 +1,10 @@
-"""The HTTP side of `videoflow serve`: one handler for the page, the API, the event streams and the results."""
+"""The HTTP side of `videoflow serve`: one handler for the page, the API, the event streams and the results.
+
+Before anything else, each request must be addressed to this server by name and come from its
+own page or from no page at all (origin.py: no DNS rebinding, no cross-site POST, no other
+site's <img> or <video>), and its Content-Length must be one plain number (no chunked bodies:
+API Gateway takes none either). A refused request is answered 403 or 400 and its connection closed.
+"""
 
 import json
 import logging
@@ -9,9 +15,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from videoflow.serve import files, sse
+from videoflow.serve.origin import BadContentLength, content_length
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-WEB_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
+WEB_FILES = {"/": "index.html", "/index.html": "index.html", "/display.js": "display.js", "/app.js": "app.js",
+             "/style.css": "style.css"}
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 MAX_API_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -23,6 +31,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "VideoFlowLocal/1"
+    body_length = 0
 
     @property
     def app(self):
@@ -50,6 +59,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         try:
             path = urlsplit(self.path).path
+            if not self._admitted(method, path):
+                return
             stream = re.fullmatch(r"/api/jobs/([^/]+)/stream", path)
             if stream and method == "GET":
                 return self._stream(stream.group(1))
@@ -70,9 +81,29 @@ class RequestHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
+    def _admitted(self, method: str, path: str) -> bool:
+        """Answer (and close) a request from elsewhere or with a body this server cannot frame; True otherwise."""
+        reason = self.app.origin_policy.refusal(method, self.headers, page=path in WEB_FILES)
+        status = HTTPStatus.FORBIDDEN
+        if reason is None and self.headers.get("Transfer-Encoding"):
+            reason, status = "Chunked request bodies are not accepted: send Content-Length.", HTTPStatus.BAD_REQUEST
+        if reason is None:
+            try:
+                self.body_length = content_length(self.headers.get_all("Content-Length") or [])
+            except BadContentLength as error:
+                reason, status = str(error), HTTPStatus.BAD_REQUEST
+        if reason is None:
+            if self.body_length and not (path == "/api" or path.startswith("/api/")):
+                self.close_connection = True  # a body nothing here reads: it must not be taken for the next request
+            return True
+        log.warning("refused %s %s: %s", method, self.path[:200], reason)
+        self.close_connection = True
+        self._json(status, {"message": reason})
+        return False
+
     # -- /api ----------------------------------------------------------------------------------
     def _api(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self.body_length
         if length > MAX_API_BODY_BYTES:
             self.close_connection = True
             return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Too Long"})
@@ -175,6 +206,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-store")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":

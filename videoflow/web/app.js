@@ -15,6 +15,11 @@ const FIRST_STEPS = { StartPipeline: -1 };
 
 const $ = (id) => document.getElementById(id);
 
+// Every text the page shows goes through displayText (display.js): names and titles come from uploads.
+function setText(node, value) {
+  node.textContent = displayText(value);
+}
+
 class ApiError extends Error {
   constructor(status, message) {
     super(message);
@@ -54,14 +59,15 @@ function element(tag, attributes = {}, ...children) {
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
     if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
+    else if (name === "text") setText(node, value);
+    else if (name === "aria-label" || name === "title") node.setAttribute(name, displayText(value));
     else if (name.startsWith("data-") || name.startsWith("aria-") || typeof value !== "boolean") {
       node.setAttribute(name, value === true ? "" : String(value));
     } else node.setAttribute(name, "");
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    node.append(child instanceof Node ? child : document.createTextNode(displayText(child)));
   }
   return node;
 }
@@ -143,7 +149,7 @@ async function upload(file) {
   $("file-input").disabled = true;
   $("upload-label").replaceChildren("Uploading ", element("span", { id: "upload-name", text: file.name }));
   bar.value = 0;
-  text.textContent = "Preparing the upload…";
+  setText(text, "Preparing the upload…");
   progress.hidden = false;
   try {
     const created = await api("POST", "/uploads", {
@@ -158,7 +164,7 @@ async function upload(file) {
       const sent = Math.min(file.size, loaded.reduce((a, b) => a + b, 0));
       const percent = file.size ? Math.floor((100 * sent) / file.size) : 100;
       bar.value = percent;
-      text.textContent = `${formatBytes(sent)} of ${formatBytes(file.size)} (${percent} %)`;
+      setText(text, `${formatBytes(sent)} of ${formatBytes(file.size)} (${percent} %)`);
     };
     let next = 0;
     const worker = async () => {
@@ -175,7 +181,7 @@ async function upload(file) {
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, parts.length) }, worker));
-    text.textContent = "Finishing the upload…";
+    setText(text, "Finishing the upload…");
     const completed = await api("POST", "/uploads/complete", {
       key: created.key,
       upload_id: created.upload_id,
@@ -183,14 +189,14 @@ async function upload(file) {
     });
     bar.value = 100;
     $("upload-label").replaceChildren("Uploaded ", element("span", { id: "upload-name", text: file.name }));
-    text.textContent = `${formatBytes(file.size)} uploaded; the job has started.`;
+    setText(text, `${formatBytes(file.size)} uploaded; the job has started.`);
     history.pushState({ job: completed.job_id }, "", jobUrl(completed.job_id));
     openJob(completed.job_id, { name: file.name });
     refreshJobs();
   } catch (failure) {
-    error.textContent = `The upload failed: ${failure.message}`;
+    setText(error, `The upload failed: ${failure.message}`);
     error.hidden = false;
-    text.textContent = "";
+    setText(text, "");
   } finally {
     $("file-input").disabled = false;
     $("file-input").value = "";
@@ -255,13 +261,13 @@ function openJob(id, known = {}) {
   current = job;
   $("job").hidden = false;
   $("results").hidden = true;
-  $("job-id").textContent = id;
+  setText($("job-id"), id);
   $("steps").replaceChildren();
   $("event-log").replaceChildren();
-  $("event-count").textContent = "0";
+  setText($("event-count"), "0");
   $("job-reason").hidden = true;
   $("retry-button").hidden = true;
-  $("job-source").textContent = known.name || "…";
+  setText($("job-source"), known.name || "…");
   setStatus(job, null);
   markCurrentInList();
   loadJob(job);
@@ -273,7 +279,7 @@ async function loadJob(job) {
     const record = await api("GET", `/jobs/${encodeURIComponent(job.id)}`);
     if (job !== current) return;
     if (job.waits) note("");
-    if (record.source_key) $("job-source").textContent = baseName(record.source_key);
+    if (record.source_key) setText($("job-source"), baseName(record.source_key));
     if (!job.status || FINAL.has(record.status)) setStatus(job, record.status);
     if (record.reason) showReason(record.reason);
     return record;
@@ -285,7 +291,7 @@ async function loadJob(job) {
       setTimeout(() => { if (job === current) loadJob(job); }, START_WAIT_MS);
     } else if (error.status === 404 && job.lastSeq === 0) {
       if (job.stream) job.stream.close();
-      $("job-status").textContent = "unknown";
+      setText($("job-status"), "unknown");
       note(error.message || `There is no job ${job.id}.`);
     } else if (error.status !== 404) note(`Could not read the job: ${error.message}`);
     return null;
@@ -313,19 +319,19 @@ function connect(job) {
 }
 
 function note(text) {
-  $("stream-note").textContent = text;
+  setText($("stream-note"), text);
 }
 
 function setStatus(job, status) {
   job.status = status;
   const badge = $("job-status");
-  badge.textContent = status ? status.toLowerCase() : "waiting for the job to start";
+  setText(badge, status ? status.toLowerCase() : "waiting for the job to start");
   badge.dataset.status = status || "";
   $("retry-button").hidden = status !== "FAILED";
 }
 
 function showReason(reason) {
-  $("job-reason").textContent = reason;
+  setText($("job-reason"), reason);
   $("job-reason").hidden = false;
 }
 
@@ -342,7 +348,7 @@ function onEvent(job, event) {
   }
   job.lastSeq = event.seq;
   $("event-log").dataset.lastSeq = event.seq;
-  $("event-count").textContent = String(event.seq);
+  setText($("event-count"), String(event.seq));
   $("event-log").append(element("tr", { "data-seq": event.seq },
     element("td", { text: event.seq }),
     element("td", { text: new Date(event.at).toLocaleTimeString() }),
@@ -350,7 +356,7 @@ function onEvent(job, event) {
     element("td", {}, element("code", { text: event.type })),
     element("td", { text: summary(event.detail) })));
 
-  if (event.type === "job.started" && event.detail && event.detail.name) $("job-source").textContent = event.detail.name;
+  if (event.type === "job.started" && event.detail && event.detail.name) setText($("job-source"), event.detail.name);
   if (event.type === "job.registered" && !FINAL.has(job.status)) setStatus(job, "RUNNING");
   if (event.type === "job.retried") {
     setStatus(job, "RUNNING");
@@ -495,8 +501,8 @@ async function showResults(job) {
     video.removeAttribute("src");
   }
   const source = manifest.source || {};
-  $("proxy-size").textContent = [source.name, source.duration_s ? formatDuration(source.duration_s) : null]
-    .filter(Boolean).join(", ");
+  setText($("proxy-size"), [source.name, source.duration_s ? formatDuration(source.duration_s) : null]
+    .filter(Boolean).join(", "));
 
   showClips(manifest, url);
   await showTranscript(manifest, url);
@@ -525,9 +531,9 @@ function showClips(manifest, url) {
   const list = $("clips");
   list.replaceChildren();
   $("clips-section").hidden = clips.length === 0 && !(plan && plan.clips.length);
-  $("plan-note").textContent = plan
+  setText($("plan-note"), plan
     ? `Chosen by the ${plan.planner || "clip"} planner: ${plan.clips.length} clip${plan.clips.length === 1 ? "" : "s"}.`
-    : "";
+    : "");
   const count = Math.max(clips.length, plan ? plan.clips.length : 0);
   for (let index = 0; index < count; index += 1) {
     const rendered = clips[index] || null;
@@ -604,18 +610,18 @@ function showCost(manifest) {
   body.replaceChildren();
   $("cost-section").hidden = !(cost && cost.by_service);
   if (!cost || !cost.by_service) return;
-  $("cost-caption").textContent = `What this job would cost on AWS${cost.approximate === false ? "" : " (approximate"}`
-    + `${cost.prices_region ? `, ${cost.prices_region}` : ""} list prices${cost.approximate === false ? "" : ")"}`;
+  setText($("cost-caption"), `What this job would cost on AWS${cost.approximate === false ? "" : " (approximate"}`
+    + `${cost.prices_region ? `, ${cost.prices_region}` : ""} list prices${cost.approximate === false ? "" : ")"}`);
   for (const [service, entry] of Object.entries(cost.by_service)) {
     const row = element("tr", {},
       element("th", { scope: "row", text: service.replace(/_/g, " ") }),
       element("td", { text: Number(entry.quantity || 0).toLocaleString(undefined, { maximumFractionDigits: 2 }) }),
       element("td", { text: entry.unit || "" }),
       element("td", { text: Number(entry.usd || 0).toFixed(6) }));
-    if (entry.note) row.title = entry.note;
+    if (entry.note) row.title = displayText(entry.note);
     body.append(row);
   }
-  $("cost-total").textContent = Number(cost.total_usd || 0).toFixed(6);
+  setText($("cost-total"), Number(cost.total_usd || 0).toFixed(6));
 }
 
 function showFiles(manifest, url) {
@@ -654,7 +660,7 @@ async function refreshJobs() {
     $("jobs-empty").hidden = list.children.length > 0;
     markCurrentInList();
   } catch (error) {
-    $("jobs-empty").textContent = `The jobs could not be listed: ${error.message}`;
+    setText($("jobs-empty"), `The jobs could not be listed: ${error.message}`);
     $("jobs-empty").hidden = false;
   }
 }

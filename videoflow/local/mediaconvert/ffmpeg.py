@@ -2,7 +2,10 @@
 
 Pure (no S3, no process), so the benchmark in bench/derivatives.py runs exactly the command the
 local pipeline runs. The settings are read generically, not by output name; a setting the
-stand-in cannot honour raises Settings Error (1040) rather than being silently ignored.
+stand-in cannot honour raises Settings Error (1040) rather than being silently ignored. What
+MediaConvert would learn from the input itself (colour space, interlacing, frame rate, loudness)
+comes in as `source` (source.SourceFacts); audio is in sound.py, picture preprocessing in
+pictures.py. The upload is opened as a local file with a media demuxer only (source.INPUT_GUARD).
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from videoflow.local.mediaconvert import pictures
 from videoflow.local.mediaconvert.errors import JobError, unsupported
+from videoflow.local.mediaconvert.sound import (
+    audio_codec_args,
+    audio_filters,
+    corrects_loudness,
+    selector_inputs,
+    source_chain,
+)
+from videoflow.local.mediaconvert.source import INPUT_GUARD, SourceFacts
 
 # x264 has no QVBR; its CRF is the closest thing. A production stand-in speed preset.
 X264_PRESET = "veryfast"
@@ -52,7 +64,7 @@ class FfmpegPlan:
 
 
 def build_ffmpeg_command(settings: dict, input_path: str | Path, output_dir: str | Path,
-                         *, x264_preset: str = X264_PRESET) -> FfmpegPlan:
+                         *, x264_preset: str = X264_PRESET, source: SourceFacts | None = None) -> FfmpegPlan:
     """The one ffmpeg command that executes `settings` on a local copy of the input.
 
     Pure: no file is read or written. Raises JobError(1040) for settings it cannot honour.
@@ -67,16 +79,18 @@ def build_ffmpeg_command(settings: dict, input_path: str | Path, output_dir: str
             raise unsupported(f"Inputs[0].{setting}")
 
     argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
-    rotate = (job_input.get("VideoSelector") or {}).get("Rotate", "DEGREE_0")
+    video_selector = job_input.get("VideoSelector") or {}
+    rotate = video_selector.get("Rotate", "DEGREE_0")
     rotation_filter = {"AUTO": None, "DEGREE_0": None, "DEGREES_90": "transpose=clock",
                        "DEGREES_180": "hflip,vflip", "DEGREES_270": "transpose=cclock"}[rotate]
     if rotate != "AUTO":
         argv.append("-noautorotate")
-    argv += ["-i", str(input_path)]
+    argv += [*INPUT_GUARD, "-i", str(input_path)]
 
-    selectors = job_input.get("AudioSelectors") or {}
+    context = _Context(selectors=job_input.get("AudioSelectors") or {}, video_selector=video_selector,
+                       source=source, x264_preset=x264_preset)
     video_branches: list[list[str]] = []
-    audio_branches: dict[str, list[list[str]]] = {}
+    audio_branches: dict[tuple[str, ...], list[list[str]]] = {}
     output_args: list[list[str]] = []
     planned: list[PlannedOutput] = []
     input_stem = input_path.stem
@@ -88,8 +102,7 @@ def build_ffmpeg_command(settings: dict, input_path: str | Path, output_dir: str
         destination = group_settings["FileGroupSettings"]["Destination"]
         base = destination + input_stem if destination.endswith("/") else destination
         for o, output in enumerate(group.get("Outputs") or []):
-            plan, args = _plan_output(output, g, o, base, output_dir, selectors, video_branches,
-                                      audio_branches, rotation_filter, x264_preset)
+            plan, args = _plan_output(output, g, o, base, output_dir, context, video_branches, audio_branches)
             planned.append(plan)
             output_args.append(args)
 
@@ -101,8 +114,16 @@ def build_ffmpeg_command(settings: dict, input_path: str | Path, output_dir: str
     return FfmpegPlan(argv=argv, outputs=planned, reads_video=bool(video_branches), reads_audio=bool(audio_branches))
 
 
-def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, selectors: dict,
-                 video_branches: list, audio_branches: dict, rotation_filter, x264_preset: str):
+@dataclass(frozen=True)
+class _Context:
+    selectors: dict
+    video_selector: dict
+    source: SourceFacts | None
+    x264_preset: str
+
+
+def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, context: _Context,
+                 video_branches: list, audio_branches: dict):
     for setting in ("CaptionDescriptions", "Preset"):
         if output.get(setting):
             raise unsupported(f"Outputs[].{setting}")
@@ -124,10 +145,16 @@ def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, sele
         numerator = capture.get("FramerateNumerator", 1)
         denominator = capture.get("FramerateDenominator", 1)
         label = f"v{len(video_branches)}"
+        pictures.unsupported_preprocessors(video)
         # round=up: frame k is the picture at k x interval, as MediaConvert's frame capture takes it
-        # (ffmpeg's default rounding would take the one up to half an interval earlier).
-        video_branches.append([f"fps={numerator}/{denominator}:round=up", *_scale_filters(video), "setsar=1",
-                               "format=yuvj420p", f"[{label}]"])
+        # (ffmpeg's default rounding would take the one up to half an interval earlier). start_time=0:
+        # frame 0 is the first picture even when the video starts just after the audio (MPEG-TS
+        # often does); otherwise the first capture would be the picture at one interval, or none.
+        video_branches.append([*pictures.deinterlace_filters(video, context.source),
+                               f"fps={numerator}/{denominator}:round=up:start_time=0", *_scale_filters(video),
+                               *pictures.color_filters(video, context.video_selector, context.source,
+                                                       frame_capture=True),
+                               "setsar=1", "format=yuvj420p", f"[{label}]"])
         extension = output.get("Extension", "jpg")
         local = workdir / f"capture.%07d.{extension}"
         args += ["-map", f"[{label}]", "-an", "-c:v", "mjpeg", "-q:v", str(_jpeg_qscale(capture.get("Quality", 80))),
@@ -144,17 +171,26 @@ def _plan_output(output: dict, g: int, o: int, base: str, output_dir: Path, sele
             raise unsupported(f"video codec {codec}")
         h264 = video["CodecSettings"].get("H264Settings") or {}
         label = f"v{len(video_branches)}"
-        filters = [*_scale_filters(video)]
-        if h264.get("ParControl") == "SPECIFIED":
-            filters.append(f"setsar={h264.get('ParNumerator', 1)}/{h264.get('ParDenominator', 1)}")
+        pictures.unsupported_preprocessors(video)
+        filters = [*pictures.deinterlace_filters(video, context.source)]
         if h264.get("FramerateControl") == "SPECIFIED":
             filters.append(f"fps={h264['FramerateNumerator']}/{h264['FramerateDenominator']}")
+        else:
+            filters += pictures.follow_source_rate(h264, context.source)
+        filters += _scale_filters(video)
+        filters += pictures.color_filters(video, context.video_selector, context.source, frame_capture=False)
+        if h264.get("ParControl") == "SPECIFIED":
+            filters.append(f"setsar={h264.get('ParNumerator', 1)}/{h264.get('ParDenominator', 1)}")
         video_branches.append([*filters, f"[{label}]"])
-        args += ["-map", f"[{label}]", *video_codec_args(video, x264_preset=x264_preset)]
-    for description in audios:
+        args += ["-map", f"[{label}]", *video_codec_args(video, x264_preset=context.x264_preset)]
+        if pictures.tags_bt709(video):
+            args += pictures.BT709_TAGS
+    for index, description in enumerate(audios):
         label = f"a{sum(len(b) for b in audio_branches.values())}"
-        source = _audio_source(description, selectors)
-        audio_branches.setdefault(source, []).append([*_audio_filters(description), f"[{label}]"])
+        inputs = tuple(selector_inputs(description, context.selectors))
+        loudness = (context.source.loudness.get(loudness_key(g, o, index))
+                    if context.source and corrects_loudness(description) else None)
+        audio_branches.setdefault(inputs, []).append([*audio_filters(description, loudness), f"[{label}]"])
         args += ["-map", f"[{label}]", *audio_codec_args(description)]
     if not video and not audios:
         raise JobError(1040, f"Settings Error: output {o} of group {g} has neither video nor audio")
@@ -243,116 +279,33 @@ def video_codec_args(video: dict, *, x264_preset: str = X264_PRESET) -> list[str
     return args
 
 
-def audio_codec_args(description: dict) -> list[str]:
-    """ffmpeg encoder options for one AudioDescription (the mixing is in the filter graph)."""
-    codec_settings = description["CodecSettings"]
-    codec = codec_settings["Codec"]
-    if codec == "AAC":
-        aac = codec_settings.get("AacSettings") or {}
-        args = ["-c:a", "aac"]
-        if aac.get("RateControlMode", "CBR") == "CBR" and "Bitrate" in aac:
-            args += ["-b:a", str(aac["Bitrate"])]
-        elif aac.get("RateControlMode") == "VBR":
-            quality = {"LOW": 0.5, "MEDIUM_LOW": 1, "MEDIUM_HIGH": 1.5, "HIGH": 2}[aac.get("VbrQuality", "MEDIUM_HIGH")]
-            args += ["-q:a", str(quality)]
-        if aac.get("CodecProfile", "LC") != "LC":
-            raise unsupported(f"AAC profile {aac['CodecProfile']}")
-        return args
-    if codec == "WAV":
-        depth = (codec_settings.get("WavSettings") or {}).get("BitDepth", 16)
-        return ["-c:a", {16: "pcm_s16le", 24: "pcm_s24le"}[depth]]
-    if codec == "MP3":
-        mp3 = codec_settings.get("Mp3Settings") or {}
-        return ["-c:a", "libmp3lame", *(["-b:a", str(mp3["Bitrate"])] if "Bitrate" in mp3 else [])]
-    if codec == "FLAC":
-        return ["-c:a", "flac"]
-    raise unsupported(f"audio codec {codec}")
+def loudness_key(group_index: int, output_index: int, description_index: int) -> str:
+    """Names one AudioDescription in SourceFacts.loudness."""
+    return f"g{group_index}o{output_index}a{description_index}"
 
 
-def _audio_source(description: dict, selectors: dict) -> str:
-    name = description.get("AudioSourceName")
-    selector = selectors.get(name) if name else None
-    if selector is None:
-        defaults = [s for s in selectors.values() if s.get("DefaultSelection") == "DEFAULT"]
-        if not defaults:
-            raise JobError(1040, f"Settings Error: no audio selector {name!r} and no default selector")
-        selector = defaults[0]
-    for setting in ("ExternalAudioFileInput", "Pids", "RemixSettings", "Offset"):
-        if selector.get(setting):
-            raise unsupported(f"audio selector {setting}")
-    tracks = selector.get("Tracks") or selector.get("Streams") or [1]
-    return f"0:a:{tracks[0] - 1}"
+def normalized_audio(settings: dict) -> dict[str, dict]:
+    """The AudioDescriptions that correct loudness, by loudness_key: each needs a measuring pass first."""
+    found = {}
+    for g, group in enumerate(settings.get("OutputGroups") or []):
+        for o, output in enumerate(group.get("Outputs") or []):
+            for index, description in enumerate(output.get("AudioDescriptions") or []):
+                if corrects_loudness(description):
+                    found[loudness_key(g, o, index)] = description
+    return found
 
 
-def _output_channels(codec_settings: dict) -> int | None:
-    codec = codec_settings["Codec"]
-    if codec == "AAC":
-        mode = (codec_settings.get("AacSettings") or {}).get("CodingMode", "CODING_MODE_2_0")
-        return {"CODING_MODE_1_0": 1, "CODING_MODE_2_0": 2, "CODING_MODE_5_1": 6}.get(mode)
-    if codec == "WAV":
-        channels = (codec_settings.get("WavSettings") or {}).get("Channels", 2)
-        return channels or None
-    return None
-
-
-def _sample_rate(codec_settings: dict) -> int | None:
-    for key in ("AacSettings", "WavSettings", "Mp3Settings", "FlacSettings"):
-        if key in codec_settings and "SampleRate" in codec_settings[key]:
-            return codec_settings[key]["SampleRate"]
-    return 48_000 if codec_settings["Codec"] == "AAC" else None
-
-
-def _audio_filters(description: dict) -> list[str]:
-    filters = []
-    codec_settings = description["CodecSettings"]
-    remix = description.get("RemixSettings")
-    channels = _output_channels(codec_settings)
-    if remix:
-        filters.append(_pan(remix))
-        channels = remix.get("ChannelsOut", channels)
-    normalization = description.get("AudioNormalizationSettings")
-    rate = _sample_rate(codec_settings)
-    if normalization and normalization.get("AlgorithmControl", "CORRECT_AUDIO") == "CORRECT_AUDIO":
-        default_target = -24.0 if normalization.get("Algorithm") == "ITU_BS_1770_1" else -23.0
-        target = normalization.get("TargetLkfs", default_target)
-        peak = normalization.get("TruePeakLimiterThreshold", 0.0)
-        filters.append(f"loudnorm=I={target:g}:TP={peak:g}")
-        rate = rate or 48_000  # loudnorm works at 192 kHz; bring it back down
-    if rate:
-        filters.append(f"aresample={rate}")
-    if channels:
-        # Last, so the encoder's channel layout is negotiated explicitly (also after loudnorm).
-        filters.append(f"aformat=channel_layouts={_layout(channels)}")
-    return filters
-
-
-def _pan(remix: dict) -> str:
-    mapping = (remix.get("ChannelMapping") or {}).get("OutputChannels") or []
-    channels_out = remix.get("ChannelsOut", len(mapping))
-    if len(mapping) != channels_out:
-        raise JobError(1040, f"Settings Error: ChannelMapping has {len(mapping)} rows for {channels_out} channels")
-    terms = []
-    for index, row in enumerate(mapping):
-        gains_db = row.get("InputChannels")
-        if gains_db is None:
-            gains_db = row.get("InputChannelsFineTune") or []
-        parts = [f"{10 ** (db / 20):.4f}*c{i}" for i, db in enumerate(gains_db) if db > -60]
-        terms.append(f"c{index}=" + ("+".join(parts) if parts else "0*c0"))
-    return f"pan={_layout(channels_out)}|" + "|".join(terms)
-
-
-def _layout(channels: int) -> str:
-    return {1: "mono", 2: "stereo", 6: "5.1"}.get(channels, f"{channels}c")
-
-
-def _filter_graph(video_branches: list[list[str]], audio_branches: dict[str, list[list[str]]],
+def _filter_graph(video_branches: list[list[str]], audio_branches: dict[tuple[str, ...], list[list[str]]],
                   rotation_filter: str | None) -> str:
     chains = []
     if video_branches:
         head = "[0:v:0]" + (f"{rotation_filter}," if rotation_filter else "")
         chains += _branch(head, "split", "vs", video_branches)
-    for n, (source, branches) in enumerate(audio_branches.items()):
-        chains += _branch(f"[{source}]", "asplit", f"as{n}_", branches)
+    for n, (inputs, branches) in enumerate(audio_branches.items()):
+        joined = source_chain(list(inputs), f"sel{n}")
+        if joined:
+            chains.append(joined)
+        chains += _branch(f"[sel{n}]" if joined else f"[{inputs[0]}]", "asplit", f"as{n}_", branches)
     return ";".join(chains)
 
 

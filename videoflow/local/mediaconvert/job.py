@@ -17,15 +17,19 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import ClientError
 
+from videoflow.local.mediaconvert import source as input_facts
 from videoflow.local.mediaconvert.errors import ERROR_TITLES, JobError, TaskFailed, unsupported
-from videoflow.local.mediaconvert.ffmpeg import FfmpegPlan, PlannedOutput, build_ffmpeg_command
+from videoflow.local.mediaconvert.ffmpeg import FfmpegPlan, PlannedOutput, build_ffmpeg_command, normalized_audio
 from videoflow.local.mediaconvert.settings import check_create_job
+from videoflow.local.mediaconvert.sound import loudness_command
+from videoflow.local.mediaconvert.source import SourceFacts
 
 ACCOUNT_ID = "123456789012"
 _STDERR_TAIL_CHARS = 2000
@@ -68,16 +72,20 @@ def _run(settings: dict, scratch: Path, s3, on_progress: ProgressCallback | None
     bucket, key = _split_s3(file_input)
     input_path = scratch / "input" / (key.rsplit("/", 1)[-1] or "input")
     # Settings the stand-in cannot honour fail before anything is transferred.
-    plan = build_ffmpeg_command(settings, input_path, scratch / "out")
+    build_ffmpeg_command(settings, input_path, scratch / "out")
     _download(bucket, key, input_path, s3)
+
+    # What MediaConvert finds in the input itself: colour space, interlacing, frame rate, loudness.
+    facts = input_facts.describe(input_path)
+    if facts is not None:
+        facts = _with_loudness(facts, settings, input_path)
+    plan = build_ffmpeg_command(settings, input_path, scratch / "out", source=facts)
     for output in plan.outputs:
         output.local_path.parent.mkdir(parents=True, exist_ok=True)
-
-    probe = _probe(input_path)
-    duration_s = probe.get("duration_s") if probe else None
+    duration_s = facts.duration_s if facts else None
     # In messages, name the input by its S3 URL rather than by the scratch copy.
     redactions = {str(input_path): file_input, f"{scratch}/": ""}
-    _execute(plan, duration_s, scratch / "ffmpeg.stderr", on_progress, probe, redactions)
+    _execute(plan, duration_s, scratch / "ffmpeg.stderr", on_progress, facts, redactions)
 
     groups: dict[int, list[dict]] = {}
     uploads: list[tuple[Path, str]] = []
@@ -93,6 +101,19 @@ def _run(settings: dict, scratch: Path, s3, on_progress: ProgressCallback | None
     if on_progress:
         on_progress(1.0)
     return [{"OutputDetails": groups[index]} for index in sorted(groups)]
+
+
+def _with_loudness(facts: SourceFacts, settings: dict, input_path: Path) -> SourceFacts:
+    """Each normalized output's loudness, measured first as MediaConvert measures before it corrects."""
+    if not facts.has_audio:
+        return facts
+    selectors = (settings.get("Inputs") or [{}])[0].get("AudioSelectors") or {}
+    measured = {}
+    for name, description in normalized_audio(settings).items():
+        loudness = input_facts.measure_loudness(loudness_command(description, selectors, str(input_path)))
+        if loudness is not None:
+            measured[name] = loudness
+    return replace(facts, loudness=measured)
 
 
 def _split_s3(url: str) -> tuple[str, str]:
@@ -124,7 +145,7 @@ def _upload(path: Path, url: str, s3) -> None:
 
 
 def _probe(path: Path) -> dict | None:
-    """Duration and streams of a local file, or None when ffprobe cannot read it."""
+    """Duration and picture size of an output file, or None when ffprobe cannot read it."""
     result = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type,width,height",
          "-of", "json", str(path)],
@@ -141,15 +162,13 @@ def _probe(path: Path) -> dict | None:
         duration_s = None
     return {
         "duration_s": duration_s,
-        "has_video": video is not None,
-        "has_audio": any(s.get("codec_type") == "audio" for s in streams),
         "width": (video or {}).get("width"),
         "height": (video or {}).get("height"),
     }
 
 
 def _execute(plan: FfmpegPlan, duration_s: float | None, stderr_path: Path,
-             on_progress: ProgressCallback | None, probe: dict | None, redactions: dict[str, str]) -> None:
+             on_progress: ProgressCallback | None, facts: SourceFacts | None, redactions: dict[str, str]) -> None:
     argv = [*plan.argv[:1], "-progress", "pipe:1", "-nostats", *plan.argv[1:]]
     with open(stderr_path, "w+b") as stderr:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
@@ -173,11 +192,11 @@ def _execute(plan: FfmpegPlan, duration_s: float | None, stderr_path: Path,
     if returncode == 0:
         return
     detail = f"ffmpeg exited with {returncode}: {tail or '(no output)'}"
-    if probe is None:
+    if facts is None:
         raise JobError(1010, f"Input Error: the input could not be opened or decoded. {detail}")
-    if not probe["has_video"] and plan.reads_video:
+    if not facts.has_video and plan.reads_video:
         raise JobError(1020, f"Video Error: the input has no video stream. {detail}")
-    if not probe["has_audio"] and plan.reads_audio:
+    if not facts.has_audio and plan.reads_audio:
         raise JobError(1021, f"Audio Error: the input has no audio stream. {detail}")
     raise JobError(1999, detail)
 
