@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.common import aws
 from lambdas.common.constants import PIPELINE_VERSION
-from lambdas.common.dynamo import from_dynamo, to_dynamo
+from lambdas.common.dynamo import from_dynamo, newest_first, to_dynamo
 from lambdas.common.errors import VideoFlowError
 
 JobStatus = Literal["RUNNING", "COMPLETED", "REJECTED", "FAILED", "CANCELLED"]
@@ -125,26 +125,12 @@ class JobStore:
         `after` is the key of the last job of the previous page (as returned here). One more
         item than asked is read, so a page that ends the list says so (no empty last page).
         """
-        query = {
-            "IndexName": LISTING_INDEX,
-            "KeyConditionExpression": Key(LISTING_KEY).eq(LISTING_PARTITION),
-            "ScanIndexForward": False,
-            "Limit": limit + 1,
-        }
-        if after:
-            query["ExclusiveStartKey"] = after
-        items: list[dict] = []
-        while len(items) <= limit:
-            page = self._table.query(**query)
-            items += [from_dynamo(item) for item in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if len(items) <= limit:
+        query = {"IndexName": LISTING_INDEX, "KeyConditionExpression": Key(LISTING_KEY).eq(LISTING_PARTITION),
+                 "ScanIndexForward": False, **({"ExclusiveStartKey": after} if after else {})}
+        items, last = newest_first(self._table, query, limit)
+        if last is None:
             return items, None
-        last = items[limit - 1]
-        return items[:limit], {"job_id": last["job_id"], LISTING_KEY: LISTING_PARTITION,
-                               "created_at": last["created_at"]}
+        return items, {"job_id": last["job_id"], LISTING_KEY: LISTING_PARTITION, "created_at": last["created_at"]}
 
     def completed_with_fingerprint(self, fingerprint: str, exclude_job_id: str) -> dict | None:
         """The oldest COMPLETED job whose source had this fingerprint, other than `exclude_job_id`."""

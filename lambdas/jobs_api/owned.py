@@ -14,7 +14,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from lambdas.common import aws
-from lambdas.common.dynamo import from_dynamo, to_dynamo
+from lambdas.common.dynamo import newest_first, to_dynamo
 from lambdas.common.jobs import LISTING_KEY, LISTING_PARTITION
 from lambdas.common.owners import OWNER_ATTRIBUTE, OWNER_INDEX
 
@@ -48,22 +48,9 @@ class OwnedJobs:
 
     def list(self, owner: str, limit: int, after: tuple[str, str] | None = None) -> tuple[list[dict], tuple | None]:
         """The owner's jobs newest first, and (job_id, created_at) of the last one when there are more."""
-        query = {
-            "IndexName": OWNER_INDEX,
-            "KeyConditionExpression": Key(OWNER_ATTRIBUTE).eq(owner),
-            "ScanIndexForward": False,
-            "Limit": limit + 1,
-        }
+        query = {"IndexName": OWNER_INDEX, "KeyConditionExpression": Key(OWNER_ATTRIBUTE).eq(owner),
+                 "ScanIndexForward": False}
         if after:
             query["ExclusiveStartKey"] = {"job_id": after[0], OWNER_ATTRIBUTE: owner, "created_at": after[1]}
-        items: list[dict] = []
-        while len(items) <= limit:
-            page = self._table.query(**query)
-            items += [from_dynamo(item) for item in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if len(items) <= limit:
-            return items, None
-        last = items[limit - 1]
-        return items[:limit], (last["job_id"], last["created_at"])
+        items, last = newest_first(self._table, query, limit)
+        return items, (last["job_id"], last["created_at"]) if last else None
