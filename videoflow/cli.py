@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lambdas.common.display import shown
-from videoflow.cost import add_cost_parser, cost_command
+from videoflow.cost import add_cost_parser, run_cost
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
 DEFAULT_OUT = Path("videoflow-out")
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "cost":
-        return cost_command(args.job_id, args.out)
+        return run_cost(args)
     if args.command == "serve":
         from videoflow.serve import serve as serve_command
 

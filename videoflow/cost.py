@@ -1,10 +1,13 @@
 """`videoflow cost JOB`: a job's cost by service, and the worked estimates the README quotes.
 
     videoflow cost <job_id> [--out DIR]    prints DIR/<job_id>/manifest.json's "cost" as a table
+    videoflow cost --idle [--json] [--template FILE]
+                                           the stack's cost per month with no job (videoflow/idle_cost.py),
+                                           from FILE or from a synthesis of the app
 
 The figures come from lambdas/common/prices.py (one versioned table, us-east-1, on-demand,
-approximate); `estimate_per_video_hour()` and `idle_cost_per_month()` use the same table and the
-same arithmetic (`compute_cost`) as the ledger of a real job.
+approximate); `estimate_per_video_hour()` uses the same table and the same arithmetic
+(`compute_cost`) as the ledger of a real job.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from lambdas.common.prices import HOURS_PER_MONTH, PRICES, Prices
+from lambdas.common.prices import PRICES, Prices
 from lambdas.record_cost.pricing import (
     SERVICES,
     WORKER_S_PER_FRAME,
@@ -34,10 +37,52 @@ DEFAULT_OUT = Path("videoflow-out")
 
 def add_cost_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """The `cost` subcommand, for videoflow/cli.py's subparsers."""
-    cost = commands.add_parser("cost", help="print a processed job's cost by service (USD, approximate)")
-    cost.add_argument("job_id", metavar="JOB")
+    cost = commands.add_parser("cost", help="print a processed job's cost by service, or with --idle the "
+                                            "stack's cost per month with no job (USD, approximate)")
+    cost.add_argument("job_id", metavar="JOB", nargs="?")
     cost.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the job's folder is (default %(default)s)")
+    cost.add_argument("--idle", action="store_true",
+                      help="price the synthesized template's resources that bill with no job running")
+    cost.add_argument("--template", type=Path, metavar="FILE",
+                      help="with --idle: a CloudFormation template (default: synthesize the app)")
+    cost.add_argument("--json", action="store_true", help="with --idle: print JSON instead of a table")
     return cost
+
+
+def run_cost(args: argparse.Namespace) -> int:
+    """Dispatch the parsed `cost` subcommand: a job's cost, or with --idle the idle cost."""
+    if args.idle:
+        return idle_command(args.template, as_json=args.json)
+    if args.job_id is None:
+        print("Pass a JOB id, or --idle for the stack's cost with no job.", file=sys.stderr)
+        return EXIT_MISSING
+    return cost_command(args.job_id, args.out)
+
+
+def idle_command(template_path: Path | None = None, *, as_json: bool = False) -> int:
+    """Print the idle cost per month of the template at template_path (default: the synthesized app)."""
+    from videoflow.idle_cost import format_idle_table, idle_cost
+
+    if template_path is None:
+        from videoflow.local.synth import SynthError, load_template
+
+        try:
+            template = load_template()
+        except SynthError as error:
+            print(error, file=sys.stderr)
+            return 1
+    elif not Path(template_path).is_file():
+        print(f"No template at {template_path}.", file=sys.stderr)
+        return EXIT_MISSING
+    else:
+        template = json.loads(Path(template_path).read_text())
+    cost = idle_cost(template)
+    if as_json:
+        print(json.dumps(cost.model_dump(mode="json"), indent=2))
+    else:
+        for line in format_idle_table(cost):
+            print(line)
+    return EXIT_OK
 
 
 def cost_command(job_id: str, out_dir: Path) -> int:
@@ -150,7 +195,7 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
       after ingest to the end: MediaConvert 10 min + Transcribe 15 min (the frames finish
       within it) + 1 min of embedding = 26 min. With the default floors (idle 1, warm 1) that
       instance runs anyway: this is the job's share of it, not an extra charge (the idle cost
-      per month already counts it).
+      per month, `videoflow cost --idle`, already counts it).
     * Bedrock (issue 4's judgment, when Bedrock is configured; `model_id=None` leaves it out):
       a summary and a plan, each reading the transcript (about 9,000 words, 12,000 tokens) and
       the shot signals (3,000 tokens): 30,000 input tokens and 2,400 output tokens.
@@ -205,44 +250,12 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
     }
 
 
-def idle_cost_per_month(prices: Prices = PRICES, *, instance_type: str = "ml.g5.xlarge", idle_instances: int = 1,
-                        alarms: int = 5, kms_keys: int = 2) -> dict:
-    """What the deployed stack costs in a month with no job at all (730 hours).
-
-    Counted: the inference endpoint's idle floor (a real-time endpoint cannot go below one
-    instance), the two KMS keys (the endpoint's storage; the topics, which CloudWatch alarms must be
-    able to use), the five CloudWatch alarms (failed, timed-out, aborted executions; dead letters;
-    stalled jobs). Not counted, because they depend on use:
-    S3 storage of originals and results, CloudWatch Logs storage (30 days by default), VPC flow
-    logs of rejected traffic, the two container images in ECR (a few GB at $0.10 per GB-month).
-    Everything else (Lambda, Step Functions, MediaConvert, Transcribe, Batch on Fargate Spot,
-    the VPC without a NAT gateway, on-demand DynamoDB) costs nothing at rest.
-    """
-    rate = prices.sagemaker_per_instance_hour.get(instance_type)
-    endpoint = None if rate is None else idle_instances * rate * HOURS_PER_MONTH
-    lines = {
-        "sagemaker_endpoint": endpoint,
-        "kms_key": kms_keys * prices.kms_key_per_month,
-        "cloudwatch_alarms": alarms * prices.cloudwatch_alarm_per_month,
-    }
-    return {
-        "prices_version": prices.version,
-        "currency": prices.currency,
-        "hours": HOURS_PER_MONTH,
-        "instance_type": instance_type,
-        "idle_instances": idle_instances,
-        "by_item": lines,
-        "total_usd": round(sum(value for value in lines.values() if value is not None), 2),
-        "note": None if rate is not None else f"No SageMaker price for {instance_type}: the endpoint is not counted.",
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (until videoflow/cli.py has the subcommand): python -m videoflow.cost JOB."""
     parser = argparse.ArgumentParser(prog="videoflow")
     add_cost_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["cost", *(sys.argv[1:] if argv is None else argv)])
-    return cost_command(args.job_id, args.out)
+    return run_cost(args)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,11 @@ class Prices(BaseModel):
     # At rest, per month.
     kms_key_per_month: float
     cloudwatch_alarm_per_month: float
+    cloudwatch_high_resolution_alarm_per_month: float
+    # At rest, per hour (videoflow/idle_cost.py prices a template's idle resources with these).
+    nat_gateway_per_hour: float
+    interface_endpoint_per_az_hour: float
+    ec2_per_vcpu_hour: float  # a Batch EC2 compute environment's MinvCpus, which run with no job
 
 
 PRICES = Prices(
@@ -132,6 +137,10 @@ PRICES = Prices(
     dynamodb_per_million_read_units=0.125,  # https://aws.amazon.com/dynamodb/pricing/on-demand/ (Nov 2024 rate)
     kms_key_per_month=1.0,  # https://aws.amazon.com/kms/pricing/ customer managed key
     cloudwatch_alarm_per_month=0.10,  # https://aws.amazon.com/cloudwatch/pricing/ standard-resolution metric alarm
+    cloudwatch_high_resolution_alarm_per_month=0.30,  # https://aws.amazon.com/cloudwatch/pricing/ high-resolution alarm
+    nat_gateway_per_hour=0.045,  # https://aws.amazon.com/vpc/pricing/ NAT gateway per hour (data processed extra)
+    interface_endpoint_per_az_hour=0.01,  # https://aws.amazon.com/privatelink/pricing/ interface endpoint per AZ-hour
+    ec2_per_vcpu_hour=0.048,  # https://aws.amazon.com/ec2/pricing/on-demand/ m5.large $0.096/h / 2 vCPU (less certain)
 )
 
 

@@ -28,7 +28,7 @@ from lambdas.record_cost.pricing import (
     compute_cost,
 )
 from lambdas.record_cost.usage import EVENT_COST_RECORDED, RecordCostRequest, function_of, gather_usage
-from videoflow.cost import add_cost_parser, cost_command, estimate_per_video_hour, idle_cost_per_month
+from videoflow.cost import add_cost_parser, cost_command, estimate_per_video_hour
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -559,13 +559,6 @@ def test_the_estimate_reads_the_deployed_memory_sizes():
 
     assert estimate["by_service"]["lambda"]["quantity"] > 0
     assert estimate["by_service"]["bedrock"]["usd"] == 0
-
-
-def test_the_idle_cost_per_month_is_the_endpoint_floor_the_keys_and_the_alarms():
-    idle = idle_cost_per_month()
-
-    assert idle["total_usd"] == pytest.approx(730 * PRICES.sagemaker_per_instance_hour["ml.g5.xlarge"] + 2 + 0.5)
-    assert idle_cost_per_month(instance_type="ml.unknown")["note"].startswith("No SageMaker price")
 
 
 def test_usage_and_reports_are_plain_json(talk_log):
