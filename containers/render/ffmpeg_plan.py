@@ -163,7 +163,7 @@ def audio_filter(loudness_lufs: float, measured: dict | None = None) -> str:
 
 # The source is an untrusted upload: ffmpeg opens it as a local file of a media container only, so
 # a playlist or concat list can never make it read another file or the network (the same demuxers
-# the local MediaConvert and probe allow: tests/unit/test_odd_media.py checks the three agree).
+# the local probe allows; the local MediaConvert uses this guard: tests/unit/test_odd_media.py).
 SAFE_DEMUXERS = "aac,ac3,asf,avi,eac3,flac,flv,h264,hevc,matroska,mov,mp3,mpeg,mpegts,mxf,ogg,wav"
 SOURCE_GUARD = ["-protocol_whitelist", "file", "-format_whitelist", SAFE_DEMUXERS]
 

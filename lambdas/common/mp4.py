@@ -187,13 +187,18 @@ def _read_exact(read: Reader, offset: int, length: int, what: str) -> bytes:
 # ---- inside moov: an in-memory walk along fixed paths ---------------------------------------
 
 
-def _parse_moov(moov: bytes) -> dict:
+def _movie(moov: bytes) -> tuple[list[tuple[str, int, int]], int, int]:
+    """The moov's children, and its movie header's timescale and duration."""
     header = 16 if struct.unpack_from(">I", moov)[0] == 1 else 8
     children = _children(moov, header, len(moov), "moov")
     mvhd = _first(children, "mvhd")
     if mvhd is None:
         raise Mp4Unreadable("moov box has no mvhd (movie header)")
-    timescale, duration = _timescale_and_duration(moov, mvhd, "moov/mvhd")
+    return children, *_timescale_and_duration(moov, mvhd, "moov/mvhd")
+
+
+def _parse_moov(moov: bytes) -> dict:
+    children, timescale, duration = _movie(moov)
     tracks = [_parse_trak(moov, start, end) for box_type, start, end in children if box_type == "trak"]
 
     duration_s = duration / timescale if timescale and duration else 0.0
@@ -225,12 +230,7 @@ def measure_moov(moov: bytes) -> Mp4Extent:
     A track lasts as long as its edit list says (what players and MediaConvert present), or, without
     one, as long as its samples' durations add up to; the movie lasts as long as its longest track.
     """
-    header = 16 if struct.unpack_from(">I", moov)[0] == 1 else 8
-    children = _children(moov, header, len(moov), "moov")
-    mvhd = _first(children, "mvhd")
-    if mvhd is None:
-        raise Mp4Unreadable("moov box has no mvhd (movie header)")
-    movie_timescale, movie_duration = _timescale_and_duration(moov, mvhd, "moov/mvhd")
+    children, movie_timescale, movie_duration = _movie(moov)
     stated_s = movie_duration / movie_timescale if movie_timescale else 0.0
     if _first(children, "mvex") is not None:
         return Mp4Extent(stated_duration_s=stated_s, duration_s=None, media_end=0, fragmented=True)

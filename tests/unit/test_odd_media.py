@@ -45,7 +45,7 @@ from tests.odd_media import (
 from videoflow.local.ffprobe import FfprobeProber
 from videoflow.local.mediaconvert import TaskFailed, build_ffmpeg_command, create_job_sync, settings_problems
 from videoflow.local.mediaconvert.sound import audio_filters
-from videoflow.local.mediaconvert.source import SAFE_DEMUXERS, Loudness
+from videoflow.local.mediaconvert.source import INPUT_GUARD, Loudness
 
 OUTPUT_BUCKET = "videoflow-output"
 ROLE = "arn:aws:iam::123456789012:role/videoflow-mediaconvert"
@@ -175,8 +175,9 @@ def test_given_an_upload_when_the_command_is_built_then_ffmpeg_opens_it_as_a_loc
 def test_the_demuxers_the_local_mediaconvert_allows_are_the_ones_the_local_probe_allows():
     from videoflow.local import ffprobe as local_probe
 
-    assert SAFE_DEMUXERS.split(",") == local_probe.SAFE_DEMUXERS.split(",")
-    assert render_plan.SAFE_DEMUXERS == SAFE_DEMUXERS  # the render opens the same upload
+    mediaconvert_demuxers = INPUT_GUARD[INPUT_GUARD.index("-format_whitelist") + 1]
+    assert mediaconvert_demuxers.split(",") == local_probe.SAFE_DEMUXERS.split(",")
+    assert render_plan.SAFE_DEMUXERS == mediaconvert_demuxers  # the render opens the same upload
 
 
 def test_given_a_playlist_naming_a_video_on_disk_when_the_job_runs_then_it_is_not_followed(aws_state, tmp_path):

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-# MediaConvert's input containers (as validate_upload recognises them), by ffmpeg demuxer; the
-# same list as videoflow/local/ffprobe.py's SAFE_DEMUXERS (tests/unit/test_odd_media.py checks it).
-SAFE_DEMUXERS = "aac,ac3,asf,avi,eac3,flac,flv,h264,hevc,matroska,mov,mp3,mpeg,mpegts,mxf,ogg,wav"
-INPUT_GUARD = ["-protocol_whitelist", "file", "-format_whitelist", SAFE_DEMUXERS]
+from containers.render.ffmpeg_plan import SOURCE_GUARD
+
+# An upload is opened as a local file of a media container only: the render's guard, the one list
+# (the same as videoflow/local/ffprobe.py's SAFE_DEMUXERS; tests/unit/test_odd_media.py checks it).
+INPUT_GUARD = SOURCE_GUARD
 
 # "Follow source" on a variable-rate input: the average rate, rounded to the nearest of these
 # (MediaConvert User Guide, "Using variable frame rate inputs").
