@@ -10,8 +10,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from containers.frames import worker
 from lambdas.aggregate_frames.logic import AggregateRequest, aggregate_frames, chunk_result_key, frame_results_prefix
 from lambdas.build_frame_manifest.logic import FrameManifestRequest, build_frame_manifest
@@ -19,7 +17,6 @@ from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.models import FrameManifestRef
 from lambdas.detect_shots.logic import ShotsRequest, detect_shots
-from tests.media import make_video
 
 JOB_ID = "job-vision-00000001"
 OUTPUT_BUCKET = "videoflow-output"
@@ -46,19 +43,6 @@ def extract_frames(video: Path, folder: Path) -> list[Path]:
         check=True, capture_output=True, timeout=60,
     )
     return sorted(folder.glob("frame.*.jpg"))
-
-
-@pytest.fixture(scope="module")
-def cut_frames(media, tmp_path_factory):
-    video = media("cuts.mp4", make_video, seconds=DURATION_S, width=960, height=540, audio=False, cuts=CUTS_S)
-    return extract_frames(video, tmp_path_factory.mktemp("cut-frames"))
-
-
-@pytest.fixture(scope="module")
-def still_frames(media, tmp_path_factory):
-    """One continuous shot of a moving test pattern: motion, no cut."""
-    video = media("one-shot.mp4", make_video, seconds=20, width=960, height=540, audio=False)
-    return extract_frames(video, tmp_path_factory.mktemp("one-shot-frames"))
 
 
 class NoEvents:

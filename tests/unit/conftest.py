@@ -15,8 +15,10 @@ from lambdas.common.connections import BY_CONNECTION_INDEX, Connections
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
 from lambdas.common.settings import get_settings
+from tests import vision
 from tests.bedrock import MODEL_ID, RecordedBedrockFake
 from tests.inference_floor import ENV as INFERENCE_ENV, EndpointFloor
+from tests.media import make_video
 from tests.websocket import CALLBACK_URL, CONNECTIONS_TABLE, REGION
 
 
@@ -65,3 +67,17 @@ def endpoint_floor(aws_state, monkeypatch) -> EndpointFloor:
     for name, value in INFERENCE_ENV.items():
         monkeypatch.setenv(name, value)
     return EndpointFloor()
+
+
+# The vision branch's footage (tests/vision.py): a video with hard cuts at known times, and one without.
+@pytest.fixture(scope="module")
+def cut_frames(media, tmp_path_factory):
+    video = media("cuts.mp4", make_video, seconds=vision.DURATION_S, width=960, height=540, audio=False, cuts=vision.CUTS_S)
+    return vision.extract_frames(video, tmp_path_factory.mktemp("cut-frames"))
+
+
+@pytest.fixture(scope="module")
+def still_frames(media, tmp_path_factory):
+    """One continuous shot of a moving test pattern: motion, no cut."""
+    video = media("one-shot.mp4", make_video, seconds=20, width=960, height=540, audio=False)
+    return vision.extract_frames(video, tmp_path_factory.mktemp("one-shot-frames"))

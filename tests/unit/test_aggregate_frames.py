@@ -17,18 +17,14 @@ from tests.vision import (
     JOB_ID,
     OUTPUT_BUCKET,
     chunk_result,
-    cut_frames,
     publish_frames,
     run_all_chunks,
-    still_frames,
     worker_env,
     workflow_state,
 )
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-# The fixtures, imported so pytest finds them here.
-__all__ = ["cut_frames", "still_frames"]
 
 
 def test_given_every_chunk_analysed_when_aggregated_then_the_timeline_is_one_sorted_list_in_s3(aws_state, cut_frames):

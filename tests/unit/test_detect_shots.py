@@ -13,16 +13,12 @@ from tests.vision import (
     CUTS_S,
     DURATION_S,
     INTERVAL_S,
-    cut_frames,
     publish_frames,
     run_all_chunks,
     run_vision,
-    still_frames,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-# The fixtures, imported so pytest finds them here.
-__all__ = ["cut_frames", "still_frames"]
 
 
 # --- shots in real footage ---------------------------------------------------------

@@ -22,16 +22,12 @@ from tests.vision import (
     OUTPUT_BUCKET,
     NoEvents,
     chunk_result,
-    cut_frames,
     publish_frames,
     run_all_chunks,
-    still_frames,
     worker_env,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-# The fixtures, imported so pytest finds them here.
-__all__ = ["cut_frames", "still_frames"]
 
 ROOT = Path(__file__).resolve().parents[2]
 

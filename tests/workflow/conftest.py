@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.workflow import rendering
 from videoflow.local.runner import LocalPipeline
 from videoflow.local.synth import synthesize
+from videoflow.sample import make_sample
 from videoflow.search import local_inference_server
 
 
@@ -63,3 +65,15 @@ class JobRun:
     @property
     def event_types(self) -> list[str]:
         return [event["type"] for event in self.events]
+
+
+# The render tests' footage (tests/workflow/rendering.py): a generated talk with real speech.
+@pytest.fixture(scope="module")
+def talk(media):
+    return media("talk.mp4", make_sample)
+
+
+@pytest.fixture(scope="module")
+def short_heartbeat():
+    """The same app synthesized with a 6 s heartbeat timeout, so a dead worker is noticed quickly."""
+    return synthesize(overrides={"render_heartbeat_s": rendering.SHORT_HEARTBEAT_S})

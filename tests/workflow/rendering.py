@@ -7,8 +7,7 @@ import subprocess
 import pytest
 
 from lambdas.common.keys import clips_prefix
-from videoflow.local.synth import synthesize
-from videoflow.sample import make_sample, speech_clips
+from videoflow.sample import speech_clips
 
 RENDER_TASK = "ecs:runTask.waitForTaskToken"
 ALL_ON_FARGATE = {"RENDER_LAMBDA_MAX_CLIP_S": "0"}
@@ -16,17 +15,6 @@ SMALL_CLIPS = {"RENDER_WIDTH": "540", "RENDER_HEIGHT": "960"}  # quicker renders
 SHORT_HEARTBEAT_S = 6
 
 needs_speech = pytest.mark.skipif(not speech_clips(), reason="needs Debian's pocketsphinx-testdata (make tools)")
-
-
-@pytest.fixture(scope="module")
-def talk(media):
-    return media("talk.mp4", make_sample)
-
-
-@pytest.fixture(scope="module")
-def short_heartbeat():
-    """The same app synthesized with a 6 s heartbeat timeout, so a dead worker is noticed quickly."""
-    return synthesize(overrides={"render_heartbeat_s": SHORT_HEARTBEAT_S})
 
 
 def ffprobe(path) -> dict:

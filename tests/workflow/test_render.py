@@ -12,11 +12,9 @@ from tests.workflow.rendering import (
     ffprobe,
     integrated_loudness_lufs,
     needs_speech,
-    talk,
 )
 
 pytestmark = needs_speech
-__all__ = ["talk"]  # the fixture, imported so pytest finds it here
 
 
 def test_given_a_talk_with_speech_when_it_runs_then_each_planned_clip_is_rendered_checked_and_published(run_job, talk):

@@ -16,12 +16,9 @@ from tests.workflow.rendering import (
     ffprobe,
     history_types,
     needs_speech,
-    short_heartbeat,
-    talk,
 )
 
 pytestmark = needs_speech
-__all__ = ["short_heartbeat", "talk"]  # the fixtures, imported so pytest finds them here
 
 
 def test_given_a_render_worker_killed_mid_clip_when_its_heartbeats_stop_then_the_clip_is_rendered_again_exactly_once(
