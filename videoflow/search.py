@@ -1,8 +1,9 @@
 """Search for local tools: the shared search code, and the local inference server to embed with.
 
 The search logic itself lives in lambdas/common/search.py, because the Lambda code asset
-holds only the `lambdas` package; it is re-exported here unchanged. What is local-only is
-`LocalEmbedder` (the model in this process) and `local_inference_server()`: it runs containers/inference/server.py as a subprocess on a free
+holds only the `lambdas` package; it is re-exported here unchanged, with `LocalEmbedder` (the
+model in this process: lambdas.common.embedders.CpuEmbedder). What is local-only is
+`local_inference_server()`: it runs containers/inference/server.py as a subprocess on a free
 127.0.0.1 port and yields its base URL once /ping answers 200, for an `HttpEmbedder`
 (`videoflow search`, and the local runner's embedder).
 """
@@ -18,12 +19,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
+from lambdas.common.embedders import CpuEmbedder
 from lambdas.common.search import *  # noqa: F403
 from lambdas.common.search import __all__ as _shared
 
@@ -94,27 +93,5 @@ def local_inference_server(timeout_s: float = SERVER_READY_TIMEOUT_S, log_level:
                 process.wait()
 
 
-class LocalEmbedder:
-    """Runs the inference container's model in this process (tests, tools; no server needed).
-
-    Local-only: it imports containers.inference, which no Lambda code asset contains (a deployed
-    function embeds with SageMakerEmbedder, lambdas/common/embedding.py).
-    """
-
-    def __init__(self, encoder: Any = None):
-        if encoder is None:
-            from containers.inference.model import shared_encoder
-
-            encoder = shared_encoder()
-        self.encoder = encoder
-
-    @property
-    def model(self) -> str:
-        return self.encoder.name
-
-    @property
-    def dim(self) -> int:
-        return self.encoder.dim
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encoder.encode(list(texts))
+# The model in this process: the same class a function falls back to when its endpoint has no copy.
+LocalEmbedder = CpuEmbedder

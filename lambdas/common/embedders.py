@@ -1,10 +1,10 @@
 """Two ways to turn texts into embeddings, both speaking the inference server's /invocations shape.
 
 `HttpEmbedder` posts to a SageMaker-contract server (the local one), `SageMakerEmbedder` calls
-the deployed endpoint through sagemaker-runtime (the Lambdas in AWS; embedding.py picks it);
-videoflow/search.py's `LocalEmbedder` runs the model in this process (tests, tools). One request and response
-shape (containers/inference/server.py) means an index built through one is searched through
-another. Batches go out a few at a time, since indexing an hour of transcript is many requests.
+the deployed endpoint through sagemaker-runtime (the Lambdas in AWS; embedding.py picks it),
+and `CpuEmbedder` runs the same model in this process on its CPU (a function whose endpoint has
+no copy; tests and tools). One model and one response shape (containers/inference/server.py)
+means an index built through one is searched through another. Batches go out a few at a time, since indexing an hour of transcript is many requests.
 
 How `SageMakerEmbedder` meets the endpoint's faults (sagemaker-runtime InvokeEndpoint):
 
@@ -159,8 +159,10 @@ class SageMakerEmbedder:
     """Calls the deployed endpoint (sagemaker-runtime InvokeEndpoint) with the /invocations body."""
 
     def __init__(self, endpoint_name: str, client: Any = None, batch_size: int = EMBED_BATCH,
-                 parallel: int = EMBED_PARALLEL, not_ready_wait_s: float = NOT_READY_WAIT_S, sleep=time.sleep):
+                 parallel: int = EMBED_PARALLEL, not_ready_wait_s: float = NOT_READY_WAIT_S, sleep=time.sleep,
+                 inference_component_name: str = ""):
         self.endpoint_name, self.batch_size, self.parallel = endpoint_name, batch_size, parallel
+        self.inference_component_name = inference_component_name
         self.not_ready_wait_s = not_ready_wait_s
         self._client = client
         self._sleep = sleep
@@ -191,9 +193,11 @@ class SageMakerEmbedder:
         waited, wait = 0.0, NOT_READY_BACKOFF_S[0]
         while True:
             try:
+                component = {"InferenceComponentName": self.inference_component_name} \
+                    if self.inference_component_name else {}
                 response = self._runtime().invoke_endpoint(
                     EndpointName=self.endpoint_name, ContentType="application/json", Accept="application/json",
-                    Body=body,
+                    Body=body, **component,
                 )
                 break
             except ClientError as error:
@@ -229,3 +233,28 @@ class SageMakerEmbedder:
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class CpuEmbedder:
+    """The inference container's own encoder (containers/inference/model.py), run in this process.
+
+    Only where that module and the model ship: the functions built from containers/embedding
+    (keyframe_inference, search_api), the local run, tests. The weights load once per process."""
+
+    def __init__(self, encoder: Any = None):
+        if encoder is None:
+            from containers.inference.model import shared_encoder
+
+            encoder = shared_encoder()
+        self.encoder = encoder
+
+    @property
+    def model(self) -> str:
+        return self.encoder.name
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode(list(texts))

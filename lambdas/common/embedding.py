@@ -5,10 +5,16 @@ is `SageMakerEmbedder`, calling the endpoint named by INFERENCE_ENDPOINT_NAME th
 sagemaker-runtime InvokeEndpoint; the local runner registers an `HttpEmbedder` pointing at
 the local inference server (containers/inference/server.py), which speaks the same
 /invocations contract, so keyframe_inference and search_api are the same code in both places.
+
+The endpoint's model is an inference component that scales to zero copies when no job holds
+it (lambdas/common/inference_floor.py). `choose_embedder` waits a bound for a copy, then falls
+back to `CpuEmbedder`: the same model code and weights, run in the function on its CPU, so an
+index built either way is searched either way.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from lambdas.common.settings import EndpointSettings, get_settings
@@ -40,5 +46,53 @@ def get_embedder() -> Embedder:
     if _default is None or getattr(_default, "endpoint_name", None) != endpoint_name:
         from lambdas.common.search import SageMakerEmbedder
 
-        _default = SageMakerEmbedder(endpoint_name=endpoint_name)
+        _default = SageMakerEmbedder(endpoint_name=endpoint_name,
+                                     inference_component_name=get_settings(EndpointSettings).inference_component_name)
     return _default
+
+
+# -- The endpoint's model scales to zero copies: when there is none, embed on CPU in the function ---------
+
+ENDPOINT, CPU = "endpoint", "cpu"  # where a function's embeddings were computed (recorded in its events)
+COPY_POLL_S = 10.0
+
+
+def endpoint_has_copy(settings: EndpointSettings | None = None) -> bool:
+    """Whether the endpoint's model has a copy in service. No component named (a plain endpoint): yes."""
+    settings = settings or get_settings(EndpointSettings)
+    if not settings.inference_component_name:
+        return True
+    from lambdas.common import aws
+
+    described = aws.client("sagemaker").describe_inference_component(
+        InferenceComponentName=settings.inference_component_name)
+    copies = described.get("RuntimeConfig", {}).get("CurrentCopyCount", 0)
+    return described.get("InferenceComponentStatus") == "InService" and copies >= 1
+
+
+def wait_for_copy(settings: EndpointSettings, wait_s: float, sleep=time.sleep, clock=time.monotonic) -> float | None:
+    """Seconds waited until the model had a copy, or None when it had none within wait_s."""
+    started = clock()
+    while True:
+        if endpoint_has_copy(settings):
+            return clock() - started
+        remaining = wait_s - (clock() - started)
+        if remaining <= 0:
+            return None
+        sleep(min(COPY_POLL_S, remaining))
+
+
+def cpu_embedder() -> Embedder:
+    """The same model, run on this function's CPU (the function's image ships it; containers/embedding)."""
+    from lambdas.common.embedders import CpuEmbedder
+
+    return CpuEmbedder()
+
+
+def choose_embedder(wait_s: float, settings: EndpointSettings | None = None) -> tuple[Embedder, str, float]:
+    """(embedder, ENDPOINT or CPU, seconds waited): the endpoint once it has a copy, within wait_s; else CPU."""
+    settings = settings or get_settings(EndpointSettings)
+    waited = wait_for_copy(settings, wait_s)
+    if waited is None:
+        return cpu_embedder(), CPU, wait_s
+    return get_embedder(), ENDPOINT, waited

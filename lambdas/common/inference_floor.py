@@ -1,51 +1,99 @@
-"""Who holds the inference endpoint, and the capacity floor that follows from it.
+"""Who holds the embedding model, and how many copies of it run as a result.
 
-Each job in flight is a member of one DynamoDB string set (ADD/DELETE are idempotent, so a
-retried step changes nothing). While the set is not empty the endpoint's minimum capacity
-is the warm floor; when the last job lets go it returns to the idle floor. The floor only
-shapes latency: target tracking still scales on load, so a lost update is never an error.
+The model is a SageMaker inference component on an endpoint that scales to zero instances
+(stacks/inference.py): with no copy, no instance runs and nothing bills. Each job in flight is
+a member of one DynamoDB string set (ADD/DELETE are idempotent, so a retried step changes
+nothing). The first job in asks for its copies at once, so the minutes SageMaker takes to
+start an instance overlap MediaConvert and the analysis; its scalable target's minimum is
+raised too, so target tracking never scales a held model in. When the last job lets go, the
+minimum returns to zero and so do the copies.
+
+A hold taken while the last holder was releasing could see its copy removed: release reads
+the set again after scaling in and puts the copies back if anyone holds them. And whatever
+still goes wrong only costs latency: a function that finds no copy embeds on CPU itself
+(lambdas/common/embedding.py), and the stall monitor lets go of holders whose job has ended.
 """
+
+import logging
+
+from botocore.exceptions import ClientError
 
 from lambdas.common import aws
 from lambdas.common.models import Model
-from lambdas.common.settings import Settings
+from lambdas.common.settings import InferenceSettings
 
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALABLE_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+logger = logging.getLogger(__name__)
 
 
 class InferenceFloor(Model):
     endpoint: str
+    component: str
     jobs_in_flight: int
-    min_instances: int
+    copies: int  # copies asked for after this change (0: the endpoint scales to zero)
 
 
-def hold(job_id: str, settings: Settings) -> InferenceFloor:
+def hold(job_id: str, settings: InferenceSettings) -> InferenceFloor:
     holders = _update(job_id, settings, "ADD")
-    return _set_floor(settings, holders, settings.inference_warm_instances)
+    _set_copies(settings, settings.inference_warm_copies)
+    return _floor(settings, len(holders), settings.inference_warm_copies)
 
 
-def release(job_id: str, settings: Settings) -> InferenceFloor:
+def release(job_id: str, settings: InferenceSettings) -> InferenceFloor:
     holders = _update(job_id, settings, "DELETE")
-    return _set_floor(settings, holders, settings.inference_warm_instances if holders else
-                      settings.inference_idle_instances)
+    if holders:
+        return _floor(settings, len(holders), settings.inference_warm_copies)
+    _set_copies(settings, 0)
+    holders = current_holders(settings)
+    if holders:  # someone took hold while the copies were going: they get them back
+        _set_copies(settings, settings.inference_warm_copies)
+        return _floor(settings, len(holders), settings.inference_warm_copies)
+    return _floor(settings, 0, 0)
 
 
-def _update(job_id: str, settings: Settings, action: str) -> int:
+def current_holders(settings: InferenceSettings) -> set[str]:
+    item = aws.table(settings.inference_leases_table).get_item(
+        Key={"resource": settings.inference_endpoint_name}, ConsistentRead=True).get("Item", {})
+    return set(item.get("holders", ()))
+
+
+def _update(job_id: str, settings: InferenceSettings, action: str) -> set[str]:
     item = aws.table(settings.inference_leases_table).update_item(
         Key={"resource": settings.inference_endpoint_name},
         UpdateExpression=f"{action} holders :job",
         ExpressionAttributeValues={":job": {job_id}},
         ReturnValues="ALL_NEW",
     ).get("Attributes", {})
-    return len(item.get("holders", ()))
+    return set(item.get("holders", ()))
 
 
-def _set_floor(settings: Settings, holders: int, floor: int) -> InferenceFloor:
+def _set_copies(settings: InferenceSettings, copies: int) -> None:
+    """The scalable target's minimum first (so target tracking keeps the copies), then the copies themselves."""
     aws.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="sagemaker",
-        ResourceId=f"endpoint/{settings.inference_endpoint_name}/variant/{settings.inference_variant}",
+        ResourceId=f"inference-component/{settings.inference_component_name}",
         ScalableDimension=SCALABLE_DIMENSION,
-        MinCapacity=floor,
-        MaxCapacity=max(floor, settings.inference_max_instances),
+        MinCapacity=copies,
+        MaxCapacity=max(copies, settings.inference_max_copies),
     )
-    return InferenceFloor(endpoint=settings.inference_endpoint_name, jobs_in_flight=holders, min_instances=floor)
+    sagemaker = aws.client("sagemaker")
+    runtime = sagemaker.describe_inference_component(
+        InferenceComponentName=settings.inference_component_name).get("RuntimeConfig", {})
+    desired = runtime.get("DesiredCopyCount", 0)
+    # Holding never takes copies away (target tracking may have added some); releasing sets zero.
+    if (copies and desired < copies) or (not copies and desired):
+        try:
+            sagemaker.update_inference_component_runtime_config(
+                InferenceComponentName=settings.inference_component_name, DesiredRuntimeConfig={"CopyCount": copies})
+        except ClientError as error:
+            # An update already in progress refuses another; the scalable target's new minimum still
+            # brings the copies there once it ends (and a release is re-read by the stall monitor).
+            if error.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            logger.warning("inference component busy; its minimum is set, the copies follow",
+                           extra={"copies": copies, "error": str(error)})
+
+
+def _floor(settings: InferenceSettings, holders: int, copies: int) -> InferenceFloor:
+    return InferenceFloor(endpoint=settings.inference_endpoint_name, component=settings.inference_component_name,
+                          jobs_in_flight=holders, copies=copies)

@@ -45,19 +45,23 @@ class WorkflowSettings(BaseModel):
 
 
 class EndpointSettings(BaseModel):
-    """The embedding endpoint a function embeds with (lambdas.common.embedding reads it)."""
+    """The embedding endpoint a function embeds with (lambdas.common.embedding reads it).
+
+    The model is an inference component on the endpoint, which scales to zero copies at rest:
+    a function that finds no copy waits at most `inference_warm_wait_s` for one (0: not at all),
+    then embeds on CPU itself with the same model (lambdas.common.embedders.CpuEmbedder)."""
 
     inference_endpoint_name: str = Field("", alias="INFERENCE_ENDPOINT_NAME")  # unset: no endpoint to embed with
+    inference_component_name: str = Field("", alias="INFERENCE_COMPONENT_NAME")
+    inference_warm_wait_s: float = Field(300.0, alias="INFERENCE_WARM_WAIT_S", ge=0)
 
 
 class InferenceSettings(EndpointSettings):
-    """The endpoint's floor: who holds it and how many instances each state keeps."""
+    """Who holds the endpoint's model, and how many copies a job in flight keeps warm."""
 
-    inference_variant: str = Field("AllTraffic", alias="INFERENCE_VARIANT")
     inference_leases_table: str = Field(alias="INFERENCE_LEASES_TABLE")
-    inference_idle_instances: int = Field(1, alias="INFERENCE_IDLE_INSTANCES", ge=1)
-    inference_warm_instances: int = Field(1, alias="INFERENCE_WARM_INSTANCES", ge=1)
-    inference_max_instances: int = Field(2, alias="INFERENCE_MAX_INSTANCES", ge=1)
+    inference_warm_copies: int = Field(1, alias="INFERENCE_WARM_COPIES", ge=1)
+    inference_max_copies: int = Field(2, alias="INFERENCE_MAX_COPIES", ge=1)
 
 
 class IdempotencySettings(BaseModel):

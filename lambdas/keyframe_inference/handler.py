@@ -4,6 +4,7 @@ from lambdas.keyframe_inference.logic import KeyframeInferenceRequest, keyframe_
 
 handler = step_handler(
     "keyframe_inference", KeyframeInferenceRequest,
-    lambda request, step: keyframe_inference(request, step.settings.output_bucket, step.events),
+    lambda request, step: keyframe_inference(request, step.settings.output_bucket, step.events,
+                                             warm_wait_s=step.settings.inference_warm_wait_s),
     settings=(EndpointSettings,),
 )

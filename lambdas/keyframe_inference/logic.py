@@ -15,7 +15,10 @@ timeline and the shot list in S3. The index is built from two kinds of segment:
 
 The texts go to the embedder (the SageMaker endpoint in AWS, the local inference server
 locally; lambdas/common/embedding.py), which sends them in batches of its own, and the index
-is written to analysis/<job_id>/index.json in the output bucket. A job with no words and one
+is written to analysis/<job_id>/index.json in the output bucket. The endpoint's model scales
+to zero; warm_inference asked for a copy at ingest, so it has usually started by now. If it has
+not within INFERENCE_WARM_WAIT_S, or the copy goes away mid-way, the function embeds on its
+own CPU with the same model: the job completes either way, and `embedded_on` records which. A job with no words and one
 shot still gets an index, of one segment. The workflow carries only the reference.
 """
 
@@ -26,8 +29,10 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from lambdas.common import storage
+from lambdas.common.embedding import CPU, ENDPOINT, choose_embedder, cpu_embedder
 from lambdas.common.events import EventLog
 from lambdas.common.models import AnalysisResults, JobRequest, MediaInfo, Model, Transcript, Word
+from lambdas.common.search_index import EmbeddingFailed
 
 MAX_SEGMENT_S = 30.0
 SHOT_WORDS = 12  # words of speech quoted in a keyframe description
@@ -52,6 +57,7 @@ class SearchIndexRef(Model):
     key: str
     segment_count: int = Field(ge=0)
     model: str
+    embedded_on: str = ENDPOINT  # "endpoint", or "cpu" when the endpoint had no copy in time
 
 
 # ---------------------------------------------------------------------------------------
@@ -146,8 +152,8 @@ def _seconds(value: float) -> str:
 
 
 def keyframe_inference(request: KeyframeInferenceRequest, output_bucket: str, events: EventLog,
-                       embedder=None) -> SearchIndexRef:
-    from lambdas.common.embedding import get_embedder
+                       embedder=None, warm_wait_s: float = 0.0) -> SearchIndexRef:
+    """`embedder`: embed with this one; else the endpoint once it has a copy (within warm_wait_s), else CPU."""
     from lambdas.common.search import build_index, save_index
 
     analysis = request.analysis
@@ -159,8 +165,20 @@ def keyframe_inference(request: KeyframeInferenceRequest, output_bucket: str, ev
     speech = speech_segments(transcript)
     visual = shot_segments(shots, {frame["index"]: frame for frame in frames}, transcript.words)
     segments = speech + visual or [whole_video_segment(request.media.duration_s)]
-    index = build_index(request.job_id, segments, embedder or get_embedder())
+    path, waited_s, fallback = ENDPOINT, 0.0, None
+    if embedder is None:
+        embedder, path, waited_s = choose_embedder(warm_wait_s)
+    try:
+        index = build_index(request.job_id, segments, embedder)
+    except EmbeddingFailed as error:
+        if path != ENDPOINT or error.status != 429:  # only a copy that went away mid-way falls back
+            raise
+        fallback = str(error)
+        path, index = CPU, build_index(request.job_id, segments, cpu_embedder())
     key = save_index(index, output_bucket)
     events.append(request.job_id, "search.indexed", "KeyframeInference", segments=len(index),
-                  speech_segments=len(speech), shot_segments=len(visual), model=index.model, index_key=key)
-    return SearchIndexRef(bucket=output_bucket, key=key, segment_count=len(index), model=index.model)
+                  speech_segments=len(speech), shot_segments=len(visual), model=index.model, index_key=key,
+                  embedded_on=path, waited_for_copy_s=round(waited_s, 1),
+                  **({"fallback_reason": fallback} if fallback else {}))
+    return SearchIndexRef(bucket=output_bucket, key=key, segment_count=len(index), model=index.model,
+                          embedded_on=path)

@@ -7,6 +7,7 @@ to its default and becomes a note (`problems`) in the report, instead of failing
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -27,9 +28,14 @@ class CostConfig(BaseModel):
         default_factory=dict, alias="FUNCTION_MEMORY_MB",
         description='JSON {"validate_upload": 256, ...}: every function\'s memory size')
     inference_instance_type: str | None = Field(None, alias="INFERENCE_INSTANCE_TYPE")
-    inference_idle_instances: int = Field(1, ge=0, alias="INFERENCE_IDLE_INSTANCES")
+    # Instances the endpoint keeps with no job (0: it scales to zero); a job pays only for those above them.
+    inference_idle_instances: int = Field(0, ge=0, alias="INFERENCE_MIN_INSTANCES")
     frame_worker_vcpu: float = Field(1.0, gt=0, alias="FRAME_WORKER_VCPU")
     frame_worker_memory_mb: int = Field(2048, gt=0, alias="FRAME_WORKER_MEMORY_MB")
+    # Who transcribed: Amazon Transcribe (unset), or the whisper Batch job of this size (stacks/transcriber.py).
+    transcriber: Literal["transcribe", "whisper"] = Field("transcribe", alias="TRANSCRIBER")
+    transcriber_vcpu: float = Field(2.0, gt=0, alias="TRANSCRIBER_VCPU")
+    transcriber_memory_mb: int = Field(4096, gt=0, alias="TRANSCRIBER_MEMORY_MB")
     _problems: list[str] = PrivateAttr(default_factory=list)
 
     @property

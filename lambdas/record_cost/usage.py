@@ -33,6 +33,7 @@ from lambdas.record_cost.pricing import (
     SageMakerShare,
     Usage,
 )
+from lambdas.record_cost.transcription import transcription_usage
 
 EVENT_COST_RECORDED = "cost.recorded"
 # Lambda duration when nothing measured it (a step's event is the log's first, or follows a
@@ -84,13 +85,16 @@ def gather_usage(request: RecordCostRequest, events: list[Event], config: CostCo
 
     mediaconvert = _mediaconvert_usage(facts, notes["mediaconvert"])
     fargate = _fargate_usage(facts, config, history_steps, notes["batch_fargate"])
+    transcribe_audio_s, whisper = transcription_usage(facts, config, history_steps, notes["transcribe"],
+                                                      notes["batch_fargate"])
+    fargate += [whisper] if whisper else []
     return Usage(
         job_id=request.job_id,
         mediaconvert=mediaconvert,
         lambdas=_lambda_usage(events, config, history_steps, notes["lambda"]),
         state_transitions=_transitions(request, events, history, notes["step_functions"]),
         fargate=fargate,
-        transcribe_audio_s=_transcribe_usage(facts, notes["transcribe"]),
+        transcribe_audio_s=transcribe_audio_s,
         sagemaker=_sagemaker_usage(events, config, now, notes["sagemaker"]),
         model_calls=_model_calls(events, notes["bedrock"]),
         **_request_estimates(facts, events, fargate, notes),
@@ -345,23 +349,6 @@ def _fargate_usage(facts: _JobFacts, config: CostConfig, history_steps: list[tup
     return groups
 
 
-def _transcribe_usage(facts: _JobFacts, notes: list[str]) -> float:
-    if facts.duplicate_of:
-        notes.append(f"The results of job {facts.duplicate_of} were reused: nothing was transcribed.")
-        return 0.0
-    if not facts.has_audio_output:
-        notes.append("The job has no audio: nothing was transcribed.")
-        return 0.0
-    if not facts.analysis_started:
-        notes.append("The job ended before the transcription started.")
-        return 0.0
-    if not facts.duration_s:
-        notes.append("The source duration is unknown: Transcribe minutes not computed.")
-        return 0.0
-    notes.append(f"The clean audio, {facts.duration_s:.1f} s (billed per second, 15 s minimum).")
-    return facts.duration_s
-
-
 def _sagemaker_usage(events: list[Event], config: CostConfig, now: datetime, notes: list[str]) -> SageMakerShare | None:
     warmed = next((event for event in reversed(events) if event.type == "inference.warmed"), None)
     if warmed is None:
@@ -377,7 +364,8 @@ def _sagemaker_usage(events: list[Event], config: CostConfig, now: datetime, not
     return SageMakerShare(
         instance_type=config.inference_instance_type,
         held_s=max(0.0, (end - warmed.at).total_seconds()),
-        instances=int(warmed.detail.get("min_instances") or 1),
+        # One copy of the model fills one instance (stacks/inference.py); older events named the floor.
+        instances=int(warmed.detail.get("copies") or warmed.detail.get("min_instances") or 1),
         jobs_sharing=max(1, int(warmed.detail.get("jobs_in_flight") or 1)),
         idle_instances=config.inference_idle_instances,
     )

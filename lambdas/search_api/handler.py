@@ -7,6 +7,10 @@ and administrators may search it); 403 a request without an IAM principal; 400 a
 validation); 503 the inference endpoint failed (with Retry-After); 500 an unreadable index.
 Every error body is JSON.
 
+A query never waits for the endpoint to scale up from zero: while its model has no copy, the
+query is embedded on this function's CPU with the same model (lambdas/common/embedding.py),
+and the answer is the same. Whether it has a copy is asked at most every COPY_CHECK_S.
+
 No `from __future__ import annotations` here: Powertools reads the route's Annotated
 parameter types at runtime to validate them.
 """
@@ -22,7 +26,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.common.embedding import get_embedder
+from lambdas.common.embedding import CPU, ENDPOINT, cpu_embedder, endpoint_has_copy, get_embedder
 from lambdas.common.job_ids import JOB_ID_PATTERN
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
@@ -62,15 +66,41 @@ def search_moments(
     settings = get_settings(*SETTINGS)
     caller = caller_from(app.current_event.raw_event.get("requestContext"), settings.admins)
     check_visible(job_id, JobStore(settings.jobs_table).get(job_id), caller)
-    result, cached = search_job(job_id, q, k, bucket=settings.output_bucket, embedder=get_embedder(), cache=cache)
+    embedder, embedded_on = _embedder()
+    try:
+        result, cached = search_job(job_id, q, k, bucket=settings.output_bucket, embedder=embedder, cache=cache)
+    except EmbeddingFailed as error:
+        if error.status != 429 or embedded_on == CPU:  # only a copy that went away falls back
+            raise
+        copy_checks[get_settings(EndpointSettings).inference_component_name] = (time.monotonic(), False)
+        embedded_on = CPU
+        result, cached = search_job(job_id, q, k, bucket=settings.output_bucket, embedder=cpu_embedder(),
+                                    cache=cache)
     elapsed_ms = 1000 * (time.perf_counter() - started)
     metrics.add_metric(name="SearchQueries", unit=MetricUnit.Count, value=1)
+    if embedded_on == CPU:
+        metrics.add_metric(name="SearchEmbeddedOnCpu", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     metrics.add_metric(name="SearchIndexCacheHits" if cached else "SearchIndexCacheMisses", unit=MetricUnit.Count,
                        value=1)
     logger.info("search answered", extra={"k": k, "query_chars": len(q), "moments": len(result.moments),
-                                          "index_cached": cached, "elapsed_ms": round(elapsed_ms, 1)})
+                                          "index_cached": cached, "embedded_on": embedded_on,
+                                          "elapsed_ms": round(elapsed_ms, 1)})
     return result
+
+
+COPY_CHECK_S = 30.0
+copy_checks: dict[str, tuple[float, bool]] = {}  # component -> (when asked, whether it had a copy)
+
+
+def _embedder():
+    """The endpoint while its model has a copy, else this function's CPU; the answer is kept COPY_CHECK_S."""
+    component, now = get_settings(EndpointSettings).inference_component_name, time.monotonic()
+    asked_at, warm = copy_checks.get(component, (None, False))
+    if asked_at is None or now - asked_at > COPY_CHECK_S:
+        warm = endpoint_has_copy()
+        copy_checks[component] = (now, warm)
+    return (get_embedder(), ENDPOINT) if warm else (cpu_embedder(), CPU)
 
 
 def _error(status: HTTPStatus, error: Exception, headers: dict[str, str] | None = None) -> Response:

@@ -12,10 +12,16 @@ still be running is never older than that).
 
 The threshold must exceed the longest step that writes nothing: a MediaConvert job of a
 long video (up to mediaconvert_timeout_min) or a Transcribe job.
+
+It also lets go of the embedding model for jobs that can no longer do so themselves: a job
+that holds it (lambdas/common/inference_floor.py) but has ended without releasing it, has no
+record, or is stalled. The last one released scales the model back to zero copies, so a lost
+release costs at most one run of this monitor past the threshold, not a GPU left on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -46,6 +52,8 @@ class StallReport(BaseModel):
     running: int
     stalled: list[StalledJob]
     still_stalled: int = Field(description="RUNNING jobs already reported stalled that are still quiet")
+    released_holds: list[str] = Field(default_factory=list,
+                                      description="jobs whose hold on the embedding model was let go here")
 
 
 def running_jobs(jobs: JobStore, since: datetime) -> list[dict]:
@@ -84,3 +92,32 @@ def check_stalls(*, jobs: JobStore, events: EventLog, now: datetime, threshold: 
         stalled.append(StalledJob(job_id=job["job_id"], last_seq=last_seq, last_type=last_type,
                                   silent_for_s=int(silent.total_seconds())))
     return StallReport(running=len(running), stalled=stalled, still_stalled=still_stalled)
+
+
+def stuck_holders(holders: set[str], jobs: JobStore, stalled: set[str]) -> list[str]:
+    """Holders of the embedding model that will never release it: no record, no longer RUNNING, or stalled."""
+    stuck = []
+    for job_id in sorted(holders):
+        record = jobs.get(job_id)
+        if record is None or record.get("status") != "RUNNING" or job_id in stalled:
+            stuck.append(job_id)
+    return stuck
+
+
+def release_stuck_holds(report: StallReport, holders: set[str], jobs: JobStore, events: EventLog,
+                        release: Callable[[str], object]) -> StallReport:
+    """Release every stuck holder (an `inference.released` event each, as the workflow's own release writes)."""
+    stalled = {job.job_id for job in report.stalled}
+    stalled |= {job_id for job_id in holders if _reported_stalled(events, job_id)}
+    released = []
+    for job_id in stuck_holders(holders, jobs, stalled):
+        floor = release(job_id)
+        events.append(job_id, "inference.released", STEP, reason="the job ended or stalled without releasing",
+                      **(floor.model_dump() if hasattr(floor, "model_dump") else {}))
+        released.append(job_id)
+    return report.model_copy(update={"released_holds": released})
+
+
+def _reported_stalled(events: EventLog, job_id: str) -> bool:
+    history = events.read(job_id)
+    return bool(history) and history[-1].type == STALLED

@@ -6,6 +6,8 @@
 """
 
 import types
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import boto3
 import pytest
@@ -62,11 +64,12 @@ def live(aws_state, monkeypatch):
 
 
 @pytest.fixture
-def endpoint_floor(aws_state, monkeypatch) -> EndpointFloor:
-    """The leases table and the endpoint's scalable target at the idle floor, and the floor's variables."""
+def endpoint_floor(aws_state, monkeypatch, inference_url) -> Iterator[EndpointFloor]:
+    """The leases table, the model's component at zero copies and its scalable target, and their variables."""
     for name, value in INFERENCE_ENV.items():
         monkeypatch.setenv(name, value)
-    return EndpointFloor()
+    with ExitStack() as stack:
+        yield EndpointFloor(inference_url, stack)
 
 
 # The vision branch's footage (tests/vision.py): a video with hard cuts at known times, and one without.

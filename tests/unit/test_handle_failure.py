@@ -265,22 +265,22 @@ def test_given_the_caught_state_when_the_handler_runs_then_it_returns_the_failur
                       "error": "NotAVideo"}
 
 
-def test_given_a_job_rejected_after_it_warmed_the_endpoint_when_handled_then_it_lets_go_of_the_floor(
+def test_given_a_job_rejected_after_it_warmed_the_model_when_handled_then_it_lets_go_and_the_copies_go_to_zero(
         stores, endpoint_floor):
     """A rejection ends the execution SUCCEEDED, so compensate never runs: HandleFailure releases the hold."""
     from lambdas.warm_inference.handler import handler as warm
-    from tests.inference_floor import IDLE_INSTANCES, MAX_INSTANCES, WARM_INSTANCES, job_state
+    from tests.inference_floor import MAX_COPIES, WARM_COPIES, job_state
 
-    warm(job_state(JOB_ID), LocalLambdaContext("warm_inference"))
-    assert endpoint_floor.capacity() == (WARM_INSTANCES, MAX_INSTANCES)
+    floor = warm(job_state(JOB_ID), LocalLambdaContext("warm_inference"))
+    assert endpoint_floor.capacity() == (WARM_COPIES, MAX_COPIES)
     state = {**_state(0, "DurationTooLong", _lambda_cause("DurationTooLong", "The video lasts 5:00:00.")),
-             "inference": {"endpoint": "videoflow-embeddings", "jobs_in_flight": 1, "min_instances": WARM_INSTANCES}}
+             "inference": floor}
 
     answer = handler(state, CONTEXT)
 
     assert answer["status"] == "REJECTED"
     assert endpoint_floor.holders() == set()
-    assert endpoint_floor.capacity() == (IDLE_INSTANCES, MAX_INSTANCES)
+    assert endpoint_floor.capacity() == (0, MAX_COPIES) and endpoint_floor.copies() == (0, 0)
     assert [e.type for e in stores.events.read(JOB_ID)][-2:] == ["job.rejected", "inference.released"]
 
 

@@ -1,7 +1,7 @@
-"""release_inference: the job lets go of the endpoint; the floor stays warm until the last holder leaves.
+"""release_inference: the job lets go of the model; its copies stay until the last holder leaves, then go to zero.
 
 Through the handler against moto (DynamoDB for the leases, Application Auto Scaling for the
-endpoint's scalable target, read back with describe_scalable_targets). Jobs are warmed with
+component's scalable target) and the local inference component. Jobs are warmed with
 warm_inference's handler first, as the workflow does. A retried release, or the release of a
 job that never warmed (compensate releases after any failure), must not drop another job's hold.
 """
@@ -10,7 +10,7 @@ import pytest
 
 from lambdas.release_inference.handler import handler
 from lambdas.warm_inference.handler import handler as warm_handler
-from tests.inference_floor import ENDPOINT, IDLE_INSTANCES, MAX_INSTANCES, WARM_INSTANCES, job_state
+from tests.inference_floor import COMPONENT, ENDPOINT, MAX_COPIES, WARM_COPIES, job_state
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -32,21 +32,23 @@ def test_given_two_jobs_holding_the_endpoint_when_one_releases_then_the_warm_flo
 
     floor = release(JOB)
 
-    assert floor == {"endpoint": ENDPOINT, "jobs_in_flight": 1, "min_instances": WARM_INSTANCES}
+    assert floor == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 1, "copies": WARM_COPIES}
     assert endpoint_floor.holders() == {OTHER_JOB}
-    assert endpoint_floor.capacity() == (WARM_INSTANCES, MAX_INSTANCES)
+    assert endpoint_floor.capacity() == (WARM_COPIES, MAX_COPIES)
+    assert endpoint_floor.copies() == (WARM_COPIES, 1)
 
 
-def test_given_the_last_holder_when_it_releases_then_the_floor_returns_to_the_idle_floor(endpoint_floor):
+def test_given_the_last_holder_when_it_releases_then_the_model_scales_to_zero_copies(endpoint_floor):
     warm(JOB)
     warm(OTHER_JOB)
     release(JOB)
 
     floor = release(OTHER_JOB)
 
-    assert floor == {"endpoint": ENDPOINT, "jobs_in_flight": 0, "min_instances": IDLE_INSTANCES}
+    assert floor == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 0, "copies": 0}
     assert endpoint_floor.holders() == set()
-    assert endpoint_floor.capacity() == (IDLE_INSTANCES, MAX_INSTANCES)
+    assert endpoint_floor.capacity() == (0, MAX_COPIES)
+    assert endpoint_floor.copies() == (0, 0)
 
 
 def test_given_a_job_releasing_then_an_inference_released_event_carries_the_floor(endpoint_floor):
@@ -68,18 +70,20 @@ def test_given_a_retried_release_when_it_runs_again_then_the_other_jobs_hold_and
 
     assert again == first
     assert endpoint_floor.holders() == {OTHER_JOB}
-    assert endpoint_floor.capacity() == (WARM_INSTANCES, MAX_INSTANCES)
+    assert endpoint_floor.capacity() == (WARM_COPIES, MAX_COPIES)
+    assert endpoint_floor.copies() == (WARM_COPIES, 1)
 
 
-def test_given_a_retried_last_release_when_it_runs_again_then_the_floor_stays_idle(endpoint_floor):
+def test_given_a_retried_last_release_when_it_runs_again_then_the_model_stays_at_zero(endpoint_floor):
     warm(JOB)
     first = release(JOB)
 
     again = release(JOB)
 
-    assert again == first == {"endpoint": ENDPOINT, "jobs_in_flight": 0, "min_instances": IDLE_INSTANCES}
+    assert again == first == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 0, "copies": 0}
     assert endpoint_floor.holders() == set()
-    assert endpoint_floor.capacity() == (IDLE_INSTANCES, MAX_INSTANCES)
+    assert endpoint_floor.capacity() == (0, MAX_COPIES)
+    assert endpoint_floor.copies() == (0, 0)
 
 
 def test_given_a_job_that_never_warmed_when_it_releases_then_the_holders_stay_and_the_floor_stays_warm(
@@ -89,6 +93,30 @@ def test_given_a_job_that_never_warmed_when_it_releases_then_the_holders_stay_an
 
     floor = release(JOB)
 
-    assert floor["jobs_in_flight"] == 1 and floor["min_instances"] == WARM_INSTANCES
+    assert floor["jobs_in_flight"] == 1 and floor["copies"] == WARM_COPIES
     assert endpoint_floor.holders() == {OTHER_JOB}
-    assert endpoint_floor.capacity() == (WARM_INSTANCES, MAX_INSTANCES)
+    assert endpoint_floor.capacity() == (WARM_COPIES, MAX_COPIES)
+    assert endpoint_floor.copies() == (WARM_COPIES, 1)
+
+
+def test_given_a_job_taking_hold_while_the_last_one_releases_then_it_gets_its_copies_back(
+    endpoint_floor, monkeypatch,
+):
+    """The race release re-reads the holders for: a hold that lands between the last DELETE and the scale-in."""
+    from lambdas.common import inference_floor
+
+    warm(JOB)
+    scale = inference_floor._set_copies
+
+    def scale_while_another_job_warms(settings, copies):
+        scale(settings, copies)
+        if copies == 0:
+            monkeypatch.setattr(inference_floor, "_set_copies", scale)
+            warm(OTHER_JOB)
+
+    monkeypatch.setattr(inference_floor, "_set_copies", scale_while_another_job_warms)
+    floor = release(JOB)
+
+    assert floor["jobs_in_flight"] == 1 and floor["copies"] == WARM_COPIES
+    assert endpoint_floor.holders() == {OTHER_JOB}
+    assert endpoint_floor.copies() == (WARM_COPIES, 1)

@@ -1,4 +1,5 @@
-"""stall_monitor: RUNNING jobs whose event log has been quiet past the threshold get one job.stalled event."""
+"""stall_monitor: RUNNING jobs whose event log has been quiet past the threshold get one job.stalled event,
+and a job that holds the embedding model but can no longer release it (ended, no record, stalled) is released."""
 
 import time
 from datetime import UTC, datetime, timedelta
@@ -110,7 +111,7 @@ def test_many_running_jobs_across_listing_pages_are_all_checked(stores):
     assert report.running == 105 and len(report.stalled) == 105
 
 
-def test_the_handler_reads_its_threshold_from_the_environment(stores, monkeypatch):
+def test_the_handler_reads_its_threshold_from_the_environment(stores, endpoint_floor, monkeypatch):
     _running(stores, "quietjob00004")
     monkeypatch.setenv("STALL_THRESHOLD_MIN", "0.001")  # 60 ms
     time.sleep(0.2)
@@ -118,3 +119,56 @@ def test_the_handler_reads_its_threshold_from_the_environment(stores, monkeypatc
     report = handler({"source": "aws.scheduler"}, LocalLambdaContext("stall_monitor"))
 
     assert [job["job_id"] for job in report["stalled"]] == ["quietjob00004"]
+
+
+def _warm(job_id: str) -> None:
+    from lambdas.warm_inference.handler import handler as warm
+    from tests.inference_floor import job_state
+
+    warm(job_state(job_id), LocalLambdaContext("warm_inference"))
+
+
+def _monitor() -> dict:
+    return handler({"source": "aws.scheduler"}, LocalLambdaContext("stall_monitor"))
+
+
+def test_given_a_job_that_ended_without_releasing_the_model_then_the_monitor_releases_it_to_zero_copies(
+        stores, endpoint_floor):
+    _running(stores, "endedjob00001")
+    _warm("endedjob00001")
+    stores[0].upsert("endedjob00001", status="FAILED")  # ended where no release ran (an abort outside the API)
+
+    report = _monitor()
+
+    assert report["released_holds"] == ["endedjob00001"]
+    assert endpoint_floor.holders() == set() and endpoint_floor.copies() == (0, 0)
+    assert [(e.type, e.step) for e in stores[1].read("endedjob00001")][-1] == ("inference.released", "StallMonitor")
+
+
+def test_given_a_holder_with_no_job_record_then_the_monitor_releases_it(stores, endpoint_floor):
+    _warm("ghostjob00001")
+
+    assert _monitor()["released_holds"] == ["ghostjob00001"]
+    assert endpoint_floor.holders() == set()
+
+
+def test_given_a_stalled_job_holding_the_model_then_the_monitor_releases_it(stores, endpoint_floor, monkeypatch):
+    _running(stores, "stuckjob00001")
+    _warm("stuckjob00001")
+    monkeypatch.setenv("STALL_THRESHOLD_MIN", "0.001")  # 60 ms
+    time.sleep(0.2)
+
+    report = _monitor()
+
+    assert [job["job_id"] for job in report["stalled"]] == ["stuckjob00001"]
+    assert report["released_holds"] == ["stuckjob00001"] and endpoint_floor.copies() == (0, 0)
+
+
+def test_given_a_running_job_that_is_moving_then_its_hold_and_copies_stay(stores, endpoint_floor):
+    from tests.inference_floor import WARM_COPIES
+
+    _running(stores, "movingjob0001")
+    _warm("movingjob0001")
+
+    assert _monitor()["released_holds"] == []
+    assert endpoint_floor.holders() == {"movingjob0001"} and endpoint_floor.copies() == (WARM_COPIES, 1)

@@ -334,6 +334,11 @@ def dependent_requests(service: str, api: str, params: dict) -> list[tuple[str, 
             params.get("ServiceNamespace") == "sagemaker" and resource_id.startswith("endpoint/"):
         endpoint = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{resource_id.split('/')[1].lower()}"
         return [("sagemaker:DescribeEndpoint", endpoint), ("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint)]
+    if service == "application-autoscaling" and api == "RegisterScalableTarget" and \
+            params.get("ServiceNamespace") == "sagemaker" and resource_id.startswith("inference-component/"):
+        component = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-component/{resource_id.split('/')[1].lower()}"
+        return [("sagemaker:DescribeInferenceComponent", component),
+                ("sagemaker:UpdateInferenceComponentRuntimeConfig", component)]
     return []
 
 
@@ -368,6 +373,8 @@ def request_resources(service: str, api: str, params: dict, response=None) -> tu
         # A scalable target's ARN ends in an id AWS assigns; locally a stable one from its resource id.
         target = hashlib.sha1(str(params.get("ResourceId", "")).encode()).hexdigest()[:12]
         return [f"arn:aws:application-autoscaling:{base}:scalable-target/{target}"], {}
+    if service == "sagemaker" and params.get("InferenceComponentName"):
+        return [f"arn:aws:sagemaker:{base}:inference-component/{params['InferenceComponentName'].lower()}"], {}
     if service == "sagemaker" and params.get("EndpointName"):
         return [f"arn:aws:sagemaker:{base}:endpoint/{params['EndpointName'].lower()}"], {}
     return ["*"], {}
