@@ -154,3 +154,13 @@ def pytest_collection_modifyitems(items):
     for item in items:  # whole local runs on real media: `pytest -m "not slow"` is the quick loop
         if item.nodeid.startswith(("tests/workflow/", "tests/e2e/")):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def inference_url():
+    """One inference server per test worker, shared by its runs: the model server holds no job's state,
+    and loading the model once instead of once per run keeps the suite inside its time."""
+    from videoflow.search import local_inference_server
+
+    with local_inference_server() as url:
+        yield url

@@ -9,20 +9,11 @@ from tests.workflow import rendering
 from videoflow.local.runner import LocalPipeline
 from videoflow.local.synth import synthesize
 from videoflow.sample import make_sample
-from videoflow.search import local_inference_server
 
 
 @pytest.fixture(scope="session")
 def outdir() -> Path:
     return synthesize()
-
-
-@pytest.fixture(scope="session")
-def inference_url():
-    """One inference server per test worker, shared by its runs: the model server holds no job's state,
-    and loading the model once instead of once per run keeps the suite inside its time."""
-    with local_inference_server() as url:
-        yield url
 
 
 RETRY_WAIT_SCALE = 0.1
