@@ -65,6 +65,7 @@ synth: setup
 bench: setup
 	$(BIN)/python bench/derivatives.py
 	$(BIN)/python bench/transcript_wer.py
+	$(BIN)/python bench/transcript_speed.py
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/render_loudness.py
 
