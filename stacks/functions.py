@@ -1,7 +1,9 @@
 """Layer 03, compute: one construct per Lambda, each with its own role and log group.
 
 Every function ships from one code asset (the `lambdas` package: all handlers and the
-shared `lambdas.common` code, once) and the public Powertools layer for its dependencies.
+shared `lambdas.common` code, once) and the public Powertools layer for its dependencies,
+except those whose step names a container image: keyframe_inference and search_api run in
+the embedding image (containers/embedding), which holds the model they embed with on CPU.
 `Functions` makes one per step of stacks/steps.py; `PipelineFunction` is one of them.
 """
 
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import (
+    aws_ecr_assets as ecr_assets,
     aws_iam as iam,
     aws_lambda as lambda_,
     aws_lambda_destinations as destinations,
@@ -20,8 +23,9 @@ from aws_cdk import (
 from constructs import Construct
 
 from stacks.config import VideoFlowConfig
+from stacks.images import stage_image
 from stacks.nag import acknowledge
-from stacks.steps import STEPS
+from stacks.steps import STEPS, Step
 from stacks.wiring import Wiring, unscoped_actions, wire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +133,7 @@ class PipelineFunction(Construct):
 
 
 class Functions(Construct):
-    """One function per entry of stacks/steps.py, on the Powertools layer (and numpy where the step says).
+    """One function per entry of stacks/steps.py, on the Powertools layer, or in the image its step names.
 
     Each role and environment is wired later (`wire`), once everything they name exists. The
     functions EventBridge invokes (asynchronously) are retried twice by Lambda, then park the
@@ -144,16 +148,21 @@ class Functions(Construct):
             f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:017000801446:layer:"
             f"AWSLambdaPowertoolsPythonV3-{RUNTIME.name.replace('.', '')}-x86_64:{config.powertools_layer_version}",
         )
-        # numpy for the functions that search or embed (the public AWS SDK for pandas layer).
-        numpy_layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Numpy",
-            f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:336392948345:layer:"
-            f"AWSSDKPandas-{RUNTIME.name.replace('python3.', 'Python3')}:{config.pandas_layer_version}",
-        )
+        images: dict[str, str] = {}  # one staged folder per image, shared by its functions (one asset)
+
+        def code_of(step: Step) -> lambda_.Code:
+            if step.image is None:
+                return code
+            if step.image not in images:
+                images[step.image] = str(stage_image(step.image))
+            folder = images[step.image]
+            return lambda_.Code.from_asset_image(folder, cmd=[f"lambdas.{step.function}.handler.handler"],
+                                                 platform=ecr_assets.Platform.LINUX_AMD64)
+
         self.by_name = {
             step.function: PipelineFunction(
-                self, step.function, code=code, layer=powertools, config=config, description=step.description,
-                extra_layers=[numpy_layer] if step.numpy else None, unscoped_actions=unscoped_actions(step),
+                self, step.function, code=code_of(step), layer=powertools, config=config,
+                description=step.description, image=step.image is not None, unscoped_actions=unscoped_actions(step),
                 timeout=cdk.Duration.seconds(step.timeout_s), memory_mb=step.memory_mb,
                 **({"async_retry_attempts": 2, "on_failure": destinations.SqsDestination(dead_letters)}
                    if step.function in ASYNC_FUNCTIONS else {}),

@@ -50,6 +50,7 @@ from lambdas.notify.logic import NotifySettings
 from lambdas.record_cost.config import CostConfig
 from lambdas.record_render.logic import FargateShape
 from lambdas.stall_monitor.logic import StallSettings
+from stacks.config import KEYFRAME_TIMEOUT_S
 
 INGEST, OUTPUT = "ingest", "output"
 
@@ -58,8 +59,9 @@ class Capability(StrEnum):
     """What a function may do beyond its prefixes and tables; the stack grants each on its resource."""
 
     PROBE_MEDIA = "mediaconvert:Probe (no resource-level permissions)"
-    INVOKE_ENDPOINT = "sagemaker:InvokeEndpoint on the embedding endpoint"
-    SET_INFERENCE_FLOOR = "RegisterScalableTarget for the endpoint's variant, with the SageMaker calls it makes"
+    INVOKE_ENDPOINT = "sagemaker:InvokeEndpoint on the embedding endpoint and its model; DescribeInferenceComponent"
+    SET_INFERENCE_FLOOR = ("RegisterScalableTarget for the model's copies, with DescribeInferenceComponent and "
+                           "UpdateInferenceComponentRuntimeConfig on the model")
     READ_EXECUTION_HISTORY = "states:GetExecutionHistory on the workflow's executions"
     START_EXECUTION = "states:StartExecution of the workflow"
     REDRIVE_AND_STOP = "states:RedriveExecution and StopExecution on the workflow's executions"
@@ -109,7 +111,10 @@ EVENT_LOG = TableAccess("events", ("dynamodb:Query", "dynamodb:PutItem"))  # com
 READS_EVENT_LOG = TableAccess("events", ("dynamodb:Query",))  # the interface only reads it
 JOB_RECORD = TableAccess("jobs", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
 BUDGET = TableAccess("budget", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
-LEASES = TableAccess("leases", ("dynamodb:UpdateItem",))
+LEASES = TableAccess("leases", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
+# The functions that embed run in this image (containers/embedding): the model and its encoder ship in it,
+# so they embed on CPU themselves when the endpoint's model has no copy.
+EMBEDDING_IMAGE = "embedding"
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,8 @@ class Step:
     s3: tuple[S3Access, ...] = ()
     tables: tuple[TableAccess, ...] = (EVENT_LOG,)
     capabilities: tuple[Capability, ...] = ()
-    numpy: bool = False  # the AWS SDK for pandas layer (numpy) besides Powertools
+    # The container image it runs in (containers/<image>, its handler the image's command); else the zip asset.
+    image: str | None = None
 
 
 def _judge(function: str, state: str, result_path: str, timeout_s: int, description: str) -> Step:
@@ -157,7 +163,7 @@ STEPS: tuple[Step, ...] = (
          tables=(EVENT_LOG, TableAccess("jobs", ("dynamodb:GetItem", "dynamodb:Query")),
                  TableAccess("jobs", ("dynamodb:Query",), index=FINGERPRINT_INDEX))),
     # -- derivatives --------------------------------------------------------------------------
-    Step("warm_inference", 30, 128, "Raises the inference endpoint's floor while the job runs",
+    Step("warm_inference", 30, 128, "Asks for the embedding model's copies while the job runs",
          (Settings, InferenceSettings), "WarmInference", "$.inference",
          tables=(EVENT_LOG, LEASES), capabilities=(Capability.SET_INFERENCE_FLOOR,)),
     Step("build_mediaconvert_job", 10, 128, "Builds the one MediaConvert job for the three derivatives",
@@ -183,11 +189,14 @@ STEPS: tuple[Step, ...] = (
          s3=(reads_writes(OUTPUT, ANALYSIS_PREFIX), reads(OUTPUT, MANIFESTS_PREFIX))),
     Step("detect_shots", 60, 512, "Finds the hard cuts in the frame timeline",
          state="DetectShots", result_path="$.shots", s3=(reads_writes(OUTPUT, ANALYSIS_PREFIX),)),
-    Step("keyframe_inference", 300, 1024, "Embeds transcript segments and shot descriptions into a search index",
+    # Waits up to inference_warm_wait_s for a copy, then embeds on its own CPU (the model ships in its image):
+    # memory for the model and about two vCPUs, and the rest of Lambda's 15 minutes for that.
+    Step("keyframe_inference", KEYFRAME_TIMEOUT_S, 3008,
+         "Embeds transcript segments and shot descriptions into a search index",
          (Settings, EndpointSettings), "KeyframeInference", "$.search_index",
          s3=(reads_writes(OUTPUT, ANALYSIS_PREFIX), reads(OUTPUT, TRANSCRIPTS_PREFIX)),
-         capabilities=(Capability.INVOKE_ENDPOINT,), numpy=True),
-    Step("release_inference", 30, 128, "Lets the inference endpoint scale back when no job needs it",
+         capabilities=(Capability.INVOKE_ENDPOINT,), image=EMBEDDING_IMAGE),
+    Step("release_inference", 30, 128, "Lets go of the embedding model; the last job out scales it to zero",
          (Settings, InferenceSettings), "ReleaseInference", "$.inference",
          tables=(EVENT_LOG, LEASES), capabilities=(Capability.SET_INFERENCE_FLOOR,)),
     # -- judgment -----------------------------------------------------------------------------
@@ -225,10 +234,12 @@ STEPS: tuple[Step, ...] = (
          s3=(writes(OUTPUT, OUTPUTS_PREFIX),), tables=(EVENT_LOG, JOB_RECORD, LEASES),
          capabilities=(Capability.SET_INFERENCE_FLOOR,)),
     # -- interface and operations -------------------------------------------------------------
-    Step("search_api", 15, 1024, "Answers GET /jobs/{id}/search from the job's index",
+    # A query against a model with no copy is embedded on this function's CPU (its image holds the model);
+    # 29 s: API Gateway's integration limit, room for a cold start that loads the model.
+    Step("search_api", 29, 2048, "Answers GET /jobs/{id}/search from the job's index",
          (Settings, EndpointSettings, AccessSettings), s3=(reads(OUTPUT, ANALYSIS_PREFIX),),
          tables=(TableAccess("jobs", ("dynamodb:GetItem",)),),  # whose job it is
-         capabilities=(Capability.INVOKE_ENDPOINT,), numpy=True),
+         capabilities=(Capability.INVOKE_ENDPOINT,), image=EMBEDDING_IMAGE),
     # CreateMultipartUpload, the presigned UploadPart and CompleteMultipartUpload are all s3:PutObject;
     # ListParts (the sizes of the parts, checked before completing) is s3:ListMultipartUploadParts.
     Step("jobs_api", 29, 512, "Serves the jobs API: uploads, jobs, events, retry, cancel",
@@ -248,7 +259,10 @@ STEPS: tuple[Step, ...] = (
     Step("push_events", 60, 256, "Pushes new job events to the WebSocket connections following the job",
          (ConnectionSettings,), tables=(TableAccess("connections", ("dynamodb:Query", "dynamodb:DeleteItem")),),
          capabilities=(Capability.MANAGE_CONNECTIONS,)),
-    Step("stall_monitor", 120, 256, "Flags RUNNING jobs whose event log has gone quiet", (Settings, StallSettings),
-         tables=(EVENT_LOG, TableAccess("jobs", ("dynamodb:Query",), index=LISTING_INDEX))),
+    # It also lets go of the model for a job that ended without releasing it (and takes the copies to zero).
+    Step("stall_monitor", 120, 256, "Flags RUNNING jobs whose event log has gone quiet; releases stuck holds",
+         (Settings, StallSettings, InferenceSettings),
+         tables=(EVENT_LOG, TableAccess("jobs", ("dynamodb:Query",), index=LISTING_INDEX), LEASES),
+         capabilities=(Capability.SET_INFERENCE_FLOOR,)),
 )
 STEP = {step.function: step for step in STEPS}

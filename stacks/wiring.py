@@ -49,7 +49,8 @@ class Wiring:
     tables: dict[str, dynamodb.ITable]  # jobs, events, budget, leases, idempotency, connections
     environment: dict[str, str]  # every variable the stack can provide, by name
     state_machine: sfn.StateMachine
-    endpoint_arn: str
+    endpoint_arn: str  # the embedding endpoint
+    component_arn: str  # its model, the inference component
     notifications: sns.Topic
     manage_connections_arn: str
     manage_connections_finding: str
@@ -120,18 +121,26 @@ def _redrive_and_stop(scope, function: PipelineFunction, wiring: Wiring) -> None
 
 
 def _set_inference_floor(scope, function: PipelineFunction, wiring: Wiring) -> None:
-    # Registering a SageMaker variant's target also needs these on the endpoint itself
-    # (Application Auto Scaling user guide, "Permissions for registering scalable targets").
+    # RegisterScalableTarget on an inference component: Application Auto Scaling also checks that the caller
+    # may describe the component and update its copies (Application Auto Scaling user guide, "Permissions
+    # required for API actions on target services"); the functions call both themselves too.
     targets = cdk.Stack.of(scope).format_arn(service="application-autoscaling", resource="scalable-target",
                                              resource_name="*")
     function.allow(["application-autoscaling:RegisterScalableTarget"], [targets])
-    function.allow(["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
-                   [wiring.endpoint_arn])
+    function.allow(["sagemaker:DescribeInferenceComponent", "sagemaker:UpdateInferenceComponentRuntimeConfig"],
+                   [wiring.component_arn])
     acknowledge(function.role, {
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:application-autoscaling:<AWS::Region>:<AWS::AccountId>:"
         "scalable-target/*]": "A scalable target's ARN ends in an id Application Auto Scaling assigns when the stack "
-                              "registers it; the endpoint permissions beside it name the one endpoint.",
+                              "registers it; the SageMaker permissions beside it name the one inference component.",
     })
+
+
+def _invoke_endpoint(scope, function: PipelineFunction, wiring: Wiring) -> None:
+    # InvokeEndpoint with InferenceComponentName: granted on the endpoint and on the component it names;
+    # DescribeInferenceComponent tells whether the component has a copy (else the function embeds on CPU).
+    function.allow(["sagemaker:InvokeEndpoint"], [wiring.endpoint_arn, wiring.component_arn])
+    function.allow(["sagemaker:DescribeInferenceComponent"], [wiring.component_arn])
 
 
 def _publish_notification(scope, function: PipelineFunction, wiring: Wiring) -> None:
@@ -167,8 +176,7 @@ def bedrock_model_arns(model_id: str) -> list[str]:
 
 _CAPABILITIES = {
     Capability.PROBE_MEDIA: lambda scope, fn, wiring: None,  # on "*": granted with the function (unscoped)
-    Capability.INVOKE_ENDPOINT: lambda scope, fn, wiring: fn.allow(["sagemaker:InvokeEndpoint"],
-                                                                   [wiring.endpoint_arn]),
+    Capability.INVOKE_ENDPOINT: _invoke_endpoint,
     Capability.SET_INFERENCE_FLOOR: _set_inference_floor,
     Capability.READ_EXECUTION_HISTORY: _read_history,
     Capability.START_EXECUTION: lambda scope, fn, wiring: wiring.state_machine.grant_start_execution(fn.role),

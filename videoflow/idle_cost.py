@@ -4,10 +4,14 @@
 
 `idle_cost(template)` walks the template's Resources and prices, from the one price table
 (lambdas/common/prices.py), every resource that bills by the hour or the month while nothing runs:
-SageMaker endpoint instances (the autoscaling floor, else the initial count), NAT gateways,
-interface VPC endpoints (per subnet, that is per AZ), KMS keys, CloudWatch alarms, the minimum
-vCPUs of a Batch EC2 compute environment (Fargate ones have none), Elastic IPs (public IPv4).
-Out of scope: stored data and logs (S3, DynamoDB storage, CloudWatch Logs, ECR), which grow with use.
+SageMaker endpoint instances (with managed instance scaling, its MinInstanceCount: 0 scales to zero;
+else the autoscaling floor, else the initial count), NAT gateways, interface VPC endpoints (per
+subnet, that is per AZ), KMS keys, CloudWatch alarms (also the two that Application Auto Scaling
+creates at deploy for each target-tracking policy: they are ordinary alarms in the account and bill
+as such), the minimum vCPUs of a Batch EC2 compute environment (Fargate ones have none), Elastic IPs
+(public IPv4). An inference component bills nothing itself: its copies run on the endpoint's
+instances. Out of scope: stored data and logs (S3, DynamoDB storage, CloudWatch Logs, ECR), which
+grow with use.
 
 Every other resource type must be in FREE_AT_REST; a type in neither list is reported in
 `unclassified`, so a new billing resource is never silently priced at zero.
@@ -28,7 +32,7 @@ FREE_AT_REST: dict[str, Callable[[dict], bool] | bool] = {
         "AWS::ApiGateway::Account", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Method",
         "AWS::ApiGateway::Model", "AWS::ApiGateway::RequestValidator", "AWS::ApiGateway::Resource",
         "AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Integration",
-        "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Stage", "AWS::ApplicationAutoScaling::ScalingPolicy",
+        "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Stage",
         "AWS::ApplicationAutoScaling::ScalableTarget",  # its MinCapacity is read with the endpoint it scales
         "AWS::Batch::JobDefinition", "AWS::Batch::JobQueue", "AWS::EC2::FlowLog", "AWS::EC2::InternetGateway",
         "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress",
@@ -41,12 +45,15 @@ FREE_AT_REST: dict[str, Callable[[dict], bool] | bool] = {
         "AWS::SNS::TopicPolicy", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
         "AWS::SageMaker::EndpointConfig",  # its instances are priced with the endpoint that runs them
         "AWS::SageMaker::Model", "AWS::Scheduler::Schedule", "AWS::StepFunctions::StateMachine",
+        "AWS::SageMaker::InferenceComponent",  # its copies run on the endpoint's instances, priced with it
         "AWS::CDK::Metadata", "AWS::CloudFormation::CustomResource",
     ], True),
     "AWS::DynamoDB::Table": lambda props: props.get("BillingMode") == "PAY_PER_REQUEST",
     "AWS::ApiGateway::Stage": lambda props: not props.get("CacheClusterEnabled"),
     "AWS::EC2::VPCEndpoint": lambda props: props.get("VpcEndpointType", "Gateway") == "Gateway",
     "AWS::Batch::ComputeEnvironment": lambda props: not (props.get("ComputeResources") or {}).get("MinvCpus"),
+    # A step-scaling policy creates no alarm (its alarms are AWS::CloudWatch::Alarm resources of their own).
+    "AWS::ApplicationAutoScaling::ScalingPolicy": lambda props: "TargetTrackingScalingPolicyConfiguration" not in props,
 }
 
 
@@ -99,12 +106,20 @@ def idle_cost(template: dict, prices: Prices = PRICES) -> IdleCost:
                 instance_type, name = variant.get("InstanceType"), variant.get("VariantName", "")
                 if not instance_type:  # serverless: billed per request
                     continue
-                count = floors.get((lid, name), variant.get("InitialInstanceCount", 1))
+                count, what = _instances_at_rest(lid, variant, floors, notes)
                 rate = prices.sagemaker_per_instance_hour.get(instance_type)
                 if rate is None:
                     notes.append(f"{lid}: no SageMaker price for {instance_type}; its {count} instance(s) not counted")
                     continue
-                hourly(lid, rtype, f"endpoint floor, {instance_type} ({name})", count, "instance-hour", rate)
+                hourly(lid, rtype, f"{what}, {instance_type} ({name})", count, "instance-hour", rate)
+        elif rtype == "AWS::ApplicationAutoScaling::ScalingPolicy" and "TargetTrackingScalingPolicyConfiguration" in props:
+            tracking = props["TargetTrackingScalingPolicyConfiguration"]
+            alarms = 1 if tracking.get("DisableScaleIn") else 2  # high, and low unless scale-in is off
+            metric = (tracking.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType", "")
+            high = metric.endswith("HighResolution")
+            monthly(lid, rtype, "target-tracking alarms (made at deploy)" + (", high resolution" if high else ""),
+                    alarms, "alarm-month",
+                    prices.cloudwatch_high_resolution_alarm_per_month if high else prices.cloudwatch_alarm_per_month)
         elif rtype == "AWS::EC2::NatGateway":
             hourly(lid, rtype, "NAT gateway", 1, "gateway-hour", prices.nat_gateway_per_hour)
         elif rtype == "AWS::EC2::EIP":
@@ -162,8 +177,28 @@ def _text(value) -> str:
     return ""
 
 
+def _instances_at_rest(endpoint: str, variant: dict, floors: dict, notes: list[str]) -> tuple[int, str]:
+    """(instances the variant keeps with no job, what that is called). With managed instance scaling (an endpoint
+    for inference components) its MinInstanceCount, at least one while a component keeps copies at rest;
+    else the autoscaling floor of the variant, else its initial count."""
+    scaling = variant.get("ManagedInstanceScaling") or {}
+    if scaling.get("Status") == "ENABLED":
+        count = int(scaling.get("MinInstanceCount", 1))
+        if count == 0 and floors.get((endpoint, "inference-component"), 0) > 0:
+            notes.append(f"{endpoint}: an inference component keeps copies at rest, so at least one instance runs")
+            return 1, "endpoint at rest"
+        if count == 0:
+            notes.append(f"{endpoint}: scales to zero (managed instance scaling, MinInstanceCount 0): "
+                         "no instance bills with no job")
+            return 0, "endpoint at rest, scales to zero"
+        return count, "endpoint at rest"
+    return floors.get((endpoint, variant.get("VariantName", "")), variant.get("InitialInstanceCount", 1)), \
+        "endpoint floor"
+
+
 def _autoscaling_floors(resources: dict) -> dict[tuple[str, str], int]:
-    """(endpoint logical id, variant name) -> the MinCapacity of the SageMaker scalable target on it."""
+    """(endpoint logical id, variant name) -> the MinCapacity of the SageMaker scalable target on it, and
+    (endpoint logical id, "inference-component") -> the largest MinCapacity of a component's copies on it."""
     names = {(r.get("Properties") or {}).get("EndpointName"): lid for lid, r in resources.items()
              if r.get("Type") == "AWS::SageMaker::Endpoint"}
     floors = {}
@@ -174,12 +209,29 @@ def _autoscaling_floors(resources: dict) -> dict[tuple[str, str], int]:
             continue
         resource_id = props.get("ResourceId")
         text = _text(resource_id)
+        if text.startswith("inference-component/"):
+            endpoint = _component_endpoint(resources, names, text.split("/", 1)[1])
+            if endpoint:
+                key = (endpoint, "inference-component")
+                floors[key] = max(floors.get(key, 0), int(props.get("MinCapacity", 0)))
+            continue
         variant = text.rsplit("/variant/", 1)[-1] if "/variant/" in text else ""
         endpoints = [ref for ref in _refs(resource_id) if ref in names.values()] or \
             [lid for name, lid in names.items() if isinstance(name, str) and f"endpoint/{name}/" in text]
         for endpoint in endpoints:
             floors[(endpoint, variant)] = int(props.get("MinCapacity", 1))
     return floors
+
+
+def _component_endpoint(resources: dict, endpoint_names: dict, component: str) -> str | None:
+    """The logical id of the endpoint the inference component named `component` runs on, if the template has it."""
+    for resource in resources.values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::SageMaker::InferenceComponent" and props.get("InferenceComponentName") == component:
+            refs = [ref for ref in _refs(props.get("EndpointName")) if ref in endpoint_names.values()]
+            named = endpoint_names.get(props.get("EndpointName")) if isinstance(props.get("EndpointName"), str) else None
+            return named or (refs[0] if refs else None)
+    return None
 
 
 def format_idle_table(cost: IdleCost) -> list[str]:

@@ -51,6 +51,20 @@ def release(job_id: str, settings: InferenceSettings) -> InferenceFloor:
     return _floor(settings, 0, 0)
 
 
+def settle(settings: InferenceSettings) -> InferenceFloor | None:
+    """Copies that nobody holds go to zero (a fresh deploy or a stack update starts the component with one: SageMaker
+    creates none with zero); held ones are put back. None when the copies already match the holders."""
+    holders = current_holders(settings)
+    desired = _desired_copies(settings)
+    if not holders and desired:
+        _set_copies(settings, 0)
+        return _floor(settings, 0, 0)
+    if holders and desired < settings.inference_warm_copies:
+        _set_copies(settings, settings.inference_warm_copies)
+        return _floor(settings, len(holders), settings.inference_warm_copies)
+    return None
+
+
 def current_holders(settings: InferenceSettings) -> set[str]:
     item = aws.table(settings.inference_leases_table).get_item(
         Key={"resource": settings.inference_endpoint_name}, ConsistentRead=True).get("Item", {})
@@ -76,14 +90,11 @@ def _set_copies(settings: InferenceSettings, copies: int) -> None:
         MinCapacity=copies,
         MaxCapacity=max(copies, settings.inference_max_copies),
     )
-    sagemaker = aws.client("sagemaker")
-    runtime = sagemaker.describe_inference_component(
-        InferenceComponentName=settings.inference_component_name).get("RuntimeConfig", {})
-    desired = runtime.get("DesiredCopyCount", 0)
+    desired = _desired_copies(settings)
     # Holding never takes copies away (target tracking may have added some); releasing sets zero.
     if (copies and desired < copies) or (not copies and desired):
         try:
-            sagemaker.update_inference_component_runtime_config(
+            aws.client("sagemaker").update_inference_component_runtime_config(
                 InferenceComponentName=settings.inference_component_name, DesiredRuntimeConfig={"CopyCount": copies})
         except ClientError as error:
             # An update already in progress refuses another; the scalable target's new minimum still
@@ -92,6 +103,11 @@ def _set_copies(settings: InferenceSettings, copies: int) -> None:
                 raise
             logger.warning("inference component busy; its minimum is set, the copies follow",
                            extra={"copies": copies, "error": str(error)})
+
+
+def _desired_copies(settings: InferenceSettings) -> int:
+    return aws.client("sagemaker").describe_inference_component(
+        InferenceComponentName=settings.inference_component_name).get("RuntimeConfig", {}).get("DesiredCopyCount", 0)
 
 
 def _floor(settings: InferenceSettings, holders: int, copies: int) -> InferenceFloor:

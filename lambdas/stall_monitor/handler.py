@@ -6,7 +6,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.events import EventLog
-from lambdas.common.inference_floor import current_holders, release
+from lambdas.common.inference_floor import current_holders, release, settle
 from lambdas.common.jobs import JobStore
 from lambdas.common.observability import instruments
 from lambdas.common.settings import InferenceSettings, Settings, get_settings
@@ -26,6 +26,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
                           threshold=timedelta(minutes=stall.threshold_min), lookback=timedelta(hours=stall.lookback_h))
     report = release_stuck_holds(report, current_holders(settings), jobs, events,
                                  lambda job_id: release(job_id, settings))
+    settled = settle(settings)  # after the releases: copies nobody holds (a fresh deploy starts with one) go
+    if settled is not None:
+        logger.warning("set the embedding model's copies to match its holders", extra=settled.model_dump())
     # Published every run, zero included, so the alarm always has data to judge.
     metrics.add_metric(name="StalledJobs", unit=MetricUnit.Count, value=len(report.stalled))
     metrics.add_metric(name="RunningJobs", unit=MetricUnit.Count, value=report.running)

@@ -16,7 +16,9 @@ long video (up to mediaconvert_timeout_min) or a Transcribe job.
 It also lets go of the embedding model for jobs that can no longer do so themselves: a job
 that holds it (lambdas/common/inference_floor.py) but has ended without releasing it, has no
 record, or is stalled. The last one released scales the model back to zero copies, so a lost
-release costs at most one run of this monitor past the threshold, not a GPU left on.
+release costs at most one run of this monitor past the threshold, not a GPU left on. Copies
+that nobody holds at all (SageMaker creates the component with one; a stack update resets it)
+go to zero at the next run (inference_floor.settle).
 """
 
 from __future__ import annotations

@@ -287,10 +287,12 @@ def test_every_zip_function_has_the_powertools_layer_and_at_most_the_pandas_laye
         (function.handler, function.layers) for function in functions if frozenset(function.layers) not in LAYER_SETS]
 
 
-LAYER_SETS = [frozenset({"powertools"}), frozenset({"powertools", "pandas"})]
+# The pandas layer (numpy) is no longer used: the functions that embed run in the embedding image
+# (containers/embedding, checked by tests/infra/test_embedding_image.py).
+LAYER_SETS = [frozenset({"powertools"})]
 
 
-@pytest.mark.parametrize("layer_set", LAYER_SETS, ids=["powertools", "powertools+pandas"])
+@pytest.mark.parametrize("layer_set", LAYER_SETS, ids=["powertools"])
 def test_each_handler_imports_with_only_the_runtime_and_its_declared_layers(functions, layer_set):
     group = [function for function in functions if frozenset(function.layers) == layer_set]
     assert group, f"no function has exactly the layers {sorted(layer_set)}"

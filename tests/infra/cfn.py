@@ -123,10 +123,27 @@ def project_functions(template: dict) -> dict[str, dict]:
     return {
         logical_id: resource["Properties"]
         for logical_id, resource in resources(template, LAMBDA_FUNCTION).items()
-        if str(resource["Properties"].get("Handler", "")).startswith("lambdas.")
+        if handler_of(resource["Properties"]).startswith("lambdas.")
         # render_short_clip: the render image behind the Lambda runtime interface client
         or resource["Properties"].get("ImageConfig", {}).get("Command") == ["lambda_handler.handler"]
     }
+
+
+def handler_of(props: dict) -> str:
+    """A function's handler: its Handler, or for a container image function its ImageConfig command."""
+    return str(props.get("Handler") or (props.get("ImageConfig", {}).get("Command") or [""])[0])
+
+
+def step_of(props: dict) -> str | None:
+    """The step a function runs ("lambdas.record_cost.handler.handler" -> "record_cost"), zip or image."""
+    handler = handler_of(props)
+    return handler.split(".")[1] if handler.startswith("lambdas.") else None
+
+
+def step_functions(template: dict) -> dict[str, str]:
+    """Step name -> the logical id of its function."""
+    return {step: logical_id for logical_id, props in project_functions(template).items()
+            if (step := step_of(props))}
 
 
 def task_states(workflow: dict) -> dict[str, dict]:

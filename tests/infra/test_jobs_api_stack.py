@@ -199,7 +199,7 @@ def test_every_websocket_route_but_connect_is_reached_only_through_the_connectio
 
 def test_the_functions_that_answer_callers_are_told_the_administrators_and_no_other_is(synth, template_dict):
     functions = cfn.project_functions(template_dict)
-    told = sorted(props["Handler"].split(".")[1] for props in functions.values()
+    told = sorted(cfn.step_of(props) for props in functions.values()
                   if "ADMIN_PRINCIPAL_ARNS" in props.get("Environment", {}).get("Variables", {}))
 
     assert told == ["jobs_api", "search_api", "ws_connections"]

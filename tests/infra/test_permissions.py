@@ -6,6 +6,7 @@ denied by the template before its fix (see the README, "What the local run prove
 
 import pytest
 
+from tests.infra import cfn
 from videoflow.local.access import LocalAccess, authorize_integration, dependent_requests
 from videoflow.local.iam import AccessDenied
 from videoflow.local.template import ACCOUNT, REGION, LocalTemplate
@@ -22,8 +23,7 @@ def access(local) -> LocalAccess:
 
 
 def function_id(local: LocalTemplate, step: str) -> str:
-    return next(lid for lid, r in local.of_type("AWS::Lambda::Function").items()
-                if r["Properties"].get("Handler") == f"lambdas.{step}.handler.handler")
+    return cfn.step_functions(local.template)[step]
 
 
 def role_of(access: LocalAccess, local: LocalTemplate, step: str):
@@ -90,25 +90,75 @@ def test_compensate_is_retried_twice_then_parked_in_the_encrypted_dead_letter_qu
         template_dict["Resources"][queue]["Properties"].get("KmsMasterKeyId")
 
 
-@pytest.mark.parametrize("step", ["warm_inference", "release_inference", "compensate"])
-def test_the_steps_that_move_the_endpoints_floor_may_register_its_scalable_target(access, local, step):
+def inference_component(local: LocalTemplate) -> tuple[str, str]:
+    """The embedding model's inference component: its name and its ARN as SageMaker writes it."""
+    (component,) = local.of_type("AWS::SageMaker::InferenceComponent").values()
+    name = component["Properties"]["InferenceComponentName"]
+    return name, f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-component/{name}"
+
+
+def endpoint_arn(local: LocalTemplate) -> str:
     (endpoint,) = local.of_type("AWS::SageMaker::Endpoint")
-    params = {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{local.names[endpoint]}/variant/AllTraffic"}
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{local.names[endpoint]}"
+
+
+FLOOR_SETTERS = ["warm_inference", "release_inference", "compensate", "handle_failure", "stall_monitor"]
+
+
+@pytest.mark.parametrize("step", FLOOR_SETTERS)
+def test_the_steps_that_hold_or_release_the_model_may_set_its_copies_and_its_lease(access, local, step):
+    name, component = inference_component(local)
+    leases = local.arn(local.find("AWS::DynamoDB::Table", "PipelineInferenceLeases"))
     principal = role_of(access, local, step)
 
+    # RegisterScalableTarget on inference-component/<name>: Application Auto Scaling also asks for the two
+    # SageMaker actions on the component, which the step calls itself as well.
     access.check(principal, "application-autoscaling:RegisterScalableTarget",
                  f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/0123456789ab")
+    params = {"ServiceNamespace": "sagemaker", "ResourceId": f"inference-component/{name}"}
+    assert dependent_requests("application-autoscaling", "RegisterScalableTarget", params)
     for action, resource in dependent_requests("application-autoscaling", "RegisterScalableTarget", params):
         access.check(principal, action, resource)
-
-
-def test_keyframe_inference_may_invoke_the_endpoint_by_its_lower_case_arn(access, local):
-    (endpoint,) = local.of_type("AWS::SageMaker::Endpoint")
-    name = local.names[endpoint]
-
+    for action in ("sagemaker:DescribeInferenceComponent", "sagemaker:UpdateInferenceComponentRuntimeConfig"):
+        access.check(principal, action, component)
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
+        access.check(principal, action, leases)
     assert name == name.lower()
-    access.check(role_of(access, local, "keyframe_inference"), "sagemaker:InvokeEndpoint",
-                 f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}")
+
+
+@pytest.mark.parametrize("step", FLOOR_SETTERS)
+def test_the_steps_that_hold_or_release_the_model_may_not_touch_another_component_nor_invoke(access, local, step):
+    _, component = inference_component(local)
+    principal = role_of(access, local, step)
+
+    with pytest.raises(AccessDenied):
+        access.check(principal, "sagemaker:UpdateInferenceComponentRuntimeConfig",
+                     f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-component/someone-elses")
+    with pytest.raises(AccessDenied):
+        access.check(principal, "sagemaker:InvokeEndpoint", component)
+
+
+@pytest.mark.parametrize("step", ["keyframe_inference", "search_api"])
+def test_the_steps_that_embed_may_invoke_the_model_by_its_lower_case_arns_and_ask_whether_it_has_a_copy(
+        access, local, step):
+    _, component = inference_component(local)
+    principal = role_of(access, local, step)
+
+    for resource in (endpoint_arn(local), component):
+        access.check(principal, "sagemaker:InvokeEndpoint", resource)
+    access.check(principal, "sagemaker:DescribeInferenceComponent", component)
+    assert endpoint_arn(local) == endpoint_arn(local).lower()
+
+
+@pytest.mark.parametrize("step", ["keyframe_inference", "search_api"])
+def test_the_steps_that_embed_may_not_change_the_copies_nor_invoke_another_endpoint(access, local, step):
+    _, component = inference_component(local)
+    principal = role_of(access, local, step)
+
+    with pytest.raises(AccessDenied):
+        access.check(principal, "sagemaker:UpdateInferenceComponentRuntimeConfig", component)
+    with pytest.raises(AccessDenied):
+        access.check(principal, "sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/other")
 
 
 def test_eventbridge_may_start_the_pipeline_only_from_the_upload_rule(access, local):

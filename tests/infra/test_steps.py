@@ -8,13 +8,12 @@ import pytest
 from lambdas.common.settings import Settings, variables
 from stacks.steps import STEP, STEPS, Step
 from stacks.wiring import _environment
+from tests.infra import cfn
 from videoflow.local.template import LocalTemplate
 
 
 def functions_by_step(template_dict: dict) -> dict[str, dict]:
-    return {r["Properties"]["Handler"].split(".")[1]: r["Properties"]
-            for r in template_dict["Resources"].values()
-            if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler", "").startswith("lambdas.")}
+    return {step: template_dict["Resources"][lid]["Properties"] for step, lid in cfn.step_functions(template_dict).items()}
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.function)
@@ -42,7 +41,7 @@ def test_each_handler_reads_the_settings_its_declaration_names(step):
 def test_each_lambda_state_of_the_workflow_is_a_declared_step_with_its_result_path(template_dict):
     local = LocalTemplate(template_dict)
     (machine,) = local.of_type("AWS::StepFunctions::StateMachine")
-    names = {local.arn(lid): r["Properties"].get("Handler", "") for lid, r in local.of_type("AWS::Lambda::Function").items()}
+    names = {local.arn(lid): cfn.handler_of(r["Properties"]) for lid, r in local.of_type("AWS::Lambda::Function").items()}
     found = {}
 
     def walk(states: dict) -> None:

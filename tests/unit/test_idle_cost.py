@@ -132,3 +132,83 @@ def test_cost_idle_json_is_the_model(tmp_path, capsys):
 def test_cost_without_a_job_or_idle_exits_2(capsys):
     assert run_cost(_cost_args()) == 2
     assert "--idle" in capsys.readouterr().err
+
+
+# -- an endpoint for inference components: managed instance scaling sets what runs at rest -----------------
+
+def _component_template(min_instances: int, min_copies: int = 0, tracking: dict | None = None) -> dict:
+    """An endpoint whose variant holds no model, its inference component, and the component's scalable target."""
+    return {"Resources": {
+        "Config": {"Type": "AWS::SageMaker::EndpointConfig", "Properties": {"ProductionVariants": [{
+            "VariantName": "AllTraffic", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1,
+            "ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": min_instances, "MaxInstanceCount": 2},
+        }]}},
+        "Endpoint": {"Type": "AWS::SageMaker::Endpoint", "Properties": {
+            "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]}, "EndpointName": "embedding"}},
+        "Component": {"Type": "AWS::SageMaker::InferenceComponent", "Properties": {
+            "InferenceComponentName": "embedding-minilm", "EndpointName": {"Fn::GetAtt": ["Endpoint", "EndpointName"]},
+            "RuntimeConfig": {"CopyCount": 1}}},
+        "Copies": {"Type": "AWS::ApplicationAutoScaling::ScalableTarget", "Properties": {
+            "ServiceNamespace": "sagemaker", "ResourceId": "inference-component/embedding-minilm",
+            "ScalableDimension": "sagemaker:inference-component:DesiredCopyCount",
+            "MinCapacity": min_copies, "MaxCapacity": 2}},
+        "Tracking": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {
+            "PolicyType": "TargetTrackingScaling", "ScalingTargetId": {"Ref": "Copies"},
+            "TargetTrackingScalingPolicyConfiguration": tracking or {
+                "TargetValue": 600, "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": "SageMakerInferenceComponentInvocationsPerCopy"}}}},
+    }}
+
+
+def test_an_endpoint_that_scales_to_zero_bills_no_instance_and_says_so():
+    cost = idle_cost(_component_template(min_instances=0), PRICES_ROUND)
+
+    (endpoint,) = [item for item in cost.items if item.logical_id == "Endpoint"]
+    assert (endpoint.quantity, endpoint.usd_per_month) == (0, 0)
+    assert endpoint.what == "endpoint at rest, scales to zero, ml.g5.xlarge (AllTraffic)"
+    assert cost.notes == ["Endpoint: scales to zero (managed instance scaling, MinInstanceCount 0): "
+                          "no instance bills with no job"]
+    assert cost.unclassified == []  # the inference component is free at rest: its copies run on the instances
+
+
+def test_an_endpoint_that_keeps_one_instance_bills_that_instance_every_hour():
+    cost = idle_cost(_component_template(min_instances=1), PRICES_ROUND)
+
+    (endpoint,) = [item for item in cost.items if item.logical_id == "Endpoint"]
+    assert (endpoint.quantity, endpoint.unit, endpoint.unit_price_usd) == (1, "instance-hour", 1.0)
+    assert endpoint.usd_per_month == pytest.approx(730.0)  # 1 instance x $1/h x 730 h
+
+
+def test_a_component_that_keeps_copies_at_rest_keeps_an_instance_even_with_a_minimum_of_zero():
+    cost = idle_cost(_component_template(min_instances=0, min_copies=1), PRICES_ROUND)
+
+    (endpoint,) = [item for item in cost.items if item.logical_id == "Endpoint"]
+    assert endpoint.quantity == 1 and endpoint.usd_per_month == pytest.approx(730.0)
+    assert cost.notes == ["Endpoint: an inference component keeps copies at rest, so at least one instance runs"]
+
+
+def test_a_target_tracking_policy_bills_the_two_alarms_application_auto_scaling_creates_for_it():
+    cost = idle_cost(_component_template(min_instances=0), PRICES_ROUND)
+
+    (alarms,) = [item for item in cost.items if item.logical_id == "Tracking"]
+    assert (alarms.quantity, alarms.unit, alarms.usd_per_month) == (2, "alarm-month", pytest.approx(0.20))
+    assert cost.total_usd_per_month == pytest.approx(0.20)
+
+
+def test_a_target_tracking_policy_without_scale_in_on_a_high_resolution_metric_bills_one_high_resolution_alarm():
+    tracking = {"TargetValue": 5, "DisableScaleIn": True, "PredefinedMetricSpecification": {
+        "PredefinedMetricType": "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"}}
+
+    cost = idle_cost(_component_template(min_instances=0, tracking=tracking), PRICES_ROUND)
+
+    (alarms,) = [item for item in cost.items if item.logical_id == "Tracking"]
+    assert (alarms.quantity, alarms.usd_per_month) == (1, pytest.approx(0.30))
+
+
+def test_a_step_scaling_policy_is_free_its_alarm_is_a_resource_of_its_own():
+    resources = {"Step": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {
+        "PolicyType": "StepScaling", "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity"}}}}
+
+    cost = idle_cost({"Resources": resources}, PRICES_ROUND)
+
+    assert (cost.items, cost.unclassified) == ([], [])

@@ -225,8 +225,8 @@ TALK = [
                                           "frame_rate": 25, "has_audio": True}),
     (0.46, "limits.passed", "EnforceLimits", {"duration_s": 36}),
     (0.47, "job.registered", "RegisterJob", {"status": "RUNNING"}),
-    (0.51, "inference.warmed", "WarmInference", {"endpoint": "vf-Endpoint", "jobs_in_flight": 1,
-                                                 "min_instances": 1}),
+    (0.51, "inference.warmed", "WarmInference", {"endpoint": "vf-Endpoint", "component": "vf-Model",
+                                                 "jobs_in_flight": 1, "copies": 1}),
     (0.52, "derivatives.planned", "BuildMediaConvertJob", {"proxy": "960x540", "audio": True}),
     (4.97, "derivatives.recorded", "RecordDerivatives", {"proxy": "960x540", "audio": True, "frames": 18}),
     (4.98, "frames.manifest_built", "BuildFrameManifest", {"frames": 18, "chunks": 1}),
@@ -242,8 +242,8 @@ TALK = [
                                          "input_tokens": 1_000, "output_tokens": 200, "cost_usd": 0.0016,
                                          "duration_ms": 800}),
     (14.31, "job.completed", "PublishResults", {"manifest_key": f"outputs/{JOB_ID}/manifest.json"}),
-    (74.31, "inference.released", "ReleaseInference", {"endpoint": "vf-Endpoint", "jobs_in_flight": 0,
-                                                       "min_instances": 1}),
+    (74.31, "inference.released", "ReleaseInference", {"endpoint": "vf-Endpoint", "component": "vf-Model",
+                                                       "jobs_in_flight": 0, "copies": 0}),
 ]
 
 
@@ -302,7 +302,16 @@ def test_usage_from_the_event_log_holds_the_endpoint_from_warmed_to_released(tal
 
     assert usage.sagemaker.held_s == pytest.approx(74.31 - 0.51)
     assert usage.sagemaker.instance_seconds == pytest.approx(73.8)
-    assert usage.sagemaker.above_idle_instance_seconds == 0  # warm floor 1 = idle floor 1
+    # The endpoint scales to zero at rest, so the job's one copy (one instance) is all its own.
+    assert usage.sagemaker.above_idle_instance_seconds == pytest.approx(73.8)
+
+
+def test_given_an_endpoint_kept_at_one_instance_at_rest_then_the_jobs_copy_costs_it_nothing_more(talk_log):
+    config = CONFIG.model_copy(update={"inference_idle_instances": 1})
+
+    usage = gather_usage(_request(), talk_log.read(JOB_ID), config)
+
+    assert usage.sagemaker.above_idle_instance_seconds == 0  # the instance kept at rest is paid for anyway
 
 
 def test_usage_from_the_event_log_counts_the_model_calls_tokens(talk_log):

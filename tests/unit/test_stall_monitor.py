@@ -172,3 +172,12 @@ def test_given_a_running_job_that_is_moving_then_its_hold_and_copies_stay(stores
 
     assert _monitor()["released_holds"] == []
     assert endpoint_floor.holders() == {"movingjob0001"} and endpoint_floor.copies() == (WARM_COPIES, 1)
+
+
+def test_given_copies_that_nobody_holds_as_a_fresh_deploy_leaves_them_then_the_monitor_scales_them_to_zero(
+        stores, endpoint_floor):
+    endpoint_floor.component.set_copies(1)  # SageMaker creates an inference component with one copy, never zero
+
+    _monitor()
+
+    assert endpoint_floor.copies() == (0, 0) and endpoint_floor.capacity()[0] == 0

@@ -32,9 +32,10 @@ def run_job(outdir, tmp_path, inference_url):
     opened = []
 
     def run(video: Path, key: str | None = None, adapters=None, environment=None, synthesized: Path | None = None,
-            timeout_s: float = 300) -> "JobRun":
+            timeout_s: float = 300, inference_server=None) -> "JobRun":
         pipeline = LocalPipeline(synthesized or outdir, adapters=adapters, extra_environment=environment,
-                                 retry_wait_scale=RETRY_WAIT_SCALE, inference_url=inference_url)
+                                 retry_wait_scale=RETRY_WAIT_SCALE, inference_url=inference_url,
+                                 inference_server=inference_server)
         pipeline.__enter__()
         opened.append(pipeline)
         submitted = pipeline.submit(video, key=key)

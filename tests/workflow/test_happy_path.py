@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from tests.media import make_video
+from videoflow.search import local_inference_server
 
 
 def ffprobe(path) -> dict:
@@ -55,7 +56,8 @@ def test_a_video_without_sound_completes_with_no_audio_and_says_why(run_job, tmp
 
 
 def test_the_event_log_holds_every_step_in_order_without_gaps(run_job, tmp_path):
-    job = run_job(make_video(tmp_path / "talk.mp4", seconds=3))
+    # The model's copy is a server process of its own here (not the worker's shared one): started and stopped by the job.
+    job = run_job(make_video(tmp_path / "talk.mp4", seconds=3), inference_server=local_inference_server)
 
     assert [e["seq"] for e in job.events] == list(range(1, len(job.events) + 1))
     assert job.event_types[:9] == [
@@ -73,6 +75,12 @@ def test_the_event_log_holds_every_step_in_order_without_gaps(run_job, tmp_path)
         "search.indexed", "inference.released", "judgment.budget", "summary.written", "plan.drafted",
         "plan.validated", "render.planned", "cost.recorded", "job.completed", "job.notified",
     ]
+    # The model scales from zero and back: a copy asked for at ingest, embedding the index, gone after the release.
+    detail = {e["type"]: e["detail"] for e in job.events}
+    assert detail["inference.warmed"]["copies"] == 1 and detail["search.indexed"]["embedded_on"] == "endpoint"
+    assert (detail["inference.released"]["jobs_in_flight"], detail["inference.released"]["copies"]) == (0, 0)
+    assert [change for _, change in job.pipeline.inference.history] == [
+        "copies 0", "copies 1", "copy in service (server started)", "copies 0", "server stopped", "no copy"]
 
 
 @pytest.mark.parametrize("name", ["my holiday clip.mp4", "été à Paris – 1.mp4", "c++ 100% (final)+.mp4"])

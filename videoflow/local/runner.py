@@ -86,9 +86,11 @@ class Submitted:
 class LocalPipeline:
     def __init__(self, outdir: Path | None = None, adapters: dict[str, "Adapter | type"] | None = None,
                  extra_environment: dict[str, str] | None = None, template_file: Path | None = None,
-                 retry_wait_scale: float = 1.0, inference_url: str | None = None):
+                 retry_wait_scale: float = 1.0, inference_url: str | None = None, inference_server=None):
         """`template_file`: a template to run as it is. `retry_wait_scale`: the waits between a state's retries are
-        this fraction of the definition's (kept in `retry_waits_s`). `inference_url`: a running inference server."""
+        this fraction of the definition's (kept in `retry_waits_s`). `inference_url`: a running inference server
+        that the model's copy attaches to. `inference_server`: what starts a copy's server instead of
+        videoflow.search.local_inference_server (a context manager yielding its URL; tests inject faults here)."""
         self.outdir = outdir or synthesize()
         self.template = LocalTemplate(json.loads(template_file.read_text()) if template_file
                                       else load_template(self.outdir))
@@ -103,6 +105,7 @@ class LocalPipeline:
         self.function_names: dict[str, str] = {}  # step ("record_cost") -> local function name
         self.retry_wait_scale = retry_wait_scale
         self.inference_url = inference_url
+        self.inference_server = inference_server
         self.retry_waits_s: list[float] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -288,15 +291,23 @@ class LocalPipeline:
         self._stack.append(lambda: (stopping.set(), thread.join(timeout=10)))
 
     def _serve_inference(self) -> None:
-        """The inference container's own server, as a process; functions embed through it."""
+        """The endpoint's model, an inference component whose one copy is the local inference server: started
+        when a function asks for a copy (warm_inference), stopped at zero (release_inference). Functions reach
+        it as InvokeEndpoint, authorized as themselves. `inference_url`: a server the caller keeps running."""
         from lambdas.common import embedding
-        from videoflow.search import HttpEmbedder, local_inference_server
+        from videoflow.local.inference_component import LocalInferenceComponent
 
-        if self.inference_url is None:  # else a server the caller keeps (tests share one per worker)
-            server = local_inference_server()
-            self.inference_url = server.__enter__()
-            self._stack.append(lambda: server.__exit__(None, None, None))
-        embedding.register(CallerChecked(self.access, HttpEmbedder(self.inference_url), "sagemaker:InvokeEndpoint", _endpoint_arn))
+        # At rest, as a deployment settles: SageMaker creates the component with one copy (it creates none with
+        # zero) and the stall monitor's first run takes it to zero (inference_floor.settle).
+        self.inference = LocalInferenceComponent(os.environ["INFERENCE_COMPONENT_NAME"],
+                                                 os.environ["INFERENCE_ENDPOINT_NAME"], copies=0,
+                                                 shared_url=None if self.inference_server else self.inference_url,
+                                                 start_server=self.inference_server)
+        installed = self.inference.installed()
+        installed.__enter__()
+        self._stack.append(lambda: installed.__exit__(None, None, None))
+        embedding.register(CallerChecked(self.access, self.inference.embedder(), "sagemaker:InvokeEndpoint",
+                                         _endpoint_arn))
         self._stack.append(lambda: embedding.register(None))
 
     def asset_directory(self, image) -> Path:
@@ -404,14 +415,17 @@ def _endpoint_arn() -> str:
 
 def _handler_step(props: dict) -> str:
     """The step a function runs: "lambdas.record_cost.handler.handler" -> "record_cost"."""
-    handler = props.get("Handler", "")
-    return handler.split(".")[1] if handler.startswith("lambdas.") else "render_short_clip"  # the one image
+    handler = props.get("Handler") or props.get("ImageConfig", {}).get("Command", [""])[0]
+    return handler.split(".")[1] if handler.startswith("lambdas.") else "render_short_clip"  # the render image
 
 
 def image_handler(staged: Path, image_config: dict):
     """The handler a container-image function runs (ImageConfig.Command, "module.function"), imported
     from the repository folder whose module file is the one staged for the image."""
-    module, _, attribute = image_config["Command"][0].rpartition(".")
+    command = image_config["Command"][0]
+    if command.startswith("lambdas."):  # a step's own handler, in an image that adds what it needs
+        return import_handler(command)
+    module, _, attribute = command.rpartition(".")
     staged_file = staged / f"{module}.py"
     for folder in sorted((ROOT / "containers").iterdir()):
         candidate = folder / f"{module}.py"
