@@ -11,7 +11,22 @@ from lambdas.common.owners import is_principal_arn
 # Bounds of the steps that do not scale with the video (used to size the whole execution).
 SHORT_STEPS_ALLOWANCE_S = 3600  # the Lambda steps, judgment included, with their retries
 FRAME_ATTEMPTS = 3  # the frame job definition's attempts (stacks/analysis.py)
+WHISPER_ATTEMPTS = 3  # the whisper job definition's attempts (stacks/transcriber.py)
+# Its size. Whisper tiny.en int8 decodes with 2 threads at several times real time; 4 GB holds a 4-hour WAV
+# decoded to float32 (0.9 GB) with the VAD's copy and the model (75 MB) beside it.
+WHISPER_VCPU = 2
+WHISPER_MEMORY_MB = 4096
+# What the whisper transcriber's model (tiny.en) can transcribe: Amazon Transcribe's English codes.
+WHISPER_LANGUAGES = ("en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-AB", "en-WL", "en-ZA", "en-NZ")
 RENDER_RETRIES = 2  # a render task that died is run again this many times (stacks/workflow.py)
+KEYFRAME_TIMEOUT_S = 900  # keyframe_inference's timeout (stacks/steps.py): Lambda's ceiling
+KEYFRAME_CPU_ALLOWANCE_S = 300  # of it, kept for embedding on CPU when no copy came within the wait
+# Instance families with an NVIDIA GPU (what the cupy backend runs on); each copy then takes one.
+GPU_INSTANCE_FAMILIES = ("ml.g", "ml.p")
+# Families whose instances have local NVMe storage, encrypted by the instance's own hardware: SageMaker refuses
+# an endpoint config's KmsKeyId for them (CreateEndpointConfig, KmsKeyId; ml.p4d, ml.g4dn and ml.g5 are named in
+# the API reference). Also every "d" family (ml.m5d, ml.c5d, ml.r5d, ...).
+LOCAL_STORAGE_FAMILIES = {"g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "trn1", "trn1n"}
 
 
 class VideoFlowConfig(BaseModel):
@@ -38,22 +53,33 @@ class VideoFlowConfig(BaseModel):
     # A frame job that cannot start (RUNNABLE: no capacity, a requirement no environment meets) is cancelled.
     frames_runnable_timeout_min: int = Field(30, ge=10, le=1440)
     transcribe_language: str = "en-US"
+    # Who turns speech into words: Amazon Transcribe, or "whisper", the local mode's engine (Whisper tiny.en,
+    # int8) as a Batch job on Fargate Spot: English only, less accurate, about a hundredth of the price.
+    transcriber: Literal["transcribe", "whisper"] = "transcribe"
     # False: a job whose transcript cannot be had (Amazon Transcribe failing, throttled past its retries, timed
     # out) completes without one, and the transcript.unavailable event and the manifest say why. True: it FAILS.
     transcript_required: bool = True
-    # Inference: the embedding endpoint (README, "Inference", has the idle cost of each choice).
+    # Inference: the embedding model, an inference component on a SageMaker endpoint that scales to zero
+    # (README, "Inference endpoint and its idle cost"). At rest it keeps inference_min_instances instances
+    # (0: none, nothing bills); warm_inference asks for inference_warm_copies copies while a job is in flight,
+    # target tracking on invocations per copy adds copies up to inference_max_copies.
     inference_instance_type: str = "ml.g5.xlarge"
     inference_backend: Literal["cupy", "numpy"] = "cupy"  # numpy for a CPU instance type
-    inference_idle_instances: int = Field(1, ge=1)  # a real-time endpoint cannot go below 1
-    inference_warm_instances: int = Field(1, ge=1)
+    inference_min_instances: int = Field(0, ge=0)  # instances kept with no job
     inference_max_instances: int = Field(2, ge=1)
-    inference_invocations_per_instance: float = Field(600, gt=0)
+    inference_warm_copies: int = Field(1, ge=1)  # copies a job in flight holds
+    inference_max_copies: int = Field(2, ge=1)
+    inference_invocations_per_copy: float = Field(600, gt=0)  # the target-tracking target, per minute
+    # How long keyframe_inference waits for a copy before it embeds on CPU itself; its timeout
+    # (KEYFRAME_TIMEOUT_S) leaves the rest for that.
+    inference_warm_wait_s: int = Field(300, ge=0, le=KEYFRAME_TIMEOUT_S - KEYFRAME_CPU_ALLOWANCE_S)
+    # What one copy reserves on its instance. The model is 90 MB; the rest is the server, numpy or CuPy.
+    inference_copy_memory_mb: int = Field(2048, ge=128)
+    inference_copy_cpu_cores: float = Field(1, ge=0.25)
     # Percent of endpoint requests and responses captured to S3; 0 (off) by default.
     inference_data_capture_percent: int = Field(0, ge=0, le=100)
     # Public Powertools layer (includes pydantic v2 and the X-Ray SDK) for the runtime below.
     powertools_layer_version: int = 27
-    # Public "AWS SDK for pandas" layer (numpy) for the functions that embed or search.
-    pandas_layer_version: int = 11
     # Judgment: Amazon Bedrock (Converse) when a model id is set, the local planner otherwise.
     bedrock_model_id: str = ""
     plan_min_clip_s: float = Field(15, gt=0)
@@ -96,6 +122,38 @@ class VideoFlowConfig(BaseModel):
         return arns
 
     @model_validator(mode="after")
+    def _inference_bounds_are_consistent(self) -> "VideoFlowConfig":
+        if self.inference_backend == "cupy" and not self.inference_has_gpu:
+            raise ValueError(
+                f"inference_backend=cupy needs an instance type with an NVIDIA GPU (ml.g*, ml.p*), not "
+                f"inference_instance_type={self.inference_instance_type!r}: set inference_backend=numpy for a CPU type")
+        if self.inference_min_instances > self.inference_max_instances:
+            raise ValueError(f"inference_min_instances={self.inference_min_instances} is more than "
+                             f"inference_max_instances={self.inference_max_instances}")
+        if self.inference_warm_copies > self.inference_max_copies:
+            raise ValueError(f"inference_warm_copies={self.inference_warm_copies} is more than "
+                             f"inference_max_copies={self.inference_max_copies}: a job could never get them")
+        return self
+
+    @property
+    def inference_has_gpu(self) -> bool:
+        return self.inference_instance_type.startswith(GPU_INSTANCE_FAMILIES)
+
+    @property
+    def inference_has_local_storage(self) -> bool:
+        family = self.inference_instance_type.removeprefix("ml.").split(".")[0]
+        return family in LOCAL_STORAGE_FAMILIES or family.endswith("d")
+
+    @model_validator(mode="after")
+    def _whisper_speaks_english(self) -> "VideoFlowConfig":
+        if self.transcriber == "whisper" and self.transcribe_language not in WHISPER_LANGUAGES:
+            raise ValueError(
+                f"transcriber 'whisper' transcribes English only (its model is Whisper tiny.en), not "
+                f"transcribe_language={self.transcribe_language!r}: set an English code "
+                f"({', '.join(WHISPER_LANGUAGES)}) or use transcriber 'transcribe'")
+        return self
+
+    @model_validator(mode="after")
     def _workflow_timeout_covers_the_longest_video(self) -> "VideoFlowConfig":
         if self.workflow_timeout_h is not None and self.workflow_timeout_h * 3600 < self.needed_workflow_timeout_s:
             raise ValueError(
@@ -110,6 +168,13 @@ class VideoFlowConfig(BaseModel):
         """The Derivatives task's bound for a video of this length (one MediaConvert attempt)."""
         return self.mediaconvert_timeout_base_s + self.mediaconvert_timeout_per_media_s * _round_half_up(duration_s)
 
+    def transcript_branch_s(self, duration_s: float) -> int:
+        """The transcript branch's bound: Transcribe's polling, or the whisper job waiting RUNNABLE and then
+        each of its attempts bounded by transcribe_timeout_s (stacks/transcriber.py)."""
+        if self.transcriber == "whisper":
+            return self.frames_runnable_timeout_min * 60 + WHISPER_ATTEMPTS * self.transcribe_timeout_s(duration_s)
+        return self.transcribe_timeout_s(duration_s)
+
     def transcribe_timeout_s(self, duration_s: float) -> int:
         """How long the transcript branch polls Amazon Transcribe for a video of this length."""
         return self.transcribe_timeout_base_s + self.transcribe_timeout_per_media_s * _round_half_up(duration_s)
@@ -123,7 +188,7 @@ class VideoFlowConfig(BaseModel):
         render_rounds = math.ceil(self.plan_max_clips / self.render_max_concurrency)
         render_s = render_rounds * (1 + RENDER_RETRIES) * self.render_timeout_min * 60
         return (SHORT_STEPS_ALLOWANCE_S + 2 * self.mediaconvert_timeout_s(longest)
-                + max(self.transcribe_timeout_s(longest), vision_s) + render_s)
+                + max(self.transcript_branch_s(longest), vision_s) + render_s)
 
     @property
     def workflow_timeout_s(self) -> int:

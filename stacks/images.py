@@ -1,10 +1,14 @@
-"""Build folders for the frame and render images: a container's own folder plus the modules they share.
+"""Build folders for the images: a container's own folder plus the code it shares with the repository.
 
 Docker copies only what is inside the build folder, and both workers use containers/s3_errors.py.
 So, like the Lambda code asset (functions.lambda_code), each folder is staged at synth: the
 container's files with the shared modules beside them, flat, as the Dockerfile copies them into
 /app. The local runner runs the same staged folder as the image's WORKDIR, and the asset hash
 still changes only when a file the image holds changes.
+
+The embedding image (the functions that embed, keyframe_inference and search_api) holds Python
+packages at their repository paths instead: the steps it runs, lambdas/common, and the CPU encoder
+(containers/inference/model.py, imported as containers.inference.model).
 """
 
 import shutil
@@ -12,14 +16,27 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_IMAGE_MODULES = {"frames": ("containers/s3_errors.py",), "render": ("containers/s3_errors.py",)}
+SHARED_IMAGE_MODULES = {"frames": ("containers/s3_errors.py",), "render": ("containers/s3_errors.py",),
+                        "transcribe": ("containers/s3_errors.py",)}
+# Folders and files copied keeping their repository path (caches left out).
+SHARED_IMAGE_PATHS = {"embedding": (
+    "lambdas/__init__.py", "lambdas/common", "lambdas/keyframe_inference", "lambdas/search_api",
+    "containers/__init__.py", "containers/inference/__init__.py", "containers/inference/model.py",
+)}
+CACHES = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 def stage_image(name: str) -> Path:
     """containers/<name> and its shared modules in a fresh folder (synths side by side never collide)."""
     staging = Path(tempfile.mkdtemp(prefix=f"videoflow-image-{name}-"))
-    shutil.copytree(ROOT / "containers" / name, staging, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for module in SHARED_IMAGE_MODULES[name]:
+    shutil.copytree(ROOT / "containers" / name, staging, dirs_exist_ok=True, ignore=CACHES)
+    for module in SHARED_IMAGE_MODULES.get(name, ()):
         shutil.copyfile(ROOT / module, staging / Path(module).name)
+    for path in SHARED_IMAGE_PATHS.get(name, ()):
+        source, target = ROOT / path, staging / path
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=CACHES)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
     return staging

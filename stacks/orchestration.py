@@ -34,6 +34,7 @@ from stacks.nag import acknowledge, any_task_definition_revision, logical_id, ob
 from stacks.render import Renderer
 from stacks.state import StateLayer
 from stacks.steps import INGEST, OUTPUT, STEPS
+from stacks.transcriber import WhisperTranscriber
 from stacks.wiring import OBJECT_REASONS
 from stacks.workflow import JobWorkflow
 
@@ -43,14 +44,14 @@ READ_ORIGINAL = ["s3:GetObject", "s3:GetObjectVersion"]
 class Orchestration(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, functions: dict[str, PipelineFunction],
                  state: StateLayer, renderer: Renderer, frame_workers: FrameWorkers, dead_letters: sqs.IQueue,
-                 config: VideoFlowConfig):
+                 config: VideoFlowConfig, transcriber: WhisperTranscriber | None = None):
         """`functions`: every step's function by name, and render_short_clip (the renderer's)."""
         super().__init__(scope, construct_id)
         self._dead_letters = dead_letters
         self.mediaconvert_role = self._mediaconvert_role(state)
         workflow = JobWorkflow(self, "Workflow", functions=functions, mediaconvert_role=self.mediaconvert_role,
                                frame_workers=frame_workers, renderer=renderer,
-                               output_bucket=state.output_bucket, config=config)
+                               output_bucket=state.output_bucket, config=config, transcriber=transcriber)
         log_group = logs.LogGroup(
             self, "WorkflowLogs",
             retention=logs.RetentionDays[config.log_retention],
@@ -74,9 +75,10 @@ class Orchestration(Construct):
     def _complete_role(self, workflow: JobWorkflow, functions: dict[str, PipelineFunction], renderer: Renderer,
                        state: StateLayer) -> None:
         """What the workflow's tasks need beyond CDK's own grants, and the reason for each wildcard."""
-        self.state_machine.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:GetObject", "s3:PutObject"], resources=workflow.transcribe_s3_resources,
-        ))
+        if workflow.transcribe_s3_resources:  # none with transcriber: whisper (its job role reads and writes)
+            self.state_machine.add_to_role_policy(iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"], resources=workflow.transcribe_s3_resources,
+            ))
         # batch:submitJob.sync follows the array job and terminates it when the execution is stopped or
         # times out (Step Functions developer guide, "IAM policies for AWS Batch"); CDK grants SubmitJob only.
         self.state_machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))

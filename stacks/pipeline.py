@@ -3,9 +3,10 @@
     Operations         stacks/operations.py     topics and their key, the dead-letter queue, alarms, stall monitor
     Functions          stacks/functions.py      one function per step of stacks/steps.py
     Network            stacks/network.py        the VPC the workers and the endpoint share
-    InferenceEndpoint  stacks/inference.py      the embedding endpoint
+    InferenceEndpoint  stacks/inference.py      the embedding model (an inference component that scales to zero)
     Renderer           stacks/render.py         the clip renderer (Fargate task and Lambda)
     FrameWorkers       stacks/analysis.py       the Batch frame workers
+    WhisperTranscriber stacks/transcriber.py    with `transcriber: whisper`, the speech-to-text Batch job
     Orchestration      stacks/orchestration.py  the state machine, its upload trigger and status rules
     SearchApi          stacks/api.py            the REST API and its search route
     JobsApi            stacks/jobs_api.py       the jobs routes on that API
@@ -21,7 +22,7 @@ from stacks.analysis import FRAME_WORKER_MEMORY_MB, FRAME_WORKER_VCPU, FrameWork
 from stacks.api import SearchApi
 from stacks.config import VideoFlowConfig
 from stacks.functions import Functions
-from stacks.inference import VARIANT, InferenceEndpoint
+from stacks.inference import InferenceEndpoint
 from stacks.jobs_api import JobsApi, LivePush
 from stacks.network import Network
 from stacks.operations import Operations
@@ -29,6 +30,7 @@ from stacks.orchestration import Orchestration
 from stacks.render import Renderer
 from stacks.state import StateLayer
 from stacks.steps import INGEST, OUTPUT
+from stacks.transcriber import WHISPER_MEMORY_MB, WHISPER_VCPU, WhisperTranscriber
 from stacks.wiring import Wiring, function_memory_mb
 
 
@@ -44,9 +46,12 @@ class PipelineLayer(Construct):
                                            capture_bucket=state.output_bucket)
         self.renderer = Renderer(self, "Render", network=self.network, state=state, config=config)
         self.frame_workers = FrameWorkers(self, "FrameWorkers", network=self.network, state=state, config=config)
+        # transcriber: whisper: a Batch job on the frame workers' capacity instead of Amazon Transcribe.
+        self.transcriber = WhisperTranscriber(self, "Transcriber", frame_workers=self.frame_workers, state=state,
+                                              config=config) if config.transcriber == "whisper" else None
         self.orchestration = Orchestration(
             self, "Orchestration", functions={**self.functions.by_name, "render_short_clip": self.renderer.short_clip},
-            state=state, renderer=self.renderer, frame_workers=self.frame_workers,
+            state=state, renderer=self.renderer, frame_workers=self.frame_workers, transcriber=self.transcriber,
             dead_letters=self.operations.dead_letters, config=config,
         )
         self.operations.watch(self.orchestration.state_machine)
@@ -64,6 +69,7 @@ class PipelineLayer(Construct):
                     "connections": self.live_push.connections, "uploads": state.uploads_table},
             environment=self._environment(state, config),
             state_machine=self.orchestration.state_machine, endpoint_arn=self.inference.endpoint_arn,
+            component_arn=self.inference.component_arn,
             notifications=self.operations.notifications,
             manage_connections_arn=self.live_push.manage_connections_arn,
             manage_connections_finding=self.live_push.manage_connections_finding,
@@ -81,12 +87,14 @@ class PipelineLayer(Construct):
             "STATE_MACHINE_ARN": self.orchestration.state_machine.state_machine_arn,
             **config.function_environment(),
             "BEDROCK_MODEL_ID": config.bedrock_model_id,
+            # The embedding model (EndpointSettings, InferenceSettings in lambdas/common/settings.py).
             "INFERENCE_ENDPOINT_NAME": self.inference.endpoint_name,
-            "INFERENCE_VARIANT": VARIANT,
+            "INFERENCE_COMPONENT_NAME": self.inference.component_name,
+            "INFERENCE_WARM_WAIT_S": str(config.inference_warm_wait_s),
             "INFERENCE_LEASES_TABLE": self.inference.leases.table_name,
-            "INFERENCE_IDLE_INSTANCES": str(config.inference_idle_instances),
-            "INFERENCE_WARM_INSTANCES": str(config.inference_warm_instances),
-            "INFERENCE_MAX_INSTANCES": str(config.inference_max_instances),
+            "INFERENCE_WARM_COPIES": str(config.inference_warm_copies),
+            "INFERENCE_MAX_COPIES": str(config.inference_max_copies),
+            "INFERENCE_MIN_INSTANCES": str(config.inference_min_instances),  # record_cost: what bills at rest
             **config.render_environment(),
             "RENDER_TASK_VCPU": str(config.render_task_vcpu),
             "RENDER_TASK_MEMORY_MB": str(config.render_task_memory_mb),
@@ -101,4 +109,7 @@ class PipelineLayer(Construct):
             "WEBSOCKET_CALLBACK_URL": self.live_push.stage.callback_url,
             "STALL_THRESHOLD_MIN": str(config.stall_after_min),
             "STALL_LOOKBACK_H": str(DEFAULT_LOOKBACK_H),
+            # record_cost prices the whisper job instead of Transcribe minutes (only set with transcriber: whisper).
+            **({"TRANSCRIBER": "whisper", "TRANSCRIBER_VCPU": str(WHISPER_VCPU),
+                "TRANSCRIBER_MEMORY_MB": str(WHISPER_MEMORY_MB)} if self.transcriber else {}),
         }

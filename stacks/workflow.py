@@ -41,6 +41,7 @@ from stacks.retries import (
     retry_transient,
 )
 from stacks.steps import STEP
+from stacks.transcriber import WhisperTranscriber, submit_whisper_job
 
 TRANSCRIBE_FIRST_WAIT_S = 1
 TRANSCRIBE_MAX_WAIT_S = 30
@@ -67,10 +68,13 @@ class JobWorkflow(Construct):
         renderer: Renderer,
         output_bucket: s3.IBucket,
         config: VideoFlowConfig,
+        transcriber: WhisperTranscriber | None = None,
     ):
+        """`transcriber`: the whisper Batch job (config `transcriber: whisper`); None: Amazon Transcribe."""
         super().__init__(scope, construct_id)
         self._functions = functions
         self._config = config
+        self._transcriber = transcriber
 
         # The input's fault (REJECTED) is caught by name and recorded here; the job then ends without
         # error. Anything else fails the execution AT the failing step, so that RedriveExecution (the
@@ -155,14 +159,17 @@ class JobWorkflow(Construct):
 
     def _transcript_branch(self, output_bucket: s3.IBucket) -> sfn.IChainable:
         """Amazon Transcribe, awaited by a Wait loop (no Lambda waits), bounded by the seconds waited (sized from the
-        video's length). With transcript_required false, a transcript that cannot be had ends the branch in an
-        empty one that says why (NormalizeTranscript, given $.transcript_unavailable)."""
+        video's length); or, with `transcriber: whisper`, the whisper Batch job (_whisper). With transcript_required
+        false, a transcript that cannot be had ends the branch in an empty one that says why (NormalizeTranscript,
+        given $.transcript_unavailable)."""
         normalize = self._step("normalize_transcript")
         normalize.next(self._step("build_captions")).next(sfn.Pass(
             self, "TranscriptResults",
             parameters={"transcript": sfn.JsonPath.object_at("$.transcript"),
                         "captions": sfn.JsonPath.object_at("$.captions")},
         ))
+        if self._transcriber is not None:
+            return self._whisper(normalize)
         transcribe_jobs = cdk.Stack.of(self).format_arn(
             service="transcribe", resource="transcription-job", resource_name="*",
         )
@@ -246,6 +253,23 @@ class JobWorkflow(Construct):
         return (
             sfn.Choice(self, "HasAudio?")
             .when(sfn.Condition.is_present("$.derivatives.audio.key"), start)
+            .otherwise(normalize)
+        )
+
+    def _whisper(self, normalize: tasks.LambdaInvoke) -> sfn.IChainable:
+        """`transcriber: whisper`: one Batch job (stacks/transcriber.py) instead of the Transcribe loop, retried and
+        caught like it; it writes the same document to the same key, so NormalizeTranscript is the same step."""
+        submit, located = submit_whisper_job(self, self._transcriber, self._config)
+        retry_throttled(submit, BATCH_THROTTLED_ERRORS)
+        retry_transient(submit, BATCH_TRANSIENT_ERRORS, interval_s=5)
+        if not self._config.transcript_required:
+            submit.add_catch(normalize, errors=["States.ALL"], result_path="$.transcript_unavailable")
+            normalize.add_catch(normalize, errors=TRANSCRIPT_UNAVAILABLE_ERRORS, result_path="$.transcript_unavailable")
+        located.next(normalize)
+        self.transcribe_s3_resources = []  # the job role reads and writes, not the workflow
+        return (
+            sfn.Choice(self, "HasAudio?")
+            .when(sfn.Condition.is_present("$.derivatives.audio.key"), submit)
             .otherwise(normalize)
         )
 

@@ -4,6 +4,7 @@
     videoflow cost --idle [--json] [--template FILE]
                                            the stack's cost per month with no job (videoflow/idle_cost.py),
                                            from FILE or from a synthesis of the app
+    videoflow cost --video-hour [--json]   what one hour of video costs to process, with each transcriber
 
 The figures come from lambdas/common/prices.py (one versioned table, us-east-1, on-demand,
 approximate); `estimate_per_video_hour()` uses the same table and the same arithmetic
@@ -30,6 +31,8 @@ from lambdas.record_cost.pricing import (
     Usage,
     compute_cost,
 )
+from lambdas.record_cost.transcription import WHISPER_PURPOSE, whisper_seconds
+from stacks.config import WHISPER_MEMORY_MB, WHISPER_VCPU
 
 EXIT_OK, EXIT_MISSING = 0, 2
 DEFAULT_OUT = Path("videoflow-out")
@@ -45,7 +48,11 @@ def add_cost_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
                       help="price the synthesized template's resources that bill with no job running")
     cost.add_argument("--template", type=Path, metavar="FILE",
                       help="with --idle: a CloudFormation template (default: synthesize the app)")
-    cost.add_argument("--json", action="store_true", help="with --idle: print JSON instead of a table")
+    cost.add_argument("--video-hour", action="store_true",
+                      help="price one hour of 1080p video with speech, with Amazon Transcribe and with whisper")
+    cost.add_argument("--instance-type", default="ml.g5.xlarge",
+                      help="with --video-hour: the endpoint's instance type the job holds (default %(default)s)")
+    cost.add_argument("--json", action="store_true", help="with --idle or --video-hour: print JSON, not a table")
     return cost
 
 
@@ -53,6 +60,8 @@ def run_cost(args: argparse.Namespace) -> int:
     """Dispatch the parsed `cost` subcommand: a job's cost, or with --idle the idle cost."""
     if args.idle:
         return idle_command(args.template, as_json=args.json)
+    if args.video_hour:
+        return video_hour_command(as_json=args.json, instance_type=args.instance_type)
     if args.job_id is None:
         print("Pass a JOB id, or --idle for the stack's cost with no job.", file=sys.stderr)
         return EXIT_MISSING
@@ -83,6 +92,35 @@ def idle_command(template_path: Path | None = None, *, as_json: bool = False) ->
         for line in format_idle_table(cost):
             print(line)
     return EXIT_OK
+
+
+def video_hour_command(*, as_json: bool = False, instance_type: str = "ml.g5.xlarge") -> int:
+    """Print the per-video-hour estimate with each transcriber (the README's table)."""
+    estimates = {transcriber: estimate_per_video_hour(transcriber=transcriber, instance_type=instance_type)
+                 for transcriber in TRANSCRIBERS}
+    if as_json:
+        print(json.dumps({name: {key: value for key, value in estimate.items() if key != "report"}
+                          for name, estimate in estimates.items()}, indent=2))
+    else:
+        for line in format_video_hour_table(estimates):
+            print(line)
+    return EXIT_OK
+
+
+def format_video_hour_table(estimates: dict[str, dict]) -> list[str]:
+    """One row per service, one column per transcriber, then the totals with and without the endpoint's share."""
+    names = list(estimates)
+    first = estimates[names[0]]
+    lines = [f"One hour of 1080p30 video with speech, in {first['currency']}, approximate (prices "
+             f"{first['prices_version']}, endpoint {first['instance_type']}; videoflow.cost.estimate_per_video_hour)",
+             f"  {'service':<15}" + "".join(f" {name:>11}" for name in names)]
+    for service in SERVICES:
+        lines.append(f"  {service:<15}" + "".join(f" {_usd(estimates[name]['by_service'][service]['usd']):>11}"
+                                                   for name in names))
+    lines.append(f"  {'total':<15}" + "".join(f" {_usd(estimates[name]['total_usd']):>11}" for name in names))
+    lines.append(f"  {'w/o sagemaker':<15}" + "".join(
+        f" {_usd(estimates[name]['total_without_sagemaker_share_usd']):>11}" for name in names))
+    return lines
 
 
 def cost_command(job_id: str, out_dir: Path) -> int:
@@ -165,11 +203,16 @@ ESTIMATE_LAMBDA_MS = {
     "record_cost": 1_000,
 }
 ESTIMATE_RECORD_COST_MEMORY_MB = 256
+TRANSCRIBERS = ("transcribe", "whisper")
+# Amazon Transcribe's batch turnaround for an hour of audio, as the estimate assumes it (the service does
+# not publish one; 15 min is a round, conservative figure). The whisper job's comes from its engine speed.
+ESTIMATE_TRANSCRIBE_WALL_S = 15 * 60
 
 
 def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml.g5.xlarge",
                             model_id: str | None = "anthropic.claude-3-5-haiku-20241022-v1:0",
-                            function_memory_mb: dict[str, int] | None = None) -> dict:
+                            function_memory_mb: dict[str, int] | None = None,
+                            transcriber: str = "transcribe") -> dict:
     """What one hour of 1080p video with speech costs to process, by service, with the same arithmetic as a job.
 
     Assumptions (each is a round figure; change one and the function shows its effect):
@@ -184,18 +227,21 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
     * Frames: one every 2 s = 1,800 frames, in chunks of 60 = 30 Batch array children on
       Fargate Spot, 1 vCPU and 2 GB each, each running 45 s start-up + 0.1 s per frame = 51 s,
       billed 60 s (Fargate's minimum), each with a public IPv4 address while it runs.
-    * Transcribe: the 60 min of clean audio, batch, tier 1.
+    * `transcriber="transcribe"`: Amazon Transcribe on the 60 min of clean audio, batch, tier 1,
+      taking 15 min. `transcriber="whisper"`: no Transcribe; one Batch job on Fargate Spot,
+      2 vCPU and 4 GB with a public IPv4 address, for 60 s of start-up + 0.2 s per second of
+      audio = 780 s (lambdas/record_cost/transcription.py: WHISPER_START_S, WHISPER_S_PER_AUDIO_S).
     * Step Functions: the 25 states of a completed job plus 5 per Transcribe poll; Transcribe
       taking 15 min means 34 polls with the 1-2-4-8-16-30 s back-off: 25 + 5 x 34 + 1 (this
-      step) = 196 transitions.
+      step) = 196 transitions. With whisper, one Batch task and one Pass instead: 25 + 1 + 1 = 27.
     * Lambda: one invocation of each step, with the run times in ESTIMATE_LAMBDA_MS (the longest:
       keyframe_inference 30 s embedding about 900 transcript windows, aggregate_frames 10 s),
       at the memory sizes of stacks/steps.py.
-    * SageMaker: the job holds the warm floor (1 instance of `instance_type`) alone, from just
-      after ingest to the end: MediaConvert 10 min + Transcribe 15 min (the frames finish
-      within it) + 1 min of embedding = 26 min. With the default floors (idle 1, warm 1) that
-      instance runs anyway: this is the job's share of it, not an extra charge (the idle cost
-      per month, `videoflow cost --idle`, already counts it).
+    * SageMaker: the job holds one copy of the model (1 instance of `instance_type`) alone, from
+      just after ingest to the release: MediaConvert 10 min + the transcription (Transcribe 15 min,
+      whisper 13 min; the frames finish within it) + 1 min of embedding = 26 min (24 with whisper).
+      The endpoint scales to zero by default (inference_min_instances 0), so this instance runs
+      for the job: an extra charge, shared only when jobs overlap.
     * Bedrock (issue 4's judgment, when Bedrock is configured; `model_id=None` leaves it out):
       a summary and a plan, each reading the transcript (about 9,000 words, 12,000 tokens) and
       the shot signals (3,000 tokens): 30,000 input tokens and 2,400 output tokens.
@@ -208,12 +254,19 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
 
         function_memory_mb = {step.function: step.memory_mb for step in STEPS}
         function_memory_mb.setdefault("record_cost", ESTIMATE_RECORD_COST_MEMORY_MB)
+    if transcriber not in TRANSCRIBERS:
+        raise ValueError(f"transcriber must be one of {', '.join(TRANSCRIBERS)}, not {transcriber!r}")
     duration_s, frames, frames_per_chunk = 3600.0, 1800, 60
     chunks = frames // frames_per_chunk
+    whisper = transcriber == "whisper"
     polls = 34
-    held_s = (10 + 15 + 1) * 60
+    transcript_s = whisper_seconds(duration_s) if whisper else ESTIMATE_TRANSCRIBE_WALL_S
+    held_s = 10 * 60 + transcript_s + 60
+    transitions = 25 + 1 + 1 if whisper else 25 + 5 * polls + 1
+    whisper_job = [FargateTasks(purpose=WHISPER_PURPOSE, task_seconds=[whisper_seconds(duration_s)],
+                                vcpu=WHISPER_VCPU, memory_gb=WHISPER_MEMORY_MB / 1024)] if whisper else []
     usage = Usage(
-        job_id="estimate: one hour of 1080p30 video with speech",
+        job_id=f"estimate: one hour of 1080p30 video with speech, transcriber {transcriber}",
         mediaconvert=[
             MediaConvertOutput(name="proxy", rate="avc_sd_basic", duration_s=duration_s),
             MediaConvertOutput(name="audio", rate="audio_only", duration_s=duration_s,
@@ -222,13 +275,13 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
         ],
         lambdas=[LambdaInvocation(function=name, duration_ms=ms, memory_mb=function_memory_mb.get(name, 256),
                                   measured_by="assumed") for name, ms in ESTIMATE_LAMBDA_MS.items()],
-        state_transitions=25 + 5 * polls + 1,
+        state_transitions=transitions,
         fargate=[FargateTasks(purpose="frame workers",
                               task_seconds=[WORKER_START_S + frames_per_chunk * WORKER_S_PER_FRAME] * chunks,
-                              vcpu=1, memory_gb=2)],
-        transcribe_audio_s=duration_s,
+                              vcpu=1, memory_gb=2), *whisper_job],
+        transcribe_audio_s=0.0 if whisper else duration_s,
         sagemaker=SageMakerShare(instance_type=instance_type, held_s=held_s, instances=1, jobs_sharing=1,
-                                 idle_instances=1),
+                                 idle_instances=0),
         model_calls=[ModelCall(model_id=model_id, input_tokens=15_000, output_tokens=400),
                      ModelCall(model_id=model_id, input_tokens=15_000, output_tokens=2_000)] if model_id else [],
         s3_put_requests=frames + 2 + chunks + 10,
@@ -240,6 +293,8 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
     without_sagemaker = report.total_usd - report.by_service["sagemaker"].usd
     return {
         "video": {"duration_s": duration_s, "width": 1920, "height": 1080, "frame_rate": 30, "speech": True},
+        "transcriber": transcriber,
+        "instance_type": instance_type,
         "prices_version": report.prices_version,
         "currency": report.currency,
         "by_service": {service: {"quantity": cost.quantity, "unit": cost.unit, "usd": cost.usd}

@@ -199,11 +199,14 @@ def unavailable_reason(error: StepError) -> str:
         cause = json.loads(error.cause)
     except (json.JSONDecodeError, TypeError):
         cause = error.cause
+    transcriber = "Amazon Transcribe"
+    if isinstance(cause, dict) and cause.get("StatusReason"):  # a Batch job's description: transcriber whisper
+        transcriber, cause = f"The whisper transcriber (Batch job {cause.get('JobName', '')})", cause["StatusReason"]
     message = str(cause.get("errorMessage") or cause) if isinstance(cause, dict) else str(cause)
     message = " ".join(message.split())
     if error.error not in (TranscriptionFailed.__name__, TranscriptionTimedOut.__name__, TranscriptMissing.__name__):
-        message = f"Amazon Transcribe could not be used ({error.error}): {message}" if message else \
-            f"Amazon Transcribe could not be used ({error.error})."
+        message = f"{transcriber} could not be used ({error.error}): {message}" if message else \
+            f"{transcriber} could not be used ({error.error})."
     text = f"No transcript: {message}"
     return text if len(text) <= 500 else text[:499] + "…"
 

@@ -1,7 +1,8 @@
 """record_cost: the job's cost by service, stored with the job (thin handler over logic.record_cost).
 
 Its settings (record_cost/config.py) are the deployment's sizes: every function's memory, the
-endpoint's instance type and idle floor, the frame worker's size. The execution history is
+endpoint's instance type and idle floor, the frame worker's size, and with `transcriber: whisper`
+the transcriber and its job's size (TRANSCRIBER*). The execution history is
 read with states:GetExecutionHistory (best effort: events otherwise).
 """
 

@@ -20,8 +20,8 @@ What each service's quantity comes from:
 | mediaconvert | output minutes per output (proxy, audio, frames) | source duration x outputs present; 10 s minimum each |
 | lambda | GB-seconds and requests | each invocation's duration (execution history, or `duration_ms`, or event gaps) x FUNCTION_MEMORY_MB |
 | step_functions | state transitions | `transitions` in the request, else the history's entered states, else one per event (a lower bound) |
-| batch_fargate | vCPU-, GB-seconds, public IPv4 hours | frame chunks x measured worker seconds (`worker_seconds` on frames.aggregated) or an estimate; any `fargate_task` in an event |
-| transcribe | audio minutes | source duration when the job had audio and reached the analysis; 15 s minimum |
+| batch_fargate | vCPU-, GB-seconds, public IPv4 hours | frame chunks x measured worker seconds (`worker_seconds` on frames.aggregated) or an estimate; with TRANSCRIBER=whisper the whisper job's seconds (its task in the execution history, or an estimate from the audio's length: transcription.py); any `fargate_task` in an event |
+| transcribe | audio minutes | source duration when the job had audio and reached the analysis; 15 s minimum; none with TRANSCRIBER=whisper |
 | sagemaker | instance-hours | this job's share of the warm floor from inference.warmed to inference.released |
 | bedrock | input and output tokens | `model.called` events |
 | s3, dynamodb | requests, request units | estimated from the counts of frames, chunks and events |

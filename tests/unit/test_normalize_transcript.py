@@ -309,6 +309,18 @@ def test_given_transcribe_refused_the_job_when_the_workflow_goes_on_without_it_t
         "transcript.unavailable", reason, "Transcribe.LimitExceededException")
 
 
+def test_given_the_whisper_batch_job_failed_when_the_workflow_goes_on_without_it_then_the_reason_is_the_jobs(aws_state):
+    state = _state()
+    del state["transcription"]  # transcriber: whisper: TranscribeSpeech (batch:submitJob.sync) failed for good
+    state["transcript_unavailable"] = {"Error": "States.TaskFailed", "Cause": json.dumps({
+        "JobName": f"whisper-{JOB_ID}", "Status": "FAILED", "Attempts": [{"ExitCode": 3}],
+        "StatusReason": "Essential container in task exited"})}
+
+    assert _normalize(state).unavailable_reason == (
+        f"No transcript: The whisper transcriber (Batch job whisper-{JOB_ID}) could not be used (States.TaskFailed): "
+        "Essential container in task exited")
+
+
 def test_given_a_failed_transcribe_job_caught_by_the_workflow_when_normalized_again_then_it_does_not_raise_again(
         aws_state):
     # NormalizeTranscript raised TranscriptionFailed; its Catch brings the same state back with the Lambda error.

@@ -2,7 +2,9 @@
 
 An array job of size N runs its container's own entrypoint N times as local processes, at
 most one per core, each with AWS_BATCH_JOB_ARRAY_INDEX set and AWS_ENDPOINT_URL pointing
-at the local account's moto server. Each child is retried exactly as the synthesized job
+at the local account's moto server; a job without ArrayProperties runs it once. The container
+sees the job definition's Environment with the submission's overrides over it, and the job
+role's credentials; each attempt is bounded by the submission's Timeout, else the definition's. Each child is retried exactly as the synthesized job
 definition's RetryStrategy says (Attempts, EvaluateOnExit matched in order on status
 reason, reason and exit code; no match means retry) and killed after its attempt timeout.
 The answer is DescribeJobs' shape; a failed array job fails the task as Batch does.
@@ -26,7 +28,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from unittest import mock
 
@@ -79,6 +81,7 @@ class JobDefinition:
     timeout_s: float | None
     credentials: dict  # the job role's, as the container's credential provider would give them
     vcpus: float = 1.0
+    environment: dict = field(default_factory=dict)  # ContainerProperties.Environment
 
     def action_after(self, attempt: Attempt) -> str:
         """RETRY or EXIT for a failed attempt, by the first EvaluateOnExit rule that matches."""
@@ -133,11 +136,14 @@ class LocalBatch:
     def __call__(self, parameters: dict) -> dict:
         validate_request("batch", "SubmitJob", parameters, BatchClientException)
         definition = self.definitions[parameters["JobDefinition"]]
+        if parameters.get("Timeout", {}).get("AttemptDurationSeconds"):  # SubmitJob's timeout overrides the definition's
+            definition = replace(definition, timeout_s=float(parameters["Timeout"]["AttemptDurationSeconds"]))
         queue = self.queues[parameters["JobQueue"]]
         size = parameters.get("ArrayProperties", {}).get("Size", 1)
         job = BatchJob(str(uuid.uuid4()))
         self.jobs[job.job_id] = job
-        environment = {e["Name"]: e["Value"] for e in parameters.get("ContainerOverrides", {}).get("Environment", [])}
+        environment = {**definition.environment,
+                       **{e["Name"]: e["Value"] for e in parameters.get("ContainerOverrides", {}).get("Environment", [])}}
         started = int(time.time() * 1000)
         described = {"JobId": job.job_id, "JobName": parameters.get("JobName", ""), "JobQueue": parameters["JobQueue"],
                      "JobDefinition": parameters["JobDefinition"], "CreatedAt": started}
@@ -332,10 +338,11 @@ def _definition(pipeline, logical_id: str, props: dict) -> JobDefinition:
     strategy = props.get("RetryStrategy", {})
     image_directory = pipeline.asset_directory(props["ContainerProperties"]["Image"])
     job_role = pipeline.template.resolve(props["ContainerProperties"].get("JobRoleArn"))
+    name = pipeline.template.names[logical_id]
     credentials = pipeline.access.credentials(pipeline.access.assumed_by(
-        job_role, "ecs-tasks.amazonaws.com", "the frame worker (Batch job role)")) if job_role else {}
+        job_role, "ecs-tasks.amazonaws.com", f"the Batch job {name} (its job role)")) if job_role else {}
     return JobDefinition(
-        name=pipeline.template.names[logical_id],
+        name=name,
         command=_entrypoint(image_directory),
         workdir=image_directory,
         attempts=strategy.get("Attempts", 1),
@@ -343,6 +350,8 @@ def _definition(pipeline, logical_id: str, props: dict) -> JobDefinition:
         timeout_s=props.get("Timeout", {}).get("AttemptDurationSeconds"),
         credentials=credentials,
         vcpus=_vcpus(props["ContainerProperties"].get("ResourceRequirements", []), 1.0),
+        environment={e["Name"]: str(e["Value"]) for e in
+                     pipeline.template.resolve(props["ContainerProperties"].get("Environment", []))},
     )
 
 

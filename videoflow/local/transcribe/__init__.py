@@ -2,17 +2,20 @@
 
 It stands in for the `aws-sdk:transcribe` Start and Get calls with the API's own requests,
 responses and errors, and writes the service's output document to S3, where
-normalize_transcript reads it. Its parts: `jobs` (the API and the asynchronous runs), `engine`
-(speech to words, on this machine) and `output` (the document Amazon Transcribe writes).
+normalize_transcript reads it. Its own part is `jobs` (the API and the asynchronous runs). The
+speech engine (speech to words, on this machine) and the output document (the one Amazon
+Transcribe writes) live in containers/transcribe/ (engine.py, output.py), because the `whisper`
+transcriber's Batch job runs the very same code; they are re-exported here under their names.
 """
 
-from videoflow.local.transcribe.engine import (
+from containers.transcribe.engine import (
     MODEL_PACKAGE,
     RecognizedSegment,
     RecognizedWord,
     SpeechEngine,
     WhisperEngine,
 )
+from containers.transcribe.output import split_punctuation, transcribe_output
 from videoflow.local.transcribe.jobs import (
     REASON_FORMAT_MISMATCH,
     REASON_MEDIA_MISSING,
@@ -32,7 +35,6 @@ from videoflow.local.transcribe.jobs import (
     parse_media_uri,
     start_transcription_job,
 )
-from videoflow.local.transcribe.output import split_punctuation, transcribe_output
 
 __all__ = [
     "MODEL_PACKAGE",

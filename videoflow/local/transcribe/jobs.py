@@ -27,9 +27,9 @@ from urllib.parse import unquote, urlparse
 import boto3
 from botocore.exceptions import ClientError
 
+from containers.transcribe.engine import SpeechEngine, WhisperEngine
+from containers.transcribe.output import transcribe_output
 from videoflow.local.botocore_model import validate_request
-from videoflow.local.transcribe.engine import SpeechEngine, WhisperEngine
-from videoflow.local.transcribe.output import transcribe_output
 
 DEFAULT_REGION = "us-east-1"
 MAX_MEDIA_DURATION_S = 4 * 3600  # Amazon Transcribe's limit for batch jobs

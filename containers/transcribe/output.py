@@ -1,16 +1,19 @@
 """Amazon Transcribe's output document, written from what the engine recognized.
 
-normalize_transcript reads this document in AWS and locally alike, so the local run is only a
-test of that step if the shape is the service's: results.transcripts, results.items with
-pronunciation and separate punctuation items, times as strings, results.audio_segments.
+normalize_transcript reads this one document whichever transcriber made it (Amazon Transcribe,
+the whisper Batch job, the local stand-in), so the shape is the service's: results.transcripts,
+results.items with pronunciation and separate punctuation items, times as strings,
+results.audio_segments. Copied flat into the transcribe image beside engine.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from videoflow.local.transcribe.engine import RecognizedSegment
+if TYPE_CHECKING:  # only for the annotation: in the image this file sits flat beside engine.py
+    from containers.transcribe.engine import RecognizedSegment
 
 ACCOUNT_ID = "123456789012"
 
