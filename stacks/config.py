@@ -73,6 +73,10 @@ class VideoFlowConfig(BaseModel):
     # How long keyframe_inference waits for a copy before it embeds on CPU itself; its timeout
     # (KEYFRAME_TIMEOUT_S) leaves the rest for that.
     inference_warm_wait_s: int = Field(300, ge=0, le=KEYFRAME_TIMEOUT_S - KEYFRAME_CPU_ALLOWANCE_S)
+    # How long a copy takes to start from zero (an instance, the image, the model): warm_inference asks for a
+    # long job's copy this long before the job is expected to embed (lambdas/common/job_timing.py), so the GPU
+    # does not bill through MediaConvert and the transcription. AWS publishes no figure: measure it once deployed.
+    inference_scale_up_s: int = Field(360, ge=0, le=3600)
     # What one copy reserves on its instance. The model is 90 MB; the rest is the server, numpy or CuPy.
     inference_copy_memory_mb: int = Field(2048, ge=128)
     inference_copy_cpu_cores: float = Field(1, ge=0.25)

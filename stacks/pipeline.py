@@ -94,6 +94,7 @@ class PipelineLayer(Construct):
             "INFERENCE_LEASES_TABLE": self.inference.leases.table_name,
             "INFERENCE_WARM_COPIES": str(config.inference_warm_copies),
             "INFERENCE_MAX_COPIES": str(config.inference_max_copies),
+            "INFERENCE_SCALE_UP_S": str(config.inference_scale_up_s),
             "INFERENCE_MIN_INSTANCES": str(config.inference_min_instances),  # record_cost: what bills at rest
             **config.render_environment(),
             "RENDER_TASK_VCPU": str(config.render_task_vcpu),

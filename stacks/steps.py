@@ -60,8 +60,8 @@ class Capability(StrEnum):
 
     PROBE_MEDIA = "mediaconvert:Probe (no resource-level permissions)"
     INVOKE_ENDPOINT = "sagemaker:InvokeEndpoint on the embedding endpoint and its model; DescribeInferenceComponent"
-    SET_INFERENCE_FLOOR = ("RegisterScalableTarget for the model's copies, with DescribeInferenceComponent and "
-                           "UpdateInferenceComponentRuntimeConfig on the model")
+    SET_INFERENCE_FLOOR = ("RegisterScalableTarget and Put/DeleteScheduledAction for the model's copies, with "
+                           "DescribeInferenceComponent and UpdateInferenceComponentRuntimeConfig on the model")
     READ_EXECUTION_HISTORY = "states:GetExecutionHistory on the workflow's executions"
     START_EXECUTION = "states:StartExecution of the workflow"
     REDRIVE_AND_STOP = "states:RedriveExecution and StopExecution on the workflow's executions"

@@ -126,7 +126,9 @@ def _set_inference_floor(scope, function: PipelineFunction, wiring: Wiring) -> N
     # required for API actions on target services"); the functions call both themselves too.
     targets = cdk.Stack.of(scope).format_arn(service="application-autoscaling", resource="scalable-target",
                                              resource_name="*")
-    function.allow(["application-autoscaling:RegisterScalableTarget"], [targets])
+    # A long job's copy is asked for later, by a scheduled action on the same target (inference_floor.hold).
+    function.allow(["application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScheduledAction",
+                    "application-autoscaling:DeleteScheduledAction"], [targets])
     function.allow(["sagemaker:DescribeInferenceComponent", "sagemaker:UpdateInferenceComponentRuntimeConfig"],
                    [wiring.component_arn])
     acknowledge(function.role, {

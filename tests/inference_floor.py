@@ -74,6 +74,10 @@ class EndpointFloor:
             InferenceComponentName=COMPONENT)["RuntimeConfig"]
         return runtime["DesiredCopyCount"], runtime["CurrentCopyCount"]
 
+    def scheduled_actions(self) -> list[dict]:
+        return self._autoscaling.describe_scheduled_actions(ServiceNamespace="sagemaker", ResourceId=RESOURCE_ID,
+                                                            ScalableDimension=SCALABLE_DIMENSION)["ScheduledActions"]
+
     @staticmethod
     def events(job_id: str) -> list[tuple[str, str, dict]]:
         return [(event.type, event.step, event.detail) for event in EventLog("videoflow-events").read(job_id)]

@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from lambdas.common.job_timing import seconds_until_embedding, whisper_seconds
 from lambdas.common.prices import PRICES, Prices
 from lambdas.record_cost.pricing import (
     SERVICES,
@@ -31,7 +32,7 @@ from lambdas.record_cost.pricing import (
     Usage,
     compute_cost,
 )
-from lambdas.record_cost.transcription import WHISPER_PURPOSE, whisper_seconds
+from lambdas.record_cost.transcription import WHISPER_PURPOSE
 from stacks.config import WHISPER_MEMORY_MB, WHISPER_VCPU
 
 EXIT_OK, EXIT_MISSING = 0, 2
@@ -206,13 +207,12 @@ ESTIMATE_RECORD_COST_MEMORY_MB = 256
 TRANSCRIBERS = ("transcribe", "whisper")
 # Amazon Transcribe's batch turnaround for an hour of audio, as the estimate assumes it (the service does
 # not publish one; 15 min is a round, conservative figure). The whisper job's comes from its engine speed.
-ESTIMATE_TRANSCRIBE_WALL_S = 15 * 60
 
 
 def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml.g5.xlarge",
                             model_id: str | None = "anthropic.claude-3-5-haiku-20241022-v1:0",
                             function_memory_mb: dict[str, int] | None = None,
-                            transcriber: str = "transcribe") -> dict:
+                            transcriber: str = "transcribe", scale_up_s: float = 360.0) -> dict:
     """What one hour of 1080p video with speech costs to process, by service, with the same arithmetic as a job.
 
     Assumptions (each is a round figure; change one and the function shows its effect):
@@ -230,18 +230,19 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
     * `transcriber="transcribe"`: Amazon Transcribe on the 60 min of clean audio, batch, tier 1,
       taking 15 min. `transcriber="whisper"`: no Transcribe; one Batch job on Fargate Spot,
       2 vCPU and 4 GB with a public IPv4 address, for 60 s of start-up + 0.2 s per second of
-      audio = 780 s (lambdas/record_cost/transcription.py: WHISPER_START_S, WHISPER_S_PER_AUDIO_S).
+      audio = 420 s (lambdas/common/job_timing.py: WHISPER_START_S, WHISPER_S_PER_AUDIO_S).
     * Step Functions: the 25 states of a completed job plus 5 per Transcribe poll; Transcribe
       taking 15 min means 34 polls with the 1-2-4-8-16-30 s back-off: 25 + 5 x 34 + 1 (this
       step) = 196 transitions. With whisper, one Batch task and one Pass instead: 25 + 1 + 1 = 27.
     * Lambda: one invocation of each step, with the run times in ESTIMATE_LAMBDA_MS (the longest:
       keyframe_inference 30 s embedding about 900 transcript windows, aggregate_frames 10 s),
       at the memory sizes of stacks/steps.py.
-    * SageMaker: the job holds one copy of the model (1 instance of `instance_type`) alone, from
-      just after ingest to the release: MediaConvert 10 min + the transcription (Transcribe 15 min,
-      whisper 13 min; the frames finish within it) + 1 min of embedding = 26 min (24 with whisper).
-      The endpoint scales to zero by default (inference_min_instances 0), so this instance runs
-      for the job: an extra charge, shared only when jobs overlap.
+    * SageMaker: the job holds one copy of the model (1 instance of `instance_type`) alone. It asks for
+      it (a scheduled action, lambdas/common/job_timing.py) `scale_up_s` before it expects to embed,
+      after MediaConvert (10 min) and the transcription (Transcribe 15 min, whisper 7 min), so the
+      instance runs for the copy's start (6 min by default) + 1 min of embedding and the release = 7 min.
+      The endpoint scales to zero by default (inference_min_instances 0), so this instance runs for
+      the job: an extra charge, shared only when jobs overlap.
     * Bedrock (issue 4's judgment, when Bedrock is configured; `model_id=None` leaves it out):
       a summary and a plan, each reading the transcript (about 9,000 words, 12,000 tokens) and
       the shot signals (3,000 tokens): 30,000 input tokens and 2,400 output tokens.
@@ -260,8 +261,8 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
     chunks = frames // frames_per_chunk
     whisper = transcriber == "whisper"
     polls = 34
-    transcript_s = whisper_seconds(duration_s) if whisper else ESTIMATE_TRANSCRIBE_WALL_S
-    held_s = 10 * 60 + transcript_s + 60
+    # The copy is asked for scale_up_s before the job embeds (or at ingest, for a job shorter than that).
+    held_s = min(seconds_until_embedding(duration_s, transcriber), scale_up_s) + 60
     transitions = 25 + 1 + 1 if whisper else 25 + 5 * polls + 1
     whisper_job = [FargateTasks(purpose=WHISPER_PURPOSE, task_seconds=[whisper_seconds(duration_s)],
                                 vcpu=WHISPER_VCPU, memory_gb=WHISPER_MEMORY_MB / 1024)] if whisper else []

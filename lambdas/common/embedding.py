@@ -57,27 +57,35 @@ ENDPOINT, CPU = "endpoint", "cpu"  # where a function's embeddings were computed
 COPY_POLL_S = 10.0
 
 
-def endpoint_has_copy(settings: EndpointSettings | None = None) -> bool:
-    """Whether the endpoint's model has a copy in service. No component named (a plain endpoint): yes."""
+def copies(settings: EndpointSettings | None = None) -> tuple[bool, int]:
+    """(a copy is in service, copies asked for), from DescribeInferenceComponent. No component (a plain endpoint):
+    (True, 1)."""
     settings = settings or get_settings(EndpointSettings)
     if not settings.inference_component_name:
-        return True
+        return True, 1
     from lambdas.common import aws
 
     described = aws.client("sagemaker").describe_inference_component(
         InferenceComponentName=settings.inference_component_name)
-    copies = described.get("RuntimeConfig", {}).get("CurrentCopyCount", 0)
-    return described.get("InferenceComponentStatus") == "InService" and copies >= 1
+    runtime = described.get("RuntimeConfig", {})
+    in_service = described.get("InferenceComponentStatus") == "InService" and runtime.get("CurrentCopyCount", 0) >= 1
+    return in_service, runtime.get("DesiredCopyCount", 0)
+
+
+def endpoint_has_copy(settings: EndpointSettings | None = None) -> bool:
+    return copies(settings)[0]
 
 
 def wait_for_copy(settings: EndpointSettings, wait_s: float, sleep=time.sleep, clock=time.monotonic) -> float | None:
-    """Seconds waited until the model had a copy, or None when it had none within wait_s."""
+    """Seconds waited until the model had a copy in service, or None: none within wait_s, or none asked for
+    (the job's scheduled ask has not come yet: waiting would only delay it)."""
     started = clock()
     while True:
-        if endpoint_has_copy(settings):
+        in_service, desired = copies(settings)
+        if in_service:
             return clock() - started
         remaining = wait_s - (clock() - started)
-        if remaining <= 0:
+        if remaining <= 0 or not desired:
             return None
         sleep(min(COPY_POLL_S, remaining))
 
@@ -92,7 +100,8 @@ def cpu_embedder() -> Embedder:
 def choose_embedder(wait_s: float, settings: EndpointSettings | None = None) -> tuple[Embedder, str, float]:
     """(embedder, ENDPOINT or CPU, seconds waited): the endpoint once it has a copy, within wait_s; else CPU."""
     settings = settings or get_settings(EndpointSettings)
+    started = time.monotonic()
     waited = wait_for_copy(settings, wait_s)
     if waited is None:
-        return cpu_embedder(), CPU, wait_s
+        return cpu_embedder(), CPU, time.monotonic() - started
     return get_embedder(), ENDPOINT, waited

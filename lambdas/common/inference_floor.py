@@ -15,6 +15,7 @@ still goes wrong only costs latency: a function that finds no copy embeds on CPU
 """
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -31,15 +32,30 @@ class InferenceFloor(Model):
     component: str
     jobs_in_flight: int
     copies: int  # copies asked for after this change (0: the endpoint scales to zero)
+    asked_at: str | None = None  # when a hold asked for them: now, or later by a scheduled action
 
 
-def hold(job_id: str, settings: InferenceSettings) -> InferenceFloor:
+def hold(job_id: str, settings: InferenceSettings, ask_in_s: float = 0.0) -> InferenceFloor:
+    """Take the job's lease and ask for its copies: now, or `ask_in_s` from now through a scheduled action
+    of the component's scalable target (its minimum rises then, and Application Auto Scaling scales out to it)."""
     holders = _update(job_id, settings, "ADD")
+    now = datetime.now(UTC).replace(microsecond=0)
+    if ask_in_s >= 1:
+        at = now + timedelta(seconds=round(ask_in_s))
+        aws.client("application-autoscaling").put_scheduled_action(
+            ServiceNamespace="sagemaker", ScheduledActionName=_scheduled_action(job_id),
+            ResourceId=_resource_id(settings), ScalableDimension=SCALABLE_DIMENSION,
+            Schedule=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})", Timezone="UTC",
+            ScalableTargetAction={"MinCapacity": settings.inference_warm_copies,
+                                  "MaxCapacity": max(settings.inference_warm_copies, settings.inference_max_copies)},
+        )
+        return _floor(settings, len(holders), settings.inference_warm_copies, asked_at=at)
     _set_copies(settings, settings.inference_warm_copies)
-    return _floor(settings, len(holders), settings.inference_warm_copies)
+    return _floor(settings, len(holders), settings.inference_warm_copies, asked_at=now)
 
 
 def release(job_id: str, settings: InferenceSettings) -> InferenceFloor:
+    _cancel_scheduled_ask(job_id, settings)
     holders = _update(job_id, settings, "DELETE")
     if holders:
         return _floor(settings, len(holders), settings.inference_warm_copies)
@@ -81,11 +97,30 @@ def _update(job_id: str, settings: InferenceSettings, action: str) -> set[str]:
     return set(item.get("holders", ()))
 
 
+def _resource_id(settings: InferenceSettings) -> str:
+    return f"inference-component/{settings.inference_component_name}"
+
+
+def _scheduled_action(job_id: str) -> str:
+    return f"videoflow-ask-{job_id}"
+
+
+def _cancel_scheduled_ask(job_id: str, settings: InferenceSettings) -> None:
+    """A job that lets go before its scheduled ask came (it failed, or ran faster) must not ask afterwards."""
+    try:
+        aws.client("application-autoscaling").delete_scheduled_action(
+            ServiceNamespace="sagemaker", ScheduledActionName=_scheduled_action(job_id),
+            ResourceId=_resource_id(settings), ScalableDimension=SCALABLE_DIMENSION)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ObjectNotFoundException":
+            raise
+
+
 def _set_copies(settings: InferenceSettings, copies: int) -> None:
     """The scalable target's minimum first (so target tracking keeps the copies), then the copies themselves."""
     aws.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="sagemaker",
-        ResourceId=f"inference-component/{settings.inference_component_name}",
+        ResourceId=_resource_id(settings),
         ScalableDimension=SCALABLE_DIMENSION,
         MinCapacity=copies,
         MaxCapacity=max(copies, settings.inference_max_copies),
@@ -110,6 +145,6 @@ def _desired_copies(settings: InferenceSettings) -> int:
         InferenceComponentName=settings.inference_component_name).get("RuntimeConfig", {}).get("DesiredCopyCount", 0)
 
 
-def _floor(settings: InferenceSettings, holders: int, copies: int) -> InferenceFloor:
+def _floor(settings: InferenceSettings, holders: int, copies: int, asked_at: datetime | None = None) -> InferenceFloor:
     return InferenceFloor(endpoint=settings.inference_endpoint_name, component=settings.inference_component_name,
-                          jobs_in_flight=holders, copies=copies)
+                          jobs_in_flight=holders, copies=copies, asked_at=asked_at.isoformat() if asked_at else None)

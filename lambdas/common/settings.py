@@ -62,6 +62,9 @@ class InferenceSettings(EndpointSettings):
     inference_leases_table: str = Field(alias="INFERENCE_LEASES_TABLE")
     inference_warm_copies: int = Field(1, alias="INFERENCE_WARM_COPIES", ge=1)
     inference_max_copies: int = Field(2, alias="INFERENCE_MAX_COPIES", ge=1)
+    # How long a copy takes to start from zero: warm_inference asks for it this long before the job embeds.
+    inference_scale_up_s: float = Field(360.0, alias="INFERENCE_SCALE_UP_S", ge=0)
+    transcriber: str = Field("transcribe", alias="TRANSCRIBER")  # the analysis' long pole (lambdas/common/job_timing.py)
 
 
 class IdempotencySettings(BaseModel):

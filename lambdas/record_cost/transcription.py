@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lambdas.common.job_timing import WHISPER_S_PER_AUDIO_S, WHISPER_START_S, whisper_seconds
 from lambdas.record_cost.config import CostConfig
 from lambdas.record_cost.pricing import FargateTasks
 
@@ -21,20 +22,6 @@ if TYPE_CHECKING:
 
 WHISPER_STATE = "TranscribeSpeech"  # the workflow's Batch task with transcriber: whisper (stacks/transcriber.py)
 WHISPER_PURPOSE = "whisper transcriber"
-# The whisper job's seconds when the history could not be read: Fargate bills from the start of the image
-# pull (about 1 GB: Python, CTranslate2, ONNX Runtime, the 75 MB model), then the model loads and decodes.
-# Whisper tiny.en, int8, beam 5, 2 threads: bench/transcript_speed.py measured 0.07 wall seconds per second of
-# audio on 3.5 min of read speech (0.18 on 5 s clips) on two cores; a Fargate vCPU is a hyperthread, half a
-# core, so twice the long-form figure, rounded up: 0.2 s per audio second (5x real time).
-WHISPER_START_S = 60.0
-WHISPER_S_PER_AUDIO_S = 0.2
-
-
-def whisper_seconds(duration_s: float) -> float:
-    """The whisper job's estimated run time for audio of this length."""
-    return WHISPER_START_S + duration_s * WHISPER_S_PER_AUDIO_S
-
-
 def transcription_usage(facts: _JobFacts, config: CostConfig, history_steps: list[tuple[str, float]] | None,
                         transcribe_notes: list[str], fargate_notes: list[str]) -> tuple[float, FargateTasks | None]:
     """(Amazon Transcribe audio seconds, the whisper job's Fargate task or None), with a note on each."""

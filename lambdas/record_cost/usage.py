@@ -359,11 +359,18 @@ def _sagemaker_usage(events: list[Event], config: CostConfig, now: datetime, not
     end = released.at if released else now
     if released is None:
         notes.append("No inference.released event yet: the hold is counted up to now.")
+    # A long job asks for its copy later, through a scheduled action: the instance runs for it from then.
+    start = warmed.at
+    if warmed.detail.get("asked_at"):
+        start = max(start, datetime.fromisoformat(str(warmed.detail["asked_at"])))
+        if start > warmed.at:
+            notes.append(f"The copy was asked for at {start.isoformat()}, {(start - warmed.at).total_seconds():.0f} s "
+                         "after the job took its lease.")
     if not config.inference_instance_type:
         notes.append("INFERENCE_INSTANCE_TYPE is not set.")
     return SageMakerShare(
         instance_type=config.inference_instance_type,
-        held_s=max(0.0, (end - warmed.at).total_seconds()),
+        held_s=max(0.0, (end - start).total_seconds()),
         # One copy of the model fills one instance (stacks/inference.py); older events named the floor.
         instances=int(warmed.detail.get("copies") or warmed.detail.get("min_instances") or 1),
         jobs_sharing=max(1, int(warmed.detail.get("jobs_in_flight") or 1)),

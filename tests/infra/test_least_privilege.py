@@ -13,7 +13,8 @@ RESOURCE_STAR_ACTIONS = {
     # The events stream's event source (push_events): CDK grants ListStreams on "*", as it must.
     "dynamodb:ListStreams",
     # The inference endpoint's floor; what SageMaker needs in a VPC and for its metrics.
-    "application-autoscaling:RegisterScalableTarget", "cloudwatch:PutMetricData",
+    "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScheduledAction",
+    "application-autoscaling:DeleteScheduledAction", "cloudwatch:PutMetricData",
     "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
     "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
     "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",

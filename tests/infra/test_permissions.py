@@ -113,8 +113,9 @@ def test_the_steps_that_hold_or_release_the_model_may_set_its_copies_and_its_lea
 
     # RegisterScalableTarget on inference-component/<name>: Application Auto Scaling also asks for the two
     # SageMaker actions on the component, which the step calls itself as well.
-    access.check(principal, "application-autoscaling:RegisterScalableTarget",
-                 f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/0123456789ab")
+    for action in ("RegisterScalableTarget", "PutScheduledAction", "DeleteScheduledAction"):
+        access.check(principal, f"application-autoscaling:{action}",
+                     f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/0123456789ab")
     params = {"ServiceNamespace": "sagemaker", "ResourceId": f"inference-component/{name}"}
     assert dependent_requests("application-autoscaling", "RegisterScalableTarget", params)
     for action, resource in dependent_requests("application-autoscaling", "RegisterScalableTarget", params):

@@ -5,7 +5,8 @@ DescribeInferenceComponent as in AWS; the CPU path is the same model in the func
 """
 
 import json
-import threading
+import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -42,22 +43,43 @@ def _indexed_event() -> tuple[str, dict]:
     return event.detail["embedded_on"], event.detail
 
 
-def test_given_no_copy_within_the_bound_then_the_index_is_built_on_cpu_and_the_event_says_so(
+def test_given_no_copy_asked_for_then_the_index_is_built_on_cpu_at_once_and_the_event_says_so(
         component, aws_state, monkeypatch):
-    monkeypatch.setenv("INFERENCE_WARM_WAIT_S", "0.3")
+    """Nobody asked for a copy (a long job's scheduled ask has not come yet): waiting would only delay the job."""
+    monkeypatch.setenv("INFERENCE_WARM_WAIT_S", "30")
 
     answer = keyframe_handler(_step_event(aws_state), CONTEXT)
 
     embedded_on, detail = _indexed_event()
-    assert answer["embedded_on"] == embedded_on == "cpu" and detail["waited_for_copy_s"] == 0.3
+    assert answer["embedded_on"] == embedded_on == "cpu" and detail["waited_for_copy_s"] < 1
     assert answer["segment_count"] == 8 and len(load_index(OUTPUT_BUCKET, JOB_ID)) == 8
-    assert component.current == 0  # nobody asked for a copy: the function did not wake the endpoint
+    assert component.current == 0  # the function did not wake the endpoint
+
+
+@contextmanager
+def slow_starting_server_fake(url: str, seconds: float):
+    """A copy that takes `seconds` to come into service (an instance still being provisioned), then the real server."""
+    time.sleep(seconds)
+    yield url
+
+
+def test_given_a_copy_still_starting_past_the_bound_then_the_index_is_built_on_cpu_after_the_bound(
+        component, aws_state, monkeypatch, inference_url):
+    monkeypatch.setenv("INFERENCE_WARM_WAIT_S", "0.3")
+    component.shared_url, component._start_server = None, lambda: slow_starting_server_fake(inference_url, 1.2)
+    component.set_copies(1)
+
+    answer = keyframe_handler(_step_event(aws_state), CONTEXT)
+
+    embedded_on, detail = _indexed_event()
+    assert answer["embedded_on"] == embedded_on == "cpu" and 0.3 <= detail["waited_for_copy_s"] < 1
 
 
 def test_given_a_copy_that_comes_while_waiting_then_the_index_is_built_by_the_endpoint(
-        component, aws_state, monkeypatch):
+        component, aws_state, monkeypatch, inference_url):
     monkeypatch.setenv("INFERENCE_WARM_WAIT_S", "30")
-    threading.Timer(0.2, component.set_copies, args=(1,)).start()  # warm_inference's copy, starting meanwhile
+    component.shared_url, component._start_server = None, lambda: slow_starting_server_fake(inference_url, 0.3)
+    component.set_copies(1)  # warm_inference's copy, still starting
 
     answer = keyframe_handler(_step_event(aws_state), CONTEXT)
 

@@ -314,6 +314,17 @@ def test_given_an_endpoint_kept_at_one_instance_at_rest_then_the_jobs_copy_costs
     assert usage.sagemaker.above_idle_instance_seconds == 0  # the instance kept at rest is paid for anyway
 
 
+def test_given_a_copy_asked_for_by_a_scheduled_action_then_the_job_pays_from_then_on(aws_state):
+    """A long job takes its lease at ingest but asks for its copy later: the instance runs for it from then."""
+    asked_at = (T0 + timedelta(seconds=40.51)).isoformat()
+    entries = [(at, type_, step, {**detail, "asked_at": asked_at} if type_ == "inference.warmed" else detail)
+               for at, type_, step, detail in TALK]
+
+    usage = gather_usage(_request(), _write_log(entries).read(JOB_ID), CONFIG)
+
+    assert usage.sagemaker.held_s == pytest.approx(74.31 - 40.51)
+
+
 def test_usage_from_the_event_log_counts_the_model_calls_tokens(talk_log):
     usage = gather_usage(_request(), talk_log.read(JOB_ID), CONFIG)
 
@@ -558,7 +569,8 @@ def test_the_estimate_per_video_hour_adds_up_from_the_price_table():
     rates = PRICES.mediaconvert_per_output_minute
     assert by_service["mediaconvert"]["usd"] == pytest.approx(
         60 * (rates["avc_sd_basic"] + rates["audio_only"] + rates["audio_normalization"] + rates["frame_capture"]))
-    assert by_service["sagemaker"]["usd"] == pytest.approx(26 / 60 * PRICES.sagemaker_per_instance_hour["ml.g5.xlarge"])
+    # The copy is asked for 6 min (inference_scale_up_s) before the job embeds, and released 1 min after.
+    assert by_service["sagemaker"]["usd"] == pytest.approx(7 / 60 * PRICES.sagemaker_per_instance_hour["ml.g5.xlarge"])
     assert estimate["total_usd"] == pytest.approx(sum(entry["usd"] for entry in by_service.values()))
     assert estimate["prices_version"] == PRICES_VERSION
 

@@ -32,7 +32,7 @@ def test_given_two_jobs_holding_the_endpoint_when_one_releases_then_the_warm_flo
 
     floor = release(JOB)
 
-    assert floor == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 1, "copies": WARM_COPIES}
+    assert floor == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 1, "copies": WARM_COPIES, "asked_at": None}
     assert endpoint_floor.holders() == {OTHER_JOB}
     assert endpoint_floor.capacity() == (WARM_COPIES, MAX_COPIES)
     assert endpoint_floor.copies() == (WARM_COPIES, 1)
@@ -45,7 +45,7 @@ def test_given_the_last_holder_when_it_releases_then_the_model_scales_to_zero_co
 
     floor = release(OTHER_JOB)
 
-    assert floor == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 0, "copies": 0}
+    assert floor == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 0, "copies": 0, "asked_at": None}
     assert endpoint_floor.holders() == set()
     assert endpoint_floor.capacity() == (0, MAX_COPIES)
     assert endpoint_floor.copies() == (0, 0)
@@ -80,7 +80,7 @@ def test_given_a_retried_last_release_when_it_runs_again_then_the_model_stays_at
 
     again = release(JOB)
 
-    assert again == first == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 0, "copies": 0}
+    assert again == first == {"endpoint": ENDPOINT, "component": COMPONENT, "jobs_in_flight": 0, "copies": 0, "asked_at": None}
     assert endpoint_floor.holders() == set()
     assert endpoint_floor.capacity() == (0, MAX_COPIES)
     assert endpoint_floor.copies() == (0, 0)

@@ -7,7 +7,9 @@ moto 5.2.5 knows neither SageMaker inference components nor their scalable dimen
 - UpdateInferenceComponentRuntimeConfig: CopyCount 1 or more starts the server (in the
   background, as SageMaker starts an instance: status Updating until it answers /ping, then
   InService with one copy); 0 stops it and the component has no copy;
-- Application Auto Scaling accepts `sagemaker:inference-component:DesiredCopyCount` targets;
+- Application Auto Scaling accepts `sagemaker:inference-component:DesiredCopyCount` targets, and
+  a scheduled action on one (`at(...)`, as warm_inference asks for a copy ahead of a long job)
+  runs at its time: the copies rise to its MinCapacity, as Application Auto Scaling scales out;
 - `embedder()`, what the functions reach instead of InvokeEndpoint, answers 429 "model not
   ready" while there is no copy in service, as the endpoint does.
 
@@ -54,6 +56,7 @@ class LocalInferenceComponent:
         self._starting: threading.Thread | None = None
         self._lock = threading.RLock()
         self._created = self._modified = datetime.now(UTC)
+        self._scheduled: dict[str, threading.Timer] = {}
         self.set_copies(copies)
 
     # -- the component's state --------------------------------------------------------------
@@ -114,7 +117,35 @@ class LocalInferenceComponent:
             time.sleep(0.02)
         return False
 
+    def schedule(self, name: str, schedule: str, min_capacity: int) -> None:
+        """A scheduled action `at(YYYY-MM-DDThh:mm:ss)` (UTC) raising the minimum: the copies follow at its time."""
+        at = datetime.fromisoformat(schedule.removeprefix("at(").removesuffix(")")).replace(tzinfo=UTC)
+        self.unschedule(name)
+        timer = threading.Timer(max(0.0, (at - datetime.now(UTC)).total_seconds()),
+                                lambda: self.set_copies(max(self.desired, min_capacity)))
+        timer.daemon = True
+        self._scheduled[name] = timer
+        self.history.append((time.monotonic(), f"scheduled {name} at {at.isoformat()}"))
+        timer.start()
+
+    def unschedule(self, name: str) -> None:
+        timer = self._scheduled.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+            self.history.append((time.monotonic(), f"unscheduled {name}"))
+
+    def wait_until_copies(self, desired: int, timeout_s: float = 30.0) -> bool:
+        """Until `desired` copies are asked for and the component has settled (a scheduled action's time came)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.desired >= desired:
+                return self.wait_until_in_service(max(0.0, deadline - time.monotonic()))
+            time.sleep(0.05)
+        return False
+
     def close(self) -> None:
+        for name in list(self._scheduled):
+            self.unschedule(name)
         with self._lock:
             self.desired = 0
         if self._starting is not None:
@@ -171,6 +202,21 @@ class LocalInferenceComponent:
                 return True
             return valid(namespace, r_id, dimension)
 
+        put_scheduled_action = ApplicationAutoScalingResponse.put_scheduled_action
+        delete_scheduled_action = ApplicationAutoScalingResponse.delete_scheduled_action
+
+        def put_scheduled_action_that_runs(response: ApplicationAutoScalingResponse) -> str:
+            answer = put_scheduled_action(response)
+            if response._get_param("ScalableDimension") == SCALABLE_DIMENSION:
+                component.schedule(response._get_param("ScheduledActionName"), response._get_param("Schedule"),
+                                   int(response._get_param("ScalableTargetAction")["MinCapacity"]))
+            return answer
+
+        def delete_scheduled_action_and_its_timer(response: ApplicationAutoScalingResponse) -> str:
+            answer = delete_scheduled_action(response)
+            component.unschedule(response._get_param("ScheduledActionName"))
+            return answer
+
         # moto dispatches a JSON action to the response method of the same name (snake case).
         with (
             mock.patch.object(SageMakerResponse, "describe_inference_component", describe_inference_component,
@@ -179,6 +225,9 @@ class LocalInferenceComponent:
                               update_inference_component_runtime_config, create=True),
             mock.patch.object(autoscaling_models, "_target_params_are_valid", target_params_are_valid),
             mock.patch.object(ApplicationAutoScalingResponse, "_validate_params", validate_autoscaling_params),
+            mock.patch.object(ApplicationAutoScalingResponse, "put_scheduled_action", put_scheduled_action_that_runs),
+            mock.patch.object(ApplicationAutoScalingResponse, "delete_scheduled_action",
+                              delete_scheduled_action_and_its_timer),
         ):
             try:
                 yield self
