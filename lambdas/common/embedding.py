@@ -58,8 +58,8 @@ COPY_POLL_S = 10.0
 
 
 def copies(settings: EndpointSettings | None = None) -> tuple[bool, int]:
-    """(a copy is in service, copies asked for), from DescribeInferenceComponent. No component (a plain endpoint):
-    (True, 1)."""
+    """(a copy is in service, copies on their way), from DescribeInferenceComponent. No component (a plain
+    endpoint): (True, 1)."""
     settings = settings or get_settings(EndpointSettings)
     if not settings.inference_component_name:
         return True, 1
@@ -67,9 +67,9 @@ def copies(settings: EndpointSettings | None = None) -> tuple[bool, int]:
 
     described = aws.client("sagemaker").describe_inference_component(
         InferenceComponentName=settings.inference_component_name)
-    runtime = described.get("RuntimeConfig", {})
-    in_service = described.get("InferenceComponentStatus") == "InService" and runtime.get("CurrentCopyCount", 0) >= 1
-    return in_service, runtime.get("DesiredCopyCount", 0)
+    runtime, status = described.get("RuntimeConfig", {}), described.get("InferenceComponentStatus")
+    in_service = status == "InService" and runtime.get("CurrentCopyCount", 0) >= 1
+    return in_service, 0 if status == "Failed" else runtime.get("DesiredCopyCount", 0)  # a failed copy is not coming
 
 
 def endpoint_has_copy(settings: EndpointSettings | None = None) -> bool:
