@@ -15,7 +15,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from lambdas.common.constants import ANALYSIS_PREFIX, MANIFESTS_PREFIX
+from lambdas.common.constants import ANALYSIS_PREFIX, DERIVATIVES_PREFIX, MANIFESTS_PREFIX
 from stacks.config import VideoFlowConfig
 from stacks.images import stage_image
 from stacks.nag import acknowledge, object_wildcard
@@ -60,18 +60,23 @@ class FrameWorkers(Construct):
         self.job_role = iam.Role(
             self, "JobRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="VideoFlow frame worker: read frames and manifests, write chunk results",
+            description="VideoFlow frame worker: read frames, the proxy and manifests, write chunk results",
         )
         output = state.output_bucket
+        # The frames every 2 s and the proxy (its cuts at its own frame rate, ranged reads): not the audio.
         self.job_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],
-            resources=[output.arn_for_objects("derivatives/*"), output.arn_for_objects(f"{MANIFESTS_PREFIX}*")],
+            resources=[output.arn_for_objects(f"{DERIVATIVES_PREFIX}*/frames/*"),
+                       output.arn_for_objects(f"{DERIVATIVES_PREFIX}*/proxy/*"),
+                       output.arn_for_objects(f"{MANIFESTS_PREFIX}*")],
         ))
         self.job_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:PutObject"], resources=[output.arn_for_objects(f"{ANALYSIS_PREFIX}*")],
         ))
         acknowledge(self.job_role, {
-            object_wildcard(output, "derivatives/"): "Frames live under a per-job prefix decided at run time.",
+            object_wildcard(output, f"{DERIVATIVES_PREFIX}*/frames/"): "Frames live under a per-job prefix decided at "
+                                                                       "run time.",
+            object_wildcard(output, f"{DERIVATIVES_PREFIX}*/proxy/"): "The proxy lives under a per-job prefix.",
             object_wildcard(output, MANIFESTS_PREFIX): "Frame manifests live under a per-job prefix.",
             object_wildcard(output, ANALYSIS_PREFIX): "Chunk results go under a per-job prefix.",
         })

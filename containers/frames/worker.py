@@ -12,10 +12,16 @@ Environment:
     AWS_ENDPOINT_URL           optional; boto3 honours it (the local runner points it at moto)
 
 It writes s3://<bucket>/<RESULTS_PREFIX>chunk-NNNNN.json = {"chunk": n, "frames": [{"index", "t_s",
-"key", "shot_change_score", "sharpness", "brightness", "faces": [{x, y, w, h, score}]}]}. The
-first frame of a chunk is compared with the last frame of the chunk before it, so a cut
-exactly on a chunk boundary is still seen. Running it again rewrites the same key with the
-same content: a retried child is harmless.
+"key", "shot_change_score", "sharpness", "brightness", "faces": [{x, y, w, h, score}]}], "cuts":
+[{"frame", "t_s", "kind", "score", "span"}], "cut_detection": {...}}. The first frame of a chunk is
+compared with the last frame of the chunk before it, so a cut exactly on a chunk boundary is
+still seen. Running it again rewrites the same key with the same content: a retried child is
+harmless.
+
+The cuts (cuts.py) are found at the proxy's own frame rate in the chunk's time range of the
+manifest, [start_s, end_s): the proxy is read from CONTEXT_S before it to CONTEXT_S after it
+(proxy.py, ranged reads), and only boundaries whose first frame lies in the range are kept, so
+neighbouring chunks, which decode the same frames around their common edge, report each cut once.
 
 Exit codes (the job definition's retry strategy can tell them apart):
     0  the chunk's results are written
@@ -42,9 +48,11 @@ from botocore.config import Config
 
 if __package__:
     from containers import s3_errors
-    from containers.frames import analysis
-else:  # run as a script inside the image: analysis.py and s3_errors.py sit beside this file
+    from containers.frames import analysis, cuts, proxy
+else:  # run as a script inside the image: analysis.py, cuts.py, proxy.py and s3_errors.py sit beside this file
     import analysis  # type: ignore[no-redef]
+    import cuts  # type: ignore[no-redef]
+    import proxy  # type: ignore[no-redef]
     import s3_errors  # type: ignore[no-redef]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3, 4
@@ -159,6 +167,8 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
         "face_model": analysis.FACE_MODEL,
         "frames": results,
     }
+    if manifest.get("proxy"):
+        document.update(find_cuts(s3, manifest["proxy"], by_index[config.chunk], config.chunk, log))
     key = result_key(config.results_prefix, config.chunk)
     _call(lambda: s3.put_object(Bucket=config.results_bucket, Key=key, ContentType="application/json",
                                 Body=json.dumps(document, separators=(",", ":")).encode()),
@@ -167,6 +177,33 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
         f"{sum(1 for frame in results if frame['faces'])} with faces, {time.monotonic() - started:.1f}s "
         f"-> s3://{config.results_bucket}/{key}")
     return document
+
+
+def find_cuts(s3, video: dict, chunk: dict, number: int, log) -> dict:
+    """The shot boundaries in the chunk's time range of the proxy: {"cuts": [...], "cut_detection": {...}}."""
+    bucket, key = video["bucket"], video["key"]
+    start_s, end_s = float(chunk.get("start_s") or 0.0), chunk.get("end_s")
+    started = time.monotonic()
+    source = proxy.S3RangeFile.for_object(s3, bucket, key, call=_call)
+    try:
+        with proxy.Proxy(source) as opened:
+            own = (opened.index_at(start_s), None if end_s is None else opened.index_at(float(end_s)))
+            found, count = cuts.scan(
+                opened.frames(max(0.0, start_s - cuts.CONTEXT_S), None if end_s is None else end_s + cuts.CONTEXT_S,
+                              cuts.WORK_WIDTH_PX),
+                opened.fps, (own[0], own[1] if own[1] is not None else 2**62))
+            fps = opened.fps
+    except proxy.ProxyUnreadable as error:
+        raise InputError(f"the proxy s3://{bucket}/{key} cannot be read: {error}") from None
+    seconds = time.monotonic() - started
+    log(f"chunk {number}: {len(found)} cut(s) in frames {own[0]}..{'end' if own[1] is None else own[1] - 1} "
+        f"({count} decoded at {fps:g} fps, {count / max(seconds, 1e-6):.0f} frames/s, "
+        f"{source.requests} range read(s))")
+    return {
+        "cuts": [transition.as_dict(fps) for transition in found],
+        "cut_detection": {"detector_version": cuts.DETECTOR_VERSION, "fps": fps, "first_frame": own[0],
+                          "end_frame": own[1], "frames_decoded": count},
+    }
 
 
 def main(environ: Mapping[str, str] | None = None, s3=None) -> int:

@@ -4,6 +4,10 @@ The Batch array job writes one result per chunk (containers/frames/worker.py); t
 checks that every chunk and every frame of the manifest is there, then writes the frames in
 time order to analysis/<job_id>/timeline.json. The workflow carries only the reference: a
 four-hour video's timeline (7,200 frames) is megabytes, its reference a few hundred bytes.
+
+The workers' cuts (found at the proxy's frame rate, each chunk over its own time range) go into
+the timeline too, in time order: `cuts` and `cut_detection` (the frame rate, the frames decoded).
+A manifest that names a proxy must have cuts from every chunk.
 """
 
 from collections import Counter
@@ -38,6 +42,7 @@ def aggregate_frames(request: AggregateRequest, events: EventLog) -> FrameTimeli
     frames = sorted((frame for chunk in chunks for frame in chunk["frames"]), key=lambda frame: frame["index"])
     _check_complete(request.job_id, manifest, frames)
     faces_frames = sum(1 for frame in frames if frame.get("faces"))
+    cut_fields = _cuts(request.job_id, manifest, chunks)
     timeline = {
         "job_id": request.job_id,
         "bucket": ref.bucket,
@@ -47,12 +52,32 @@ def aggregate_frames(request: AggregateRequest, events: EventLog) -> FrameTimeli
         "analysis_version": chunks[0].get("analysis_version") if chunks else None,
         "face_model": chunks[0].get("face_model") if chunks else None,
         "frames": frames,
+        **cut_fields,
     }
     key = timeline_key(request.job_id)
     storage.put_json(ref.bucket, key, timeline)
     events.append(request.job_id, "frames.aggregated", "AggregateFrames",
                   frames=len(frames), chunks=ref.chunk_count, faces_frames=faces_frames, timeline_key=key)
     return FrameTimelineRef(bucket=ref.bucket, key=key, frame_count=len(frames), faces_frames=faces_frames)
+
+
+def _cuts(job_id: str, manifest: dict, chunks: list[dict]) -> dict:
+    """The chunks' cuts as one list in time order, and how they were found; {} when the manifest has no proxy."""
+    if not manifest.get("proxy"):
+        return {}
+    without = [number for number, chunk in enumerate(chunks) if "cuts" not in chunk]
+    if without:
+        raise FrameResultsMissing(
+            f"The frame analysis of job {job_id} has no cuts for chunk(s) {_ranges(without)}: "
+            "the frame workers did not read the proxy."
+        )
+    detections = [chunk["cut_detection"] for chunk in chunks]
+    cuts = sorted((cut for chunk in chunks for cut in chunk["cuts"]), key=lambda cut: cut["frame"])
+    return {
+        "cuts": cuts,
+        "cut_detection": {"detector_version": detections[0].get("detector_version"), "fps": detections[0]["fps"],
+                          "frames_decoded": sum(detection["frames_decoded"] for detection in detections)},
+    }
 
 
 def _read_chunks(bucket: str, job_id: str, chunk_count: int) -> list[dict]:

@@ -1,5 +1,17 @@
 """detect_shots: turn the frame timeline into a shot list that covers the whole video.
 
+Frame-accurate shots. The frame workers find the cuts at the proxy's own frame rate, each over
+its chunk's time range (containers/frames/cuts.py): hard cuts, dissolves and fades, each on the
+first frame of the new shot. aggregate_frames puts them in the timeline in time order, and
+`merge_cuts` makes the shot boundaries of them: one per place (two boundaries closer than
+MIN_SHOT_S keep the stronger kind, a cut before a fade before a dissolve, then the higher score),
+so a shot is never shorter than that. A shot starts at its first frame's time, frame / fps, and
+the last ends at the media's duration. The frames sampled every 2 s are then handed to the shots
+they fall in, and each shot's keyframe is chosen among its own as before; a shot shorter than
+the sampling interval may hold none (its keyframe is null).
+
+A timeline without cuts (made before the workers read the proxy) falls back to the 2-s frames:
+
 A frame i starts a new shot when its shot-change score (its difference to frame i - 1,
 2 s earlier; see containers/frames/analysis.py) stands out from the frames around it.
 
@@ -36,6 +48,8 @@ CERTAIN = 0.60
 MIN_MARGIN = 0.20
 SPREAD_FACTOR = 3.0
 FACE_KEYFRAME_BONUS = 0.2  # a keyframe with a face describes a shot better than a slightly sharper one without
+MIN_SHOT_S = 0.25
+KIND_PRIORITY = {"cut": 0, "fade": 1, "dissolve": 2}
 
 
 class ShotsRequest(JobRequest):
@@ -82,38 +96,95 @@ def build_shots(frames: list[dict], cuts: list[int], duration_s: float, interval
     end_of_video = duration_s if duration_s > boundaries[-1] else frames[-1]["t_s"] + interval_s
     shots = []
     for number, (first, after) in enumerate(zip(starts, ends, strict=True)):
-        members = frames[first:after]
-        keyframe = max(members, key=lambda frame: (frame["sharpness"] + (FACE_KEYFRAME_BONUS if frame.get("faces")
-                                                                           else 0.0), -frame["index"]))
         shots.append({
             "start_s": boundaries[number],
             "end_s": round(boundaries[number + 1] if number + 1 < len(boundaries) else end_of_video, 3),
-            "first_frame": members[0]["index"],
-            "last_frame": members[-1]["index"],
-            "keyframe": {"index": keyframe["index"], "key": keyframe["key"], "t_s": keyframe["t_s"]},
+            **_members(frames[first:after]),
         })
     return shots
+
+
+def merge_cuts(cuts: list[dict], fps: float) -> list[dict]:
+    """The shot boundaries: the chunks' cuts in time order, one per place, none closer than MIN_SHOT_S."""
+    closest = max(1, round(MIN_SHOT_S * fps))
+    kept: list[dict] = []
+    for cut in sorted(cuts, key=lambda cut: cut["frame"]):
+        if cut["frame"] <= 0:
+            continue
+        if kept and cut["frame"] - kept[-1]["frame"] < closest:
+            if _strength(cut) > _strength(kept[-1]):
+                kept[-1] = cut
+            continue
+        kept.append(cut)
+    return kept
+
+
+def build_frame_accurate_shots(frames: list[dict], cuts: list[dict], fps: float, duration_s: float) -> list[dict]:
+    """Shots covering 0..duration_s, split on the cuts' frames; each holds the sampled frames that fall in it."""
+    starts = [0, *(cut["frame"] for cut in cuts)]
+    shots = []
+    for number, start_frame in enumerate(starts):
+        end_frame = starts[number + 1] if number + 1 < len(starts) else None
+        start_s = round(start_frame / fps, 3)
+        end_s = round(end_frame / fps, 3) if end_frame is not None else round(max(duration_s, start_s), 3)
+        members = [frame for frame in frames if start_s <= frame["t_s"] < end_s
+                   or end_frame is None and frame["t_s"] >= start_s]
+        shot = {"start_s": start_s, "end_s": end_s, "start_frame": start_frame, "end_frame": end_frame,
+                **_members(members)}
+        if number:
+            shot["transition"] = cuts[number - 1]["kind"]
+        shots.append(shot)
+    return shots
+
+
+def _members(members: list[dict]) -> dict:
+    """A shot's sampled frames: the first, the last, and the keyframe (sharpest, a face preferred)."""
+    if not members:
+        return {"first_frame": None, "last_frame": None, "keyframe": None}
+    keyframe = max(members, key=lambda frame: (frame["sharpness"] + (FACE_KEYFRAME_BONUS if frame.get("faces")
+                                                                       else 0.0), -frame["index"]))
+    return {"first_frame": members[0]["index"], "last_frame": members[-1]["index"],
+            "keyframe": {"index": keyframe["index"], "key": keyframe["key"], "t_s": keyframe["t_s"]}}
+
+
+def _strength(cut: dict) -> tuple[int, float]:
+    return -KIND_PRIORITY.get(cut.get("kind", "cut"), 3), float(cut.get("score", 0.0))
 
 
 def detect_shots(request: ShotsRequest, events: EventLog) -> ShotsRef:
     ref = request.frame_timeline
     timeline = storage.get_json(ref.bucket, ref.key)
     frames = sorted(timeline["frames"], key=lambda frame: frame["index"])
-    scores = [float(frame["shot_change_score"]) for frame in frames]
-    thresholds = cut_thresholds(scores)
-    cuts = find_cuts(scores)
-    shots = build_shots(frames, cuts, request.media.duration_s, timeline.get("interval_s"))
     document = {
         "job_id": request.job_id,
         "duration_s": request.media.duration_s,
         "frame_count": len(frames),
         "interval_s": timeline.get("interval_s"),
-        "method": {"name": "adaptive-threshold", "window_frames": WINDOW_FRAMES, "floor": FLOOR,
-                   "certain": CERTAIN, "min_margin": MIN_MARGIN, "spread_factor": SPREAD_FACTOR},
-        "cuts": [{"frame": cut, "t_s": shots[number + 1]["start_s"], "score": scores[cut],
-                  "threshold": round(thresholds[cut], 4)} for number, cut in enumerate(cuts)],
-        "shots": shots,
     }
+    detection = timeline.get("cut_detection")
+    if detection and "cuts" in timeline:
+        fps = float(detection["fps"])
+        cuts = [cut for cut in merge_cuts(timeline["cuts"], fps) if cut["frame"] / fps < request.media.duration_s]
+        document.update({
+            "fps": fps,
+            "method": {"name": "frame-accurate", "detector_version": detection.get("detector_version"),
+                       "frames_decoded": detection.get("frames_decoded"), "min_shot_s": MIN_SHOT_S},
+            "cuts": cuts,
+            "shots": build_frame_accurate_shots(frames, cuts, fps, request.media.duration_s),
+        })
+    else:
+        scores = [float(frame["shot_change_score"]) for frame in frames]
+        thresholds = cut_thresholds(scores)
+        cuts = find_cuts(scores)
+        shots = build_shots(frames, cuts, request.media.duration_s, timeline.get("interval_s"))
+        document.update({
+            "method": {"name": "adaptive-threshold", "window_frames": WINDOW_FRAMES, "floor": FLOOR,
+                       "certain": CERTAIN, "min_margin": MIN_MARGIN, "spread_factor": SPREAD_FACTOR},
+            "cuts": [{"frame": cut, "t_s": shots[number + 1]["start_s"], "score": scores[cut],
+                      "threshold": round(thresholds[cut], 4)} for number, cut in enumerate(cuts)],
+            "shots": shots,
+        })
+    shots = document["shots"]
     key = shots_key(request.job_id)
     storage.put_json(ref.bucket, key, document)
     events.append(request.job_id, "shots.detected", "DetectShots", shot_count=len(shots), shots_key=key)

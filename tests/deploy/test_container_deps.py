@@ -375,6 +375,8 @@ def test_worker_py_analyses_a_chunk_of_frames_from_s3_as_the_batch_child_does(py
     frames = sorted(tmp_path.glob("frame.*.jpg"))
     for frame in frames:
         s3.put_object(Bucket=OUTPUT, Key=prefix + frame.name, Body=frame.read_bytes())
+    # The proxy too: the child finds the cuts in its time range of it, frame by frame.
+    s3.put_object(Bucket=OUTPUT, Key=f"derivatives/{job_id}/proxy/proxy.mp4", Body=video.read_bytes())
     state = {"job_id": job_id,
              "source": {"bucket": INGEST, "key": "uploads/cuts.mp4", "version_id": "v1", "etag": "e",
                         "size_bytes": 1000},
@@ -402,6 +404,7 @@ def test_worker_py_analyses_a_chunk_of_frames_from_s3_as_the_batch_child_does(py
     chunk = json.loads(s3.get_object(Bucket=OUTPUT, Key=results[0])["Body"].read())
     assert [frame["index"] for frame in chunk["frames"]] == list(range(len(frames)))
     assert max(frame["shot_change_score"] for frame in chunk["frames"]) > 0.3  # the cut at 3 s
+    assert [(cut["frame"], cut["kind"]) for cut in chunk["cuts"]] == [(75, "cut")]  # 3 s at 25 fps, on its frame
 
 
 # --- inference: the server with the model the stack deploys, and the model and server tests ---------

@@ -1,21 +1,36 @@
 """detect_shots: the cuts in a frame timeline, and the shots between them.
 
 Over the generated footage of tests/vision.py (hard cuts at known times), the branch runs as
-the workflow runs it (worker, aggregate_frames, detect_shots); the adaptive threshold is also
-tested on its own, on score series that stand for a still scene, a pan and a burst of cuts.
+the workflow runs it (worker, aggregate_frames, detect_shots): the workers find the cuts at the
+proxy's frame rate, detect_shots merges them. The merging is also tested on its own (a boundary
+reported by two chunks, shots shorter than the minimum, a frame rate like 29.97), and so is the
+adaptive threshold of the fallback for timelines without cuts, on 2-s score series that stand
+for a still scene, a pan and a burst of cuts.
 """
 
 
 import pytest
 
-from lambdas.detect_shots.logic import build_shots, find_cuts
+from lambdas.common import storage
+from lambdas.common.events import EventLog
+from lambdas.detect_shots.logic import (
+    ShotsRequest,
+    build_frame_accurate_shots,
+    build_shots,
+    detect_shots,
+    find_cuts,
+    merge_cuts,
+)
 from tests.vision import (
+    CUT_FRAMES,
     CUTS_S,
     DURATION_S,
-    INTERVAL_S,
+    FPS,
+    OUTPUT_BUCKET,
     publish_frames,
     run_all_chunks,
     run_vision,
+    workflow_state,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -24,17 +39,18 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 # --- shots in real footage ---------------------------------------------------------
 
 
-def test_given_a_video_with_three_hard_cuts_when_the_branch_runs_then_each_cut_is_found_within_one_interval(
+def test_given_a_video_with_three_hard_cuts_when_the_branch_runs_then_each_shot_starts_on_its_cut_frame(
     aws_state, cut_frames,
 ):
     ref = publish_frames(aws_state, cut_frames)
     run_all_chunks(ref)
 
-    shots = run_vision(ref)["shots"]
+    document = run_vision(ref)
 
-    found = [shot["start_s"] for shot in shots[1:]]
-    assert len(found) == len(CUTS_S)
-    assert all(abs(at - cut) <= INTERVAL_S for at, cut in zip(found, CUTS_S, strict=True)), found
+    shots = document["shots"]
+    assert [shot["start_frame"] for shot in shots[1:]] == CUT_FRAMES  # the cut at 16 s is on a chunk edge: once
+    assert [shot["start_s"] for shot in shots[1:]] == CUTS_S
+    assert document["fps"] == FPS and document["method"]["name"] == "frame-accurate"
 
 
 def test_given_detected_shots_when_listed_then_they_cover_the_whole_video_without_gaps(aws_state, cut_frames):
@@ -83,6 +99,54 @@ def test_given_noise_below_the_floor_when_scored_then_there_is_no_cut():
     scores = [0.0, 0.01, 0.0, 0.02, 0.25, 0.01, 0.0, 0.02]
 
     assert find_cuts(scores) == []
+
+
+# --- merging the chunks' cuts -----------------------------------------------------------------
+
+
+def test_given_one_boundary_reported_by_two_chunks_a_frame_apart_when_merged_then_it_is_one_cut():
+    chunk_0 = [{"frame": 120, "kind": "cut", "score": 0.8}, {"frame": 399, "kind": "cut", "score": 0.5}]
+    chunk_1 = [{"frame": 400, "kind": "cut", "score": 0.9}, {"frame": 575, "kind": "dissolve", "score": 0.6}]
+
+    merged = merge_cuts(chunk_1 + chunk_0, fps=25.0)
+
+    assert [(cut["frame"], cut["score"]) for cut in merged] == [(120, 0.8), (400, 0.9), (575, 0.6)]
+
+
+def test_given_a_cut_and_a_dissolve_closer_than_a_shot_when_merged_then_the_hard_cut_stays():
+    merged = merge_cuts([{"frame": 100, "kind": "dissolve", "score": 0.9}, {"frame": 104, "kind": "cut", "score": 0.4},
+                         {"frame": 0, "kind": "cut", "score": 1.0}], fps=25.0)
+
+    assert [(cut["frame"], cut["kind"]) for cut in merged] == [(104, "cut")]  # and frame 0 starts no new shot
+
+
+def test_given_cuts_at_29_97_fps_when_shots_are_built_then_each_starts_at_its_frame_over_the_rate():
+    fps = 30000 / 1001
+    frames = [{"index": i, "t_s": 2.0 * i, "key": f"f{i}", "sharpness": 0.5, "faces": []} for i in range(4)]
+    cuts = [{"frame": 100, "kind": "cut"}, {"frame": 110, "kind": "fade"}]
+
+    shots = build_frame_accurate_shots(frames, cuts, fps, duration_s=7.5)
+
+    assert [(shot["start_s"], shot["end_s"]) for shot in shots] == [(0.0, 3.337), (3.337, 3.67), (3.67, 7.5)]
+    assert [shot["start_frame"] for shot in shots] == [0, 100, 110]
+    assert [shot.get("transition") for shot in shots] == [None, "cut", "fade"]
+    # A shot shorter than the 2-s sampling holds no sampled frame: no keyframe rather than another shot's.
+    assert [shot["keyframe"] and shot["keyframe"]["index"] for shot in shots] == [0, None, 2]
+
+
+def test_given_a_timeline_without_cuts_when_shots_are_detected_then_the_2_s_frames_decide(aws_state):
+    frames = [{"index": i, "t_s": 2.0 * i, "key": f"f{i}", "sharpness": 0.5, "faces": [],
+               "shot_change_score": 0.9 if i == 3 else 0.02} for i in range(8)]
+    storage.put_json(OUTPUT_BUCKET, "analysis/old/timeline.json", {"frames": frames, "interval_s": 2.0})
+    state = {**workflow_state(8, 16.0),
+             "frame_timeline": {"bucket": OUTPUT_BUCKET, "key": "analysis/old/timeline.json", "frame_count": 8,
+                                "faces_frames": 0}}
+
+    ref = detect_shots(ShotsRequest.model_validate(state), EventLog("videoflow-events"))
+
+    document = storage.get_json(ref.bucket, ref.key)
+    assert document["method"]["name"] == "adaptive-threshold"
+    assert [shot["start_s"] for shot in document["shots"]] == [0.0, 5.0]
 
 
 def test_given_no_frames_when_shots_are_built_then_one_shot_covers_the_video():

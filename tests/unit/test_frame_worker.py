@@ -16,12 +16,16 @@ import pytest
 
 from containers.frames import worker
 from stacks.images import stage_image
+from tests.edits import Shot, make_edit, transitions
 from tests.vision import (
+    CUT_FRAMES,
     FRAMES_PER_CHUNK,
     FRAMES_PREFIX,
     OUTPUT_BUCKET,
+    PROXY_KEY,
     NoEvents,
     chunk_result,
+    extract_frames,
     publish_frames,
     run_all_chunks,
     worker_env,
@@ -47,6 +51,8 @@ def test_given_a_two_chunk_manifest_when_each_array_index_runs_then_each_chunk_h
     frame = second["frames"][0]
     assert set(frame) == {"index", "t_s", "key", "shot_change_score", "sharpness", "brightness", "faces"}
     assert (frame["index"], frame["t_s"], frame["key"]) == (8, 16, f"{FRAMES_PREFIX}frame.0000008.jpg")
+    assert (first["cut_detection"]["first_frame"], first["cut_detection"]["end_frame"]) == (0, 160)
+    assert (second["cut_detection"]["first_frame"], second["cut_detection"]["end_frame"]) == (160, None)
 
 
 def test_given_a_cut_on_a_chunk_boundary_when_the_second_chunk_runs_then_its_first_frame_scores_the_cut(
@@ -59,6 +65,9 @@ def test_given_a_cut_on_a_chunk_boundary_when_the_second_chunk_runs_then_its_fir
     first_of_chunk_1 = chunk_result(aws_state, 1)["frames"][0]
     assert first_of_chunk_1["index"] == FRAMES_PER_CHUNK
     assert first_of_chunk_1["shot_change_score"] > 0.5
+    # Both chunks decode the proxy around 16 s; only the one whose range holds the cut's frame reports it.
+    assert [cut["frame"] for cut in chunk_result(aws_state, 0)["cuts"]] == CUT_FRAMES[:1]
+    assert [cut["frame"] for cut in chunk_result(aws_state, 1)["cuts"]] == CUT_FRAMES[1:]
 
 
 def test_given_no_array_index_when_the_worker_runs_then_it_is_a_single_job_over_chunk_0(aws_state, cut_frames):
@@ -68,6 +77,32 @@ def test_given_no_array_index_when_the_worker_runs_then_it_is_a_single_job_over_
 
     assert chunk_result(aws_state, 0)["chunk"] == 0
     assert chunk_result(aws_state, 0)["frames"][0]["shot_change_score"] == 0.0
+
+
+def test_given_a_3_s_proxy_with_a_cut_and_a_flash_when_the_worker_runs_then_it_reports_the_cut_on_its_frame(
+    aws_state, tmp_path,
+):
+    shots = [Shot("astronaut", 1.4, "handheld", flashes=(0.6,)), Shot("coffee", 1.6, "pan")]
+    video = make_edit(tmp_path / "proxy.mp4", shots, fps=25, width=320, height=180)
+    ref = publish_frames(aws_state, extract_frames(video, tmp_path / "frames", proxy_fps=None))
+
+    assert worker.main(worker_env(ref, 0)) == worker.EXIT_OK
+
+    result = chunk_result(aws_state, 0)
+    assert [(cut["frame"], cut["t_s"], cut["kind"]) for cut in result["cuts"]] == [
+        (t.frame, t.frame / 25, t.kind) for t in transitions(shots, 25)] == [(35, 1.4, "cut")]
+    assert result["cut_detection"] == {"detector_version": "1", "fps": 25.0, "first_frame": 0, "end_frame": None,
+                                       "frames_decoded": 75}
+
+
+def test_given_the_proxy_missing_when_the_worker_runs_then_it_exits_3_naming_it(aws_state, cut_frames, capsys):
+    ref = publish_frames(aws_state, cut_frames)
+    aws_state.delete_object(Bucket=OUTPUT_BUCKET, Key=PROXY_KEY)
+
+    code = worker.main(worker_env(ref, 0))
+
+    assert code == worker.EXIT_INPUT
+    assert f"reading the proxy s3://{OUTPUT_BUCKET}/{PROXY_KEY}: it does not exist" in capsys.readouterr().err
 
 
 def test_given_a_chunk_already_analysed_when_the_worker_runs_again_then_the_result_is_the_same(aws_state, cut_frames):
@@ -145,6 +180,7 @@ def test_given_a_moto_server_when_the_worker_runs_as_a_process_then_it_writes_it
     assert "chunk 1: 7/7 frames" in completed.stderr
     result = chunk_result(s3, 1)
     assert result["chunk"] == 1 and [frame["index"] for frame in result["frames"]] == list(range(8, 15))
+    assert [cut["frame"] for cut in result["cuts"]] == CUT_FRAMES[1:]  # the proxy read in ranges over HTTP
 
 
 def test_given_a_manifest_that_does_not_exist_when_the_process_runs_then_it_exits_3_with_a_clear_message(
@@ -164,10 +200,10 @@ def test_given_a_manifest_that_does_not_exist_when_the_process_runs_then_it_exit
 
 
 def test_given_the_image_layout_when_worker_py_runs_as_a_script_then_it_imports_its_analysis_beside_it(tmp_path):
-    # The Dockerfile copies s3_errors.py, analysis.py and worker.py from the folder the stack stages into /app
+    # The Dockerfile copies s3_errors.py, analysis.py, cuts.py, proxy.py and worker.py from the folder the stack stages into /app
     # and runs `python worker.py`.
     staged = stage_image("frames")
-    for name in ("s3_errors.py", "analysis.py", "worker.py"):
+    for name in ("s3_errors.py", "analysis.py", "cuts.py", "proxy.py", "worker.py"):
         shutil.copy(staged / name, tmp_path / name)
 
     completed = subprocess.run([sys.executable, "worker.py"], cwd=tmp_path, capture_output=True, text=True,
