@@ -59,6 +59,10 @@ class VideoFlowConfig(BaseModel):
     # False: a job whose transcript cannot be had (Amazon Transcribe failing, throttled past its retries, timed
     # out) completes without one, and the transcript.unavailable event and the manifest say why. True: it FAILS.
     transcript_required: bool = True
+    # Who spoke when: each word's speaker, from Amazon Transcribe's speaker partitioning (ShowSpeakerLabels, with
+    # this as MaxSpeakerLabels: 2..30) or, with transcriber whisper, from the same local diarization as the local
+    # mode (containers/transcribe/diarize.py), at most this many speakers. None: no speakers.
+    max_speakers: int | None = Field(4, ge=2, le=30)
     # Inference: the embedding model, an inference component on a SageMaker endpoint that scales to zero
     # (README, "Inference endpoint and its idle cost"). At rest it keeps inference_min_instances instances
     # (0: none, nothing bills); warm_inference asks for inference_warm_copies copies while a job is in flight,

@@ -188,6 +188,9 @@ class JobWorkflow(Construct):
                 "OutputBucketName": sfn.JsonPath.string_at("$.derivatives.audio.bucket"),
                 "OutputKey": sfn.JsonPath.format(f"{TRANSCRIPTS_PREFIX}{{}}/transcribe.json",
                                                  sfn.JsonPath.string_at("$.job_id")),
+                # Who spoke when: speaker_label on every word (config max_speakers; None: no speakers).
+                **({"Settings": {"ShowSpeakerLabels": True, "MaxSpeakerLabels": self._config.max_speakers}}
+                   if self._config.max_speakers else {}),
             },
             iam_resources=[transcribe_jobs],
             result_selector={"name": sfn.JsonPath.string_at("$.TranscriptionJob.TranscriptionJobName"),

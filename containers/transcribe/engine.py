@@ -8,6 +8,8 @@ bundled Silero VAD. Nothing is fetched at run time (a model directory, not a mod
 passed) and model.bin must match the pinned SHA-256, so a changed package is refused rather than
 run. On read speech (bench/transcript_wer.py) it gives about 4% WER at 7-20x real time on two
 cores, against about 27% for pocketsphinx, the other engine whose English model ships in a package.
+Asked for speakers (`max_speakers`), it labels each word with its speaker by diarize.py, as Amazon
+Transcribe's ShowSpeakerLabels does.
 
 This file is copied flat into the transcribe image (stacks/images.py): it imports nothing of
 the repository.
@@ -15,6 +17,7 @@ the repository.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -23,6 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+if __package__:
+    from containers.transcribe import diarize
+else:  # inside the image: diarize.py sits beside this file
+    import diarize  # type: ignore[no-redef]
 
 SAMPLE_RATE_HZ = 16_000
 MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
@@ -41,6 +49,7 @@ class RecognizedWord:
     start_s: float
     end_s: float
     confidence: float
+    speaker: int | None = None  # 0, 1, ... in order of first speech, when speakers were asked for
 
 
 @dataclass(frozen=True)
@@ -111,10 +120,12 @@ class WhisperEngine:
     one model instance is not meant to decode two streams at once.
     """
 
-    def __init__(self, beam_size: int = 5, cpu_threads: int | None = None, vad: bool = True):
+    def __init__(self, beam_size: int = 5, cpu_threads: int | None = None, vad: bool = True,
+                 diarizer: diarize.SpeakerDiarizer | None = None):
         self.beam_size = beam_size
         self.cpu_threads = cpu_threads or min(4, os.cpu_count() or 1)
         self.vad = vad
+        self.diarizer = diarizer or diarize.SpeakerDiarizer()
         self._model = None
         self._lock = threading.Lock()
 
@@ -130,13 +141,25 @@ class WhisperEngine:
                                        cpu_threads=self.cpu_threads, local_files_only=True)
         return self._model
 
-    def transcribe(self, audio_path: Path, progress: Progress | None = None) -> list[RecognizedSegment]:
+    def transcribe(self, audio_path: Path, progress: Progress | None = None,
+                   max_speakers: int | None = None) -> list[RecognizedSegment]:
         """Speech -> segments of words. No samples at all (an empty stream) is no speech: no segments.
 
-        `progress`, if given, is called after each decoded segment (long audio takes minutes)."""
+        `progress`, if given, is called after each decoded segment (long audio takes minutes).
+        `max_speakers`, if given, labels each word with its speaker (diarize.py), at most that many."""
         samples = decode(audio_path)
         if not len(samples):
             return []
+        segments = self._recognize(samples, progress)
+        if max_speakers is None or not segments:
+            return segments
+        try:
+            turns = self.diarizer.diarize(samples, max_speakers)
+        except diarize.SpeakerModelUnavailable as error:
+            raise ModelUnavailable(str(error)) from None
+        return label_speakers(segments, turns)
+
+    def _recognize(self, samples, progress: Progress | None) -> list[RecognizedSegment]:
         with self._lock:
             model = self._load()
             segments, info = model.transcribe(
@@ -156,6 +179,15 @@ class WhisperEngine:
                 if progress is not None:
                     progress(min(segment.end, info.duration), info.duration)
             return recognized
+
+
+def label_speakers(segments: list[RecognizedSegment], turns: list[diarize.SpeakerTurn]) -> list[RecognizedSegment]:
+    """Each word with the speaker of the turn it overlaps most (diarize.assign_speakers)."""
+    words = [word for segment in segments for word in segment.words]
+    turns = turns or [diarize.SpeakerTurn(0.0, 0.0, 0)]  # words but no turn the VAD kept: one speaker said them
+    speakers = iter(diarize.assign_speakers([(word.start_s, word.end_s) for word in words], turns))
+    return [RecognizedSegment(tuple(dataclasses.replace(word, speaker=next(speakers)) for word in segment.words))
+            for segment in segments]
 
 
 def _segment(segment) -> RecognizedSegment:

@@ -12,6 +12,9 @@ Environment:
     LANGUAGE_CODE              English only (en-US, en-GB, ...): the packaged model is tiny.en
     JOB_NAME                   optional; the document's jobName (default: AWS_BATCH_JOB_ID, else "whisper")
     WHISPER_CPU_THREADS        optional; the engine's threads (the job definition sets its vCPUs)
+    MAX_SPEAKERS               optional; 2..30: label each word's speaker (diarize.py), at most this many,
+                               and write Transcribe's speaker labels (as ShowSpeakerLabels with
+                               MaxSpeakerLabels does); unset or empty: no speakers
     AWS_ENDPOINT_URL           optional; boto3 honours it (the local runner points it at moto)
 
 The engine is containers/transcribe/engine.py, the one the local mode runs (Whisper tiny.en,
@@ -84,6 +87,7 @@ class TranscriberConfig:
     language_code: str
     job_name: str
     cpu_threads: int | None = None
+    max_speakers: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TranscriberConfig:
@@ -102,6 +106,14 @@ class TranscriberConfig:
             raise ConfigError(f"WHISPER_CPU_THREADS must be a whole number, not {raw_threads!r}") from None
         if threads is not None and threads < 1:
             raise ConfigError(f"WHISPER_CPU_THREADS must be at least 1, got {threads}")
+        raw_speakers = environ.get("MAX_SPEAKERS", "").strip()
+        try:
+            max_speakers = int(raw_speakers) if raw_speakers else None
+        except ValueError:
+            raise ConfigError(f"MAX_SPEAKERS must be a whole number, not {raw_speakers!r}") from None
+        if max_speakers is not None and not 2 <= max_speakers <= 30:
+            raise ConfigError(f"MAX_SPEAKERS must be between 2 and 30 (Transcribe's MaxSpeakerLabels), got "
+                              f"{max_speakers}")
         return cls(
             audio_bucket=environ["AUDIO_BUCKET"],
             audio_key=environ["AUDIO_KEY"],
@@ -110,6 +122,7 @@ class TranscriberConfig:
             language_code=language,
             job_name=environ.get("JOB_NAME") or environ.get("AWS_BATCH_JOB_ID") or "whisper",
             cpu_threads=threads,
+            max_speakers=max_speakers,
         )
 
 
@@ -124,7 +137,8 @@ def transcribe_job(config: TranscriberConfig, s3, speech=None, log: Callable[[st
         _call(lambda: s3.download_file(config.audio_bucket, config.audio_key, str(audio)), f"reading the audio {source}")
         log(f"{config.job_name}: {audio.stat().st_size} bytes of audio from {source}")
         try:
-            segments = speech.transcribe(audio, progress=_progress_logger(log, started))
+            speakers = {} if config.max_speakers is None else {"max_speakers": config.max_speakers}
+            segments = speech.transcribe(audio, progress=_progress_logger(log, started), **speakers)
         except engine.NoAudio as error:
             log(f"{config.job_name}: {error}: an empty transcript")
             segments = []
@@ -132,7 +146,8 @@ def transcribe_job(config: TranscriberConfig, s3, speech=None, log: Callable[[st
             raise InputError(f"the audio {source} cannot be decoded: {error}") from None
         except engine.ModelUnavailable as error:  # the model package is missing or changed
             raise ConfigError(str(error)) from None
-    document = output.transcribe_output(config.job_name, config.language_code, segments)
+    document = output.transcribe_output(config.job_name, config.language_code, segments,
+                                        speaker_labels=config.max_speakers is not None)
     target = f"s3://{config.transcript_bucket}/{config.transcript_key}"
     _call(lambda: s3.put_object(Bucket=config.transcript_bucket, Key=config.transcript_key,
                                 ContentType="application/json", Body=json.dumps(document).encode()),

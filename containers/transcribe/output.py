@@ -3,7 +3,10 @@
 normalize_transcript reads this one document whichever transcriber made it (Amazon Transcribe,
 the whisper Batch job, the local stand-in), so the shape is the service's: results.transcripts,
 results.items with pronunciation and separate punctuation items, times as strings,
-results.audio_segments. Copied flat into the transcribe image beside engine.py.
+results.audio_segments. When speakers were asked for (ShowSpeakerLabels), each pronunciation item
+carries its `speaker_label` (spk_0, spk_1, ... in order of first speech) and results.speaker_labels
+{channel_label, speakers, segments: [{start_time, end_time, speaker_label, items: [...]}]} groups
+the words into turns, as the service writes them. Copied flat into the transcribe image beside engine.py.
 """
 
 from __future__ import annotations
@@ -43,8 +46,12 @@ def split_punctuation(text: str) -> tuple[str, list[str]]:
 
 
 def transcribe_output(job_name: str, language_code: str, segments: Sequence[RecognizedSegment],
-                      account_id: str = ACCOUNT_ID) -> dict:
-    """Segments of words -> the JSON document Amazon Transcribe writes for a finished job."""
+                      account_id: str = ACCOUNT_ID, speaker_labels: bool = False) -> dict:
+    """Segments of words -> the JSON document Amazon Transcribe writes for a finished job.
+
+    `speaker_labels`: the job asked for speakers (the words carry them): speaker_label on each word's
+    item and results.speaker_labels."""
+    labels = _speaker_labels(segments) if speaker_labels else {}
     items: list[dict] = []
     audio_segments: list[dict] = []
     for segment in segments:
@@ -59,6 +66,8 @@ def transcribe_output(job_name: str, language_code: str, segments: Sequence[Reco
                     "start_time": _seconds(word.start_s),
                     "end_time": _seconds(max(word.end_s, word.start_s)),
                 })
+                if speaker_labels:
+                    items[-1]["speaker_label"] = labels.get(word.speaker, "spk_0")
             if not any(item["type"] == "pronunciation" for item in items[first_item:]):
                 continue  # punctuation before any word of the segment has nothing to follow
             for mark in marks:
@@ -74,17 +83,41 @@ def transcribe_output(job_name: str, language_code: str, segments: Sequence[Reco
                 "end_time": spoken[-1]["end_time"],
                 "items": [item["id"] for item in segment_items],
             })
-    return {
-        "jobName": job_name,
-        "accountId": account_id,
-        "status": "COMPLETED",
-        "results": {
-            "language_code": language_code,
-            "transcripts": [{"transcript": _join(items)}],
-            "items": items,
-            "audio_segments": audio_segments,
-        },
+    results = {
+        "language_code": language_code,
+        "transcripts": [{"transcript": _join(items)}],
+        "items": items,
+        "audio_segments": audio_segments,
     }
+    if speaker_labels:
+        results["speaker_labels"] = speaker_turns(items)
+    return {"jobName": job_name, "accountId": account_id, "status": "COMPLETED", "results": results}
+
+
+def _speaker_labels(segments: Sequence[RecognizedSegment]) -> dict:
+    """The engine's speaker numbers -> spk_0, spk_1, ... in the order they first say a word."""
+    labels: dict = {}
+    for segment in segments:
+        for word in segment.words:
+            labels.setdefault(word.speaker, f"spk_{len(labels)}")
+    return labels
+
+
+def speaker_turns(items: list[dict]) -> dict:
+    """results.speaker_labels: one segment per run of words by one speaker, listing its words' times."""
+    turns: list[dict] = []
+    for item in items:
+        if item["type"] != "pronunciation":
+            continue
+        entry = {"start_time": item["start_time"], "speaker_label": item["speaker_label"],
+                 "end_time": item["end_time"]}
+        if turns and turns[-1]["speaker_label"] == item["speaker_label"]:
+            turns[-1]["items"].append(entry)
+            turns[-1]["end_time"] = item["end_time"]
+        else:
+            turns.append({"start_time": item["start_time"], "speaker_label": item["speaker_label"],
+                          "end_time": item["end_time"], "items": [entry]})
+    return {"channel_label": "ch_0", "speakers": len({turn["speaker_label"] for turn in turns}), "segments": turns}
 
 
 def _join(items: list[dict]) -> str:

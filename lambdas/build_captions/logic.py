@@ -9,7 +9,12 @@ Rules (the common broadcast/streaming ones):
   lengthened into the silence after it (then before it); when there is no room, it joins a
   neighbour; as a last resort the cues after it move later (never more than needed);
 - times are milliseconds: SRT `00:00:01,000 --> 00:00:02,500`, WebVTT
-  `00:00:01.000 --> 00:00:02.500` after the `WEBVTT` header; WebVTT text escapes & < >.
+  `00:00:01.000 --> 00:00:02.500` after the `WEBVTT` header; WebVTT text escapes & < >;
+- speakers (a transcript with two or more): a cue never holds two speakers (sentences end where
+  the speaker changes, and cues of different speakers never merge); the first cue of each new
+  speaker starts with "- " (the subtitling convention for a change of speaker, plain text in
+  both formats; its lines are wrapped 2 characters narrower to keep 42), and in WebVTT every cue
+  is a voice span, `<v spk_1>...`, naming its speaker as the transcript does.
 
 Writes `captions/<job_id>/captions.vtt` and `captions/<job_id>/captions.srt`. A transcript
 with no words (no speech, no audio) gives no captions: both keys are None, cue_count is 0,
@@ -47,11 +52,16 @@ class CaptionsResult(Model):
     cue_count: int = Field(ge=0)
 
 
+SPEAKER_CHANGE = "- "
+
+
 @dataclass
 class Cue:
     start_ms: int
     end_ms: int
     words: list[str]
+    speaker: str | None = None
+    new_speaker: bool = False  # the first cue of a speaker after another's: marked with SPEAKER_CHANGE
 
     @property
     def text(self) -> str:
@@ -59,6 +69,10 @@ class Cue:
 
     @property
     def lines(self) -> list[str]:
+        if self.new_speaker:
+            marked = wrap(self.text, MAX_LINE_CHARS - len(SPEAKER_CHANGE))
+            if marked is not None:  # (a line-long piece of one word leaves no room for the mark: unmarked)
+                return [SPEAKER_CHANGE + marked[0], *marked[1:]]
         lines = wrap(self.text)
         assert lines is not None, self.text
         return lines
@@ -92,8 +106,8 @@ def wrap(text: str, width: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES) -> 
     return [" ".join(words[:chosen]), " ".join(words[chosen:])]
 
 
-def _fits(words: list[str]) -> bool:
-    return wrap(" ".join(words)) is not None
+def _fits(words: list[str], width: int = MAX_LINE_CHARS) -> bool:
+    return wrap(" ".join(words), width) is not None
 
 
 def _pieces(word: Word) -> list[tuple[str, int, int]]:
@@ -118,19 +132,22 @@ def _ms(seconds: float) -> int:
 
 def build_cues(transcript: Transcript) -> list[Cue]:
     cues: list[Cue] = []
+    speakers = len({word.speaker for word in transcript.words} - {None}) >= 2
     for sentence in transcript.sentences:
         current: Cue | None = None
+        speaker = sentence.speaker if speakers else None
         for word in transcript.words[sentence.first_word:sentence.last_word + 1]:
             for text, start, end in _pieces(word):
                 if current is not None and (
-                    not _fits(current.words + [text])
+                    not _fits(current.words + [text], _width(current))
                     or end - current.start_ms > MAX_CUE_MS
                     or start - current.end_ms > CUE_PAUSE_MS
                 ):
                     cues.append(current)
                     current = None
                 if current is None:
-                    current = Cue(start, end, [text])
+                    previous = cues[-1].speaker if cues else speaker
+                    current = Cue(start, end, [text], speaker, new_speaker=speaker != previous)
                 else:
                     current.words.append(text)
                     current.end_ms = max(current.end_ms, end)
@@ -185,8 +202,14 @@ def fix_timing(cues: list[Cue]) -> list[Cue]:
     return cues
 
 
+def _width(cue: Cue) -> int:
+    """The line width a cue's words must fit: narrower by the mark when it starts a new speaker."""
+    return MAX_LINE_CHARS - (len(SPEAKER_CHANGE) if cue.new_speaker else 0)
+
+
 def _mergeable(first: Cue, second: Cue) -> bool:
-    return _fits(first.words + second.words) and second.end_ms - first.start_ms <= MAX_CUE_MS
+    return (first.speaker == second.speaker and _fits(first.words + second.words, _width(first))
+            and second.end_ms - first.start_ms <= MAX_CUE_MS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -217,6 +240,7 @@ def to_srt(cues: list[Cue]) -> str:
 def to_webvtt(cues: list[Cue]) -> str:
     blocks = ["WEBVTT"] + [
         f"{number}\n{timestamp(cue.start_ms, '.')} --> {timestamp(cue.end_ms, '.')}\n"
+        + (f"<v {_escape_vtt(cue.speaker)}>" if cue.speaker else "")
         + "\n".join(_escape_vtt(_clean(line)) for line in cue.lines)
         for number, cue in enumerate(cues, start=1)
     ]

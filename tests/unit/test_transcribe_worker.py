@@ -98,6 +98,16 @@ def test_given_silence_when_the_job_runs_then_it_writes_an_empty_transcription_a
     assert results["items"] == [] and results["transcripts"] == [{"transcript": ""}]
 
 
+def test_given_silence_and_max_speakers_when_the_job_runs_then_transcribes_speaker_labels_hold_no_speaker(
+    s3, speech, tmp_path,
+):
+    s3.upload_file(str(_silence(tmp_path / "silence.wav", 1)), BUCKET, AUDIO_KEY)
+
+    assert main.main({**ENV, "MAX_SPEAKERS": "4"}, s3=s3, speech=speech) == main.EXIT_OK
+
+    assert _document(s3)["results"]["speaker_labels"] == {"channel_label": "ch_0", "speakers": 0, "segments": []}
+
+
 def test_given_audio_with_no_samples_when_the_job_runs_then_the_transcription_is_empty(s3, speech, tmp_path):
     s3.upload_file(str(_silence(tmp_path / "empty.wav", 0)), BUCKET, AUDIO_KEY)
 
@@ -179,6 +189,8 @@ def test_given_a_model_that_is_not_the_pinned_one_when_the_job_runs_then_it_exit
     ({"LANGUAGE_CODE": "de-DE"}, "LANGUAGE_CODE 'de-DE': the whisper transcriber's model (tiny.en) is English only"),
     ({"AUDIO_KEY": ""}, "missing environment variable(s): AUDIO_KEY"),
     ({"WHISPER_CPU_THREADS": "two"}, "WHISPER_CPU_THREADS must be a whole number, not 'two'"),
+    ({"MAX_SPEAKERS": "1"}, "MAX_SPEAKERS must be between 2 and 30 (Transcribe's MaxSpeakerLabels), got 1"),
+    ({"MAX_SPEAKERS": "some"}, "MAX_SPEAKERS must be a whole number, not 'some'"),
 ])
 def test_given_a_misconfigured_job_when_it_runs_then_it_exits_2_saying_what(override, message, capsys):
     assert main.main({**ENV, **override}, s3=S3DeniedFake()) == main.EXIT_CONFIG
@@ -194,7 +206,7 @@ def test_given_the_image_layout_when_main_py_runs_as_a_script_then_it_imports_it
     staged = stage_image("transcribe")
     copied = next(line for line in (staged / "Dockerfile").read_text().splitlines()
                   if line.startswith("COPY ") and "main.py" in line).split()[1:-1]
-    assert sorted(copied) == ["engine.py", "main.py", "output.py", "s3_errors.py"]
+    assert sorted(copied) == ["diarize.py", "engine.py", "main.py", "output.py", "s3_errors.py"]
     for name in copied:
         shutil.copy(staged / name, tmp_path / name)
 

@@ -8,8 +8,8 @@ import pytest
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.judgment import ClipPlan, DraftPlan, PlanBounds, plan_draft_key
-from lambdas.common.models import MediaInfo, SourceObject
-from lambdas.common.plan_check import validate_plan
+from lambdas.common.models import MediaInfo, Sentence, SourceObject
+from lambdas.common.plan_check import speaker_turns, validate_plan
 from lambdas.validate_plan.handler import handler
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -149,6 +149,61 @@ def test_a_clip_in_a_video_shorter_than_the_minimum_is_dropped_with_the_reason()
     (correction,) = result.corrections
     assert (correction.action, correction.code) == ("dropped", "TOO_SHORT")
     assert "too short to extend" in correction.reason
+
+
+# --- speaker turns -------------------------------------------------------------------------------
+
+# Two speakers taking turns: A 0-20 s, B 20-34 s, A 34-50 s, B 50-120 s (longer than a clip can hold).
+TURNS = [(0.0, 20.0), (20.0, 34.0), (34.0, 50.0), (50.0, 120.0)]
+
+
+def test_given_a_clip_starting_inside_a_turn_when_checked_then_its_start_moves_to_where_the_turn_starts():
+    result = validate_plan(_draft(_clip(22.0, 50.0)), duration_s=120.0, bounds=BOUNDS, turns=TURNS)
+
+    assert [(c.start_s, c.end_s) for c in result.plan.clips] == [(20.0, 50.0)]
+    [correction] = result.corrections
+    assert (correction.code, correction.action) == ("CUTS_A_TURN", "snapped")
+    assert "20.0–34.0 s" in correction.reason and "moved to 20.0 s" in correction.reason
+
+
+def test_given_a_clip_ending_just_short_of_a_turns_end_when_checked_then_its_end_moves_to_it():
+    result = validate_plan(_draft(_clip(20.0, 48.5)), duration_s=120.0, bounds=BOUNDS, turns=TURNS)
+
+    assert [(c.start_s, c.end_s) for c in result.plan.clips] == [(20.0, 50.0)]
+
+
+def test_given_an_edge_no_short_move_frees_when_checked_then_the_clip_pays_and_a_whole_rival_wins():
+    cutting = _clip(27.0, 45.0, score=0.6, title="Cuts two turns")  # 7 s from either end of 20-34 and 34-50
+    whole = _clip(20.0, 50.0, score=0.55, title="Keeps them whole")
+
+    result = validate_plan(_draft(cutting, whole), duration_s=120.0, bounds=BOUNDS, turns=TURNS)
+
+    assert [c.title for c in result.plan.clips] == ["Keeps them whole"]
+    assert [(c.clip, c.action) for c in result.corrections if c.code == "CUTS_A_TURN"] == [(0, "rescored")] * 2
+    assert "OVERLAP" in _codes(result)
+
+
+def test_given_a_turn_longer_than_a_clip_when_a_clip_lies_inside_it_then_nothing_is_corrected():
+    result = validate_plan(_draft(_clip(70.0, 100.0)), duration_s=120.0, bounds=BOUNDS, turns=TURNS)
+
+    assert result.corrections == [] and result.plan.clips[0].start_s == 70.0
+
+
+def test_given_a_draft_that_lists_its_speaker_turns_when_checked_then_they_are_kept_whole():
+    draft = {"planner": "local", "clips": [_clip(22.0, 50.0)], "speaker_turns": [list(t) for t in TURNS]}
+
+    assert validate_plan(draft, duration_s=120.0, bounds=BOUNDS).plan.clips[0].start_s == 20.0
+
+
+def test_given_sentences_of_two_speakers_when_made_turns_then_runs_of_one_speaker_join_and_one_speaker_has_none():
+    def sentence(start, end, speaker):
+        return Sentence(text="x", start_s=start, end_s=end, first_word=0, last_word=0, speaker=speaker)
+
+    sentences = [sentence(0, 5, "spk_0"), sentence(5.5, 9, "spk_0"), sentence(9.2, 12, "spk_1"), sentence(13, 15, "spk_0")]
+
+    assert speaker_turns(sentences) == [(0.0, 9.0), (9.2, 12.0), (13.0, 15.0)]
+    assert speaker_turns([sentence(0, 5, "spk_0"), sentence(6, 9, "spk_0")]) == []
+    assert speaker_turns([sentence(0, 5, None)]) == []
 
 
 # --- garbage -------------------------------------------------------------------------------------

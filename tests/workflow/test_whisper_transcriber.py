@@ -51,6 +51,7 @@ def test_given_transcriber_whisper_when_a_video_of_read_speech_is_processed_then
     counts = word_errors(normalize(clip.reference), normalize(heard))
     assert counts["errors"] / counts["reference_words"] <= 0.3, (clip.reference, heard)
     assert transcript["language"] == "en-US" and not transcript.get("unavailable_reason")
+    assert {word["speaker"] for word in transcript["words"]} == {"spk_0"}  # MAX_SPEAKERS: diarized in the job
     # The whisper job ran, awaited by the workflow, instead of Amazon Transcribe.
     history = boto3.client("stepfunctions").get_execution_history(
         executionArn=job.execution["executionArn"], maxResults=1000)["events"]

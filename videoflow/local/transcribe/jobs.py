@@ -6,8 +6,10 @@ the service: Start returns IN_PROGRESS and the job runs on a background thread, 
 so the workflow's Start -> Wait -> Get -> Choice loop (its polls, its timeout) takes the same path
 locally as in AWS, and the transcription overlaps the vision branch on the second core.
 
-What the stand-in cannot do (another language than English, speaker labels, vocabularies,
-redaction, subtitles) is refused with BadRequestException, never silently ignored. A job that
+Speaker partitioning (Settings.ShowSpeakerLabels with MaxSpeakerLabels) runs the local
+diarization (containers/transcribe/diarize.py) and writes the service's speaker labels. What the
+stand-in cannot do (another language than English, other Settings, vocabularies, redaction,
+subtitles) is refused with BadRequestException, never silently ignored. A job that
 cannot be done ends FAILED with the service's FailureReason; tests inject transient errors by
 wrapping the functions (LimitExceededException and InternalFailureException exist for that).
 """
@@ -40,8 +42,10 @@ ENGLISH_LANGUAGE_CODES = frozenset({
 # Parameters the stand-in honours; anything else in a valid request is refused by name.
 _SUPPORTED_PARAMETERS = frozenset({
     "TranscriptionJobName", "Media", "MediaFormat", "MediaSampleRateHertz", "LanguageCode",
-    "OutputBucketName", "OutputKey", "Tags", "JobExecutionSettings",
+    "OutputBucketName", "OutputKey", "Tags", "JobExecutionSettings", "Settings",
 })
+# Of Settings, speaker partitioning only (ShowSpeakerLabels false with the others absent is the default anyway).
+_SUPPORTED_SETTINGS = frozenset({"ShowSpeakerLabels", "MaxSpeakerLabels"})
 
 # FailureReason texts, worded as the service words them.
 REASON_MEDIA_MISSING = ("The URI that you provided doesn't point to an S3 object. Make sure that the object "
@@ -170,7 +174,7 @@ class _Job:
             "LanguageCode": self.request["LanguageCode"],
             "Media": {"MediaFileUri": self.request["Media"]["MediaFileUri"]},
             "CreationTime": _timestamp(self.created),
-            "Settings": {"ChannelIdentification": False, "ShowAlternatives": False},
+            "Settings": {"ChannelIdentification": False, "ShowAlternatives": False, **self.request.get("Settings", {})},
         }
         if self.media_format:
             job["MediaFormat"] = self.media_format
@@ -305,11 +309,16 @@ class LocalTranscribe:
             duration_s = _duration_s(audio)
             if duration_s is not None and duration_s > MAX_MEDIA_DURATION_S:
                 raise JobFailed(REASON_TOO_LONG)
+            max_speakers = _max_speakers(request)
             try:
-                segments = self.engine.transcribe(audio)
+                if max_speakers is None:
+                    segments = self.engine.transcribe(audio)
+                else:
+                    segments = self.engine.transcribe(audio, max_speakers=max_speakers)
             except (OSError, ValueError) as error:
                 raise JobFailed(f"Failed to decode the media file: {error}") from error
-        document = transcribe_output(job.name, request["LanguageCode"], segments)
+        document = transcribe_output(job.name, request["LanguageCode"], segments,
+                                     speaker_labels=max_speakers is not None)
         out_bucket, out_key = _output_location(request)
         try:
             s3.put_object(Bucket=out_bucket, Key=out_key, Body=json.dumps(document).encode(),
@@ -330,6 +339,11 @@ def _duration_s(path: Path) -> float | None:
             return container.duration / 1_000_000 if container.duration else None
     except Exception:  # undecodable files fail in the engine, with its message
         return None
+
+
+def _max_speakers(request: dict) -> int | None:
+    settings = request.get("Settings") or {}
+    return settings["MaxSpeakerLabels"] if settings.get("ShowSpeakerLabels") else None
 
 
 def _output_location(request: dict) -> tuple[str, str]:
@@ -363,6 +377,15 @@ def _check_start_request(parameters: dict) -> None:
             f"LanguageCode {language!r}: the local stand-in for Amazon Transcribe transcribes English only "
             f"({', '.join(sorted(ENGLISH_LANGUAGE_CODES))})."
         )
+    settings = parameters.get("Settings") or {}
+    unsupported = sorted(set(settings) - _SUPPORTED_SETTINGS)
+    if unsupported:
+        raise BadRequestException(f"Settings.{', Settings.'.join(unsupported)}: not implemented by the local stand-in "
+                                  "for Amazon Transcribe (it does speaker partitioning only).")
+    if settings.get("ShowSpeakerLabels") and "MaxSpeakerLabels" not in settings:
+        raise BadRequestException("When ShowSpeakerLabels is true, MaxSpeakerLabels is required.")
+    if "MaxSpeakerLabels" in settings and not settings.get("ShowSpeakerLabels"):
+        raise BadRequestException("MaxSpeakerLabels can be set only when ShowSpeakerLabels is true.")
     if not parameters.get("OutputBucketName"):
         raise BadRequestException("OutputBucketName is required by the local stand-in (it has no service-managed "
                                   "bucket).")
