@@ -6,8 +6,9 @@ container's files with the shared modules beside them, flat, as the Dockerfile c
 /app. The local runner runs the same staged folder as the image's WORKDIR, and the asset hash
 still changes only when a file the image holds changes.
 
-The embedding image (the functions that embed, keyframe_inference and search_api) holds Python
-packages at their repository paths instead: the steps it runs, lambdas/common, and the CPU encoder
+The embedding image (the functions that embed, keyframe_inference and search_api, and publish_results,
+which needs OpenTimelineIO) holds Python packages at their repository paths instead: the steps it
+runs, lambdas/common, and the CPU encoder
 (containers/inference/model.py, imported as containers.inference.model).
 """
 
@@ -21,6 +22,7 @@ SHARED_IMAGE_MODULES = {"frames": ("containers/s3_errors.py",), "render": ("cont
 # Folders and files copied keeping their repository path (caches left out).
 SHARED_IMAGE_PATHS = {"embedding": (
     "lambdas/__init__.py", "lambdas/common", "lambdas/keyframe_inference", "lambdas/search_api",
+    "lambdas/publish_results",
     "containers/__init__.py", "containers/inference/__init__.py", "containers/inference/model.py",
 )}
 CACHES = shutil.ignore_patterns("__pycache__", "*.pyc")

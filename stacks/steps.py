@@ -113,7 +113,7 @@ JOB_RECORD = TableAccess("jobs", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
 BUDGET = TableAccess("budget", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
 LEASES = TableAccess("leases", ("dynamodb:GetItem", "dynamodb:UpdateItem"))
 # The functions that embed run in this image (containers/embedding): the model and its encoder ship in it,
-# so they embed on CPU themselves when the endpoint's model has no copy.
+# so they embed on CPU themselves when the endpoint's model has no copy. publish_results too, for OpenTimelineIO.
 EMBEDDING_IMAGE = "embedding"
 
 
@@ -218,10 +218,12 @@ STEPS: tuple[Step, ...] = (
     Step("record_cost", 60, 256, "Computes the job's cost by service and stores it with the job",
          (Settings, CostConfig), "RecordCost", "$.cost", tables=(EVENT_LOG, JOB_RECORD),
          capabilities=(Capability.READ_EXECUTION_HISTORY,)),
-    Step("publish_results", 30, 256, "Writes the job manifest and completes the job",
+    # The timeline beside the manifest (OpenTimelineIO, compiled: its image holds it) reads the captions' cues.
+    Step("publish_results", 30, 256, "Writes the job's timeline and manifest and completes the job",
          state="PublishResults", result_path="$.result",
-         s3=(reads(OUTPUT, ANALYSIS_PREFIX), reads(OUTPUT, MANIFESTS_PREFIX), writes(OUTPUT, OUTPUTS_PREFIX)),
-         tables=(EVENT_LOG, JOB_RECORD)),
+         s3=(reads(OUTPUT, ANALYSIS_PREFIX), reads(OUTPUT, MANIFESTS_PREFIX), reads(OUTPUT, CAPTIONS_PREFIX),
+             writes(OUTPUT, OUTPUTS_PREFIX)),
+         tables=(EVENT_LOG, JOB_RECORD), image=EMBEDDING_IMAGE),
     Step("notify", 30, 128, "Announces a completed job on EventBridge and SNS", (Settings, NotifySettings),
          "Notify", "$.notified", capabilities=(Capability.PUT_EVENTS, Capability.PUBLISH_NOTIFICATION)),
     Step("compensate", 60, 256, "Records a failed execution, removes half-written renders, releases the endpoint",

@@ -116,6 +116,10 @@ def run_video(video: Path, out: Path, template: Path | None = None) -> int:
             print(f"  shots  {len(manifest['shots'])}, frame analysis {manifest['frames_analysis']}")
         if manifest.get("summary"):
             print(f"  summary \"{shown(manifest['summary']['title'])}\" ({manifest['summary']['summarizer']})")
+        if manifest.get("chapters"):
+            print(f"  chapters {len(manifest['chapters'])}: "
+                  + "; ".join(shown(chapter["title"]) for chapter in manifest["chapters"][:5])
+                  + ("; …" if len(manifest["chapters"]) > 5 else ""))
         plan = manifest.get("plan") or {"planner": "none", "clips": []}
         print(f"  clips  {len(manifest.get('clips', []))} planned by the {plan['planner']} planner")
         for clip, planned in zip(manifest.get("clips", []), plan["clips"], strict=False):
@@ -125,6 +129,8 @@ def run_video(video: Path, out: Path, template: Path | None = None) -> int:
             print(f"  cost   ${manifest['cost']['total_usd']:.4f} in AWS (videoflow cost {manifest['job_id']})")
         if manifest.get("search_index"):
             print(f"  search: videoflow search {manifest['job_id']} \"what to look for\" --out {folder.parent}")
+        if manifest.get("timeline"):
+            print(f"  timeline {' '.join(manifest['timeline'].values())} (OpenTimelineIO, EDL, FCP XML)")
         print("  manifest.json, events.jsonl")
         return EXIT_COMPLETED
     print(f"{status}: {shown(manifest['reason'])}")

@@ -305,6 +305,27 @@ class ManifestSummary(Model):
     summarizer: str
 
 
+CHAPTER_TITLE_MAX_CHARS = 80
+
+
+class Chapter(Model):
+    """One chapter: a stretch of the video about one thing (summarize_video; lambdas/common/chapters.py)."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    title: str = Field(min_length=1, max_length=CHAPTER_TITLE_MAX_CHARS)
+    summary: str = Field(min_length=1, description="one sentence")
+
+
+class ManifestTimeline(Model):
+    """One timeline for an editor in three formats (publish_results; lambdas/common/timeline.py), paths relative
+    to the manifest: OpenTimelineIO JSON, CMX 3600 EDL, Final Cut Pro 7 XML (xmeml)."""
+
+    otio: str
+    edl: str
+    fcpxml: str
+
+
 class JobManifest(Model):
     """The published result of a job, written to outputs/<job_id>/manifest.json."""
 
@@ -322,8 +343,10 @@ class JobManifest(Model):
     frames_analysis: str | None = None
     duplicate_of: str | None = None
     summary: ManifestSummary | None = None
+    chapters: list[Chapter] = Field(default_factory=list, description="covering the whole video, in order")
     plan: ManifestPlan | None = None
     clips: list[ManifestClip] = Field(default_factory=list)
+    timeline: ManifestTimeline | None = None
     cost: dict | None = Field(None, description="by service and total, USD (record_cost's report)")
 
 

@@ -61,6 +61,8 @@ def test_what_the_handlers_and_the_encoder_import_is_in_the_image():
     program = ("import json, sys\n"
                "before = set(sys.modules)\n"
                "import lambdas.keyframe_inference.handler, lambdas.search_api.handler\n"
+               "import lambdas.publish_results.handler, opentimelineio as otio\n"  # and the timeline's adapters
+               "assert {'cmx_3600', 'fcp_xml'} <= set(otio.adapters.available_adapter_names())\n"
                "from containers.inference.model import shared_encoder\n"
                "assert shared_encoder(backend='numpy').encode(['a sentence']).shape == (1, 384)\n"
                "print(json.dumps(sorted({name.split('.')[0] for name in set(sys.modules) - before})))")

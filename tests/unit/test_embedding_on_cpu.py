@@ -51,7 +51,7 @@ def test_given_no_copy_asked_for_then_the_index_is_built_on_cpu_at_once_and_the_
     answer = keyframe_handler(_step_event(aws_state), CONTEXT)
 
     embedded_on, detail = _indexed_event()
-    assert answer["embedded_on"] == embedded_on == "cpu" and detail["waited_for_copy_s"] < 1
+    assert answer["embedded_on"] == embedded_on == "cpu" and detail["waited_for_copy_s"] < 5  # not the 30 s bound
     assert answer["segment_count"] == 8 and len(load_index(OUTPUT_BUCKET, JOB_ID)) == 8
     assert component.current == 0  # the function did not wake the endpoint
 

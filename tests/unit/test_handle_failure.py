@@ -203,7 +203,7 @@ def test_given_a_rejection_when_handled_then_the_manifest_records_it_with_the_so
         "job_id": JOB_ID, "status": "REJECTED", "reason": NOT_A_VIDEO_MESSAGE, "reason_code": "NOT_A_VIDEO",
         "source": {"name": "holiday.mp4", "duration_s": None, "width": None, "height": None, "has_audio": None},
         "derivatives": None, "transcript": None, "transcript_unavailable": None, "captions": None, "shots": [],
-        "frames_analysis": None, "duplicate_of": None, "summary": None, "plan": None, "clips": [], "cost": None,
+        "frames_analysis": None, "duplicate_of": None, "summary": None, "chapters": [], "plan": None, "clips": [], "timeline": None, "cost": None,
     }
 
 

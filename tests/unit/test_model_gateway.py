@@ -154,7 +154,7 @@ def test_a_token_budget_too_small_for_one_call_means_no_call_at_all(bedrock, mon
 
 def test_summary_and_plan_share_one_budget(bedrock, monkeypatch):
     monkeypatch.setenv("JUDGMENT_MAX_MODEL_CALLS", "1")
-    fake = bedrock(recorded("summary"), recorded("plan"))
+    fake = bedrock(recorded("summary_chapters"), recorded("plan"))
     state = talk_state()
 
     summary = summarize_handler(state, LocalLambdaContext("summarize_video"))

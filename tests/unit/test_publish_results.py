@@ -9,6 +9,7 @@ from lambdas.common import storage
 from lambdas.common.errors import DerivativeMissing
 from lambdas.common.events import EventLog
 from lambdas.common.jobs import JobStore
+from lambdas.common.timeline import read
 from lambdas.publish_results.handler import handler
 from lambdas.publish_results.logic import PublishRequest, publish_results
 from videoflow.local.lambda_runtime import LocalLambdaContext
@@ -202,3 +203,93 @@ def test_given_the_processed_path_state_when_the_handler_runs_then_it_publishes_
 
     assert answer == {"status": "COMPLETED", "manifest_key": f"outputs/{JOB_ID}/manifest.json"}
     assert stores.jobs.get(JOB_ID)["status"] == "COMPLETED"
+
+
+# --- the timeline beside the manifest, and the chapters -----------------------------------------------
+
+CHAPTERS = [{"start_s": 0.0, "end_s": 4.2, "title": "Beach arrival", "summary": "The family reaches the beach."},
+            {"start_s": 4.2, "end_s": 9.5, "title": "Sand castle", "summary": "They build a sand castle."}]
+SRT = "1\n00:00:00,400 --> 00:00:02,000\nWe made it\n\n2\n00:00:04,300 --> 00:00:06,100\nA castle!\n"
+
+
+def _analysed(s3, job_id: str) -> dict:
+    """A processed job that went through analysis, summary (with chapters), plan and render."""
+    state = _processed(s3, job_id)
+    keys = {name: f"analysis/{job_id}/{name}.json" for name in ("shots", "timeline", "summary")}
+    storage.put_json(OUTPUT_BUCKET, keys["shots"], {"shots": [{"start_s": 0.0, "end_s": 3.96},
+                                                               {"start_s": 3.96, "end_s": 9.5}]})
+    storage.put_json(OUTPUT_BUCKET, keys["summary"], {"job_id": job_id, "title": "Beach day", "summary": "A day out.",
+                                                      "summarizer": "extractive", "chapters": CHAPTERS})
+    s3.put_object(Bucket=OUTPUT_BUCKET, Key=f"captions/{job_id}/captions.srt", Body=SRT.encode())
+    clip_key = f"clips/{job_id}/clip-00.mp4"
+    return {**state,
+            "analysis": [{"transcript": {"bucket": OUTPUT_BUCKET, "key": f"transcripts/{job_id}/transcript.json"},
+                          "captions": {"bucket": OUTPUT_BUCKET, "srt_key": f"captions/{job_id}/captions.srt",
+                                       "vtt_key": f"captions/{job_id}/captions.vtt"}},
+                         {"timeline": {"bucket": OUTPUT_BUCKET, "key": keys["timeline"]},
+                          "shots": {"bucket": OUTPUT_BUCKET, "key": keys["shots"]}}],
+            "summary": {"bucket": OUTPUT_BUCKET, "key": keys["summary"], "title": "Beach day", "summary": "A day out.",
+                        "summarizer": "extractive", "chapter_count": 2},
+            "plan": {"plan": {"planner": "local", "clips": [{"start_s": 1.0, "end_s": 8.52, "title": "The castle",
+                                                             "score": 0.8, "rationale": "The whole build."}]}},
+            "clips": {"clips": [{"path": clip_key, "start_s": 1.0, "end_s": 8.52, "width": 1080, "height": 1920,
+                                 "title": "The castle"}]}}
+
+
+def _timeline_file(s3, job_id: str, name: str) -> str:
+    return s3.get_object(Bucket=OUTPUT_BUCKET, Key=f"outputs/{job_id}/{name}")["Body"].read().decode()
+
+
+def test_given_an_analysed_job_when_published_then_its_chapters_are_in_the_manifest_and_its_timeline_beside_it(
+        stores):
+    _publish(stores, _analysed(stores.s3, JOB_ID))
+
+    manifest = _manifest(JOB_ID)
+    assert manifest["chapters"] == CHAPTERS
+    assert manifest["timeline"] == {"otio": "timeline.otio", "edl": "timeline.edl", "fcpxml": "timeline.xml"}
+    for kind, name in manifest["timeline"].items():
+        timeline = read(_timeline_file(stores.s3, JOB_ID, name), kind, 25.0)
+        placed = {clip.name: (clip.range_in_parent().start_time.value, clip.range_in_parent().duration.value,
+                              clip.media_reference.target_url) for clip in timeline.find_clips()}
+        # 25 fps: the cut at 3.96 s is frame 99; the clip 1.0-8.52 s is frames 25-213; the 9.5 s video ends at frame 238.
+        assert (placed["Shot 1"], placed["Shot 2"]) == ((0, 99, "proxy.mp4"), (99, 139, "proxy.mp4")), kind
+        if kind != "edl":
+            assert placed["Clip 1: The castle"] == (25, 188, "clips/clip-00.mp4")
+            assert [m.name for m in timeline.tracks.markers] == [
+                "Chapter 1: Beach arrival", "Chapter 2: Sand castle", "Clip 1: The castle"]
+    otio_file = read(_timeline_file(stores.s3, JOB_ID, "timeline.otio"), "otio")
+    assert otio_file.metadata["videoflow"]["original"]["s3"] == "s3://videoflow-ingest/uploads/beach day.mp4"
+    captions = next(track for track in otio_file.tracks if track.name == "Captions")
+    assert [marker.name for marker in captions.markers] == ["We made it", "A castle!"]
+
+
+def test_given_a_duplicate_of_an_analysed_job_when_published_then_it_has_the_earlier_chapters_and_its_own_timeline(
+        stores):
+    state = _analysed(stores.s3, EARLIER_JOB_ID)
+    stores.jobs.upsert(EARLIER_JOB_ID, derivatives=state["derivatives"])
+    _publish(stores, state)
+
+    _publish(stores, _state(JOB_ID, duplicate={"duplicate_of": EARLIER_JOB_ID}))
+
+    manifest = _manifest(JOB_ID)
+    assert manifest["chapters"] == CHAPTERS and manifest["timeline"]["edl"] == "timeline.edl"
+    assert "TITLE: beach day.mp4" in _timeline_file(stores.s3, JOB_ID, "timeline.edl")
+
+
+def test_given_an_adapter_that_refuses_to_write_when_published_then_the_job_completes_without_a_timeline_and_says_why(
+        stores, monkeypatch):
+    import opentimelineio as otio
+
+    import lambdas.publish_results.logic as publish
+
+    def fake_refusing_render(source):  # the fault: OTIO's writer refusing, as NotSupportedError does
+        raise otio.exceptions.NotSupportedError("Only a single video track is supported, got: 2")
+
+    monkeypatch.setattr(publish, "render", fake_refusing_render)
+
+    _publish(stores, _analysed(stores.s3, JOB_ID))
+
+    manifest = _manifest(JOB_ID)
+    assert (manifest["status"], manifest["timeline"], len(manifest["chapters"])) == ("COMPLETED", None, 2)
+    skipped = [event for event in stores.events.read(JOB_ID) if event.type == "timeline.skipped"]
+    assert skipped[0].detail["reason"] == "NotSupportedError: Only a single video track is supported, got: 2"

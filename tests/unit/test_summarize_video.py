@@ -15,6 +15,7 @@ from lambdas.common.events import EventLog
 from lambdas.common.signals import signals_from_documents
 from lambdas.summarize_video.handler import handler as summarize_handler
 from lambdas.summarize_video.logic import extractive_summary
+from tests.announcements import index_document
 from tests.bedrock import recorded
 from tests.judgment import (
     JOB_ID,
@@ -25,6 +26,7 @@ from tests.judgment import (
     talk_signals,
     talk_state,
     talk_words,
+    transcript,
     workflow_state,
 )
 from videoflow.local.lambda_runtime import LocalLambdaContext
@@ -123,3 +125,54 @@ def test_a_throttled_summary_call_falls_back_to_the_extractive_summary(bedrock):
 
     assert result["summarizer"] == "extractive"
     assert "MODEL_CALL_FAILED" in result["fallback_reason"] and "ThrottlingException" in result["fallback_reason"]
+
+
+# --- chapters ----------------------------------------------------------------------------------------
+
+
+def _with_search_index(state: dict) -> dict:
+    """The state as SummarizeVideo gets it after KeyframeInference: the job's index (real MiniLM vectors) in S3."""
+    spoken = transcript(talk_words())
+    key = f"analysis/{JOB_ID}/index.json"
+    storage.put_json(OUTPUT_BUCKET, key, index_document(JOB_ID, spoken.sentences))
+    return {**state, "search_index": {"bucket": OUTPUT_BUCKET, "key": key, "segment_count": 15, "model": "minilm"}}
+
+
+def test_the_local_chapters_come_from_the_search_index_vectors_and_stay_out_of_the_workflow_state(aws_state):
+    result = summarize_handler(_with_search_index(workflow_state()), LocalLambdaContext("summarize_video"))
+
+    written = storage.get_json(OUTPUT_BUCKET, result["key"])
+    chapters = written["chapters"]
+    assert written["chapterer"] == result["chapterer"] == "embeddings"
+    assert result["chapter_count"] == len(chapters) >= 2 and "chapters" not in result
+    assert chapters[0]["start_s"] == 0 and chapters[-1]["end_s"] == 90.0
+    assert all(a["end_s"] == b["start_s"] for a, b in zip(chapters, chapters[1:], strict=False))
+    starts = {sentence.start_s for sentence in transcript(talk_words()).sentences} | {30.3, 62.0}
+    assert all(chapter["start_s"] in starts for chapter in chapters[1:])  # at a sentence start or a cut
+    (event,) = EventLog("videoflow-events").read(JOB_ID)
+    assert (event.detail["chapterer"], event.detail["chapters"]) == ("embeddings", len(chapters))
+
+
+def test_the_models_chapters_are_kept_in_order_on_the_nearest_sentence_start_and_unusable_ones_left_out(bedrock):
+    bedrock(recorded("summary_chapters"))
+
+    result = summarize_handler(talk_state(), LocalLambdaContext("summarize_video"))
+
+    chapters = storage.get_json(OUTPUT_BUCKET, result["key"])["chapters"]
+    assert (result["summarizer"], result["chapterer"]) == ("bedrock", "bedrock")
+    assert [(c["start_s"], c["end_s"]) for c in chapters] == [(0.0, 17.7), (17.7, 49.7), (49.7, 62.5), (62.5, 120.0)]
+    assert chapters[0] == {"start_s": 0.0, "end_s": 17.7, "title": "Ingredients and the starter",
+                           "summary": "The baker introduces the loaf, its four ingredients and feeding the starter."}
+    assert not events("judgment.fallback")
+
+
+def test_an_answer_without_chapters_keeps_the_models_summary_and_falls_back_to_local_chapters(bedrock):
+    bedrock(recorded("summary"))  # a title and a summary, no chapters
+
+    result = summarize_handler(talk_state(), LocalLambdaContext("summarize_video"))
+
+    written = storage.get_json(OUTPUT_BUCKET, result["key"])
+    assert (result["summarizer"], result["chapterer"]) == ("bedrock", "words")  # no index in this state
+    assert "MODEL_ANSWER_INVALID" in written["chapters_fallback_reason"] and len(written["chapters"]) >= 1
+    (fallback,) = events("judgment.fallback")
+    assert fallback.detail["purpose"] == "chapter_video"

@@ -51,6 +51,11 @@ def export_job(s3, output_bucket: str, events_table: str, job_id: str, out_dir: 
          "thumbnail": fetch(clip.thumbnail, f"{CLIPS_DIR}/{Path(clip.thumbnail).name}") if clip.thumbnail else None}
         for clip in manifest.clips
     ]
+    # The timeline files, beside the manifest in both places (their media paths follow this folder's names).
+    if manifest.timeline:
+        folder = manifest_key(job_id).rsplit("/", 1)[0]
+        for relative in manifest.timeline.model_dump().values():
+            fetch(f"{folder}/{relative}", relative)
     # The search index (keyframe_inference), for `videoflow search`; a duplicate upload reuses the earlier job's.
     for owner in (job_id, manifest.duplicate_of):
         if owner and exists(output_bucket, index_key(owner)):
