@@ -7,6 +7,7 @@ test is skipped only where no Chromium is installed.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -22,6 +23,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 # Short clips (the planner's default minimum is 15 s) at a small size: the page is the point here.
 ENVIRONMENT = {"PLAN_MIN_CLIP_S": "4", "RENDER_WIDTH": "540", "RENDER_HEIGHT": "960"}
 JOB_TIMEOUT_S = 75
+# VIDEOFLOW_SCREENSHOT=1 writes the README's picture of the job page from this run.
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "job-page.png"
 
 pytestmark = [
     pytest.mark.slow,
@@ -108,6 +111,66 @@ def is_subsequence(short: list[str], long: list[str]) -> bool:
     return all(item in remaining for item in short)
 
 
+def lane_items(driver) -> dict[str, list[float]]:
+    """Each lane's item starts, by lane (an empty lane has none)."""
+    return dict(driver.execute_script(
+        "return [...document.querySelectorAll('#timeline .lane[data-lane]')].map(lane => [lane.dataset.lane,"
+        " [...lane.querySelectorAll('button.lane-item')].map(b => Number(b.dataset.start))]);"))
+
+
+def check_structure(browser, folder: Path, manifest: dict, proxy) -> None:
+    """The steps fold away; the timeline has a lane per kind, as many items as the results hold, and each item seeks
+    the proxy; the transcript marks the word being spoken."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    details = browser.find_element(By.ID, "steps-details")
+    assert details.get_attribute("open") is None, "the steps stay open after the job is done"
+    details.find_element(By.TAG_NAME, "summary").click()
+    assert details.get_attribute("open") is not None and browser.find_element(By.ID, "steps").is_displayed()
+
+    transcript = json.loads((folder / manifest["transcript"]).read_text())
+    frames = json.loads((folder / manifest["frames_analysis"]).read_text())["frames"]
+    lanes = lane_items(browser)
+    assert list(lanes) == ["shots", "speakers", "chapters", "clips", "faces"]
+    assert len(lanes["shots"]) == len(manifest["shots"]) >= 2
+    assert len(lanes["chapters"]) == len(manifest["chapters"]) >= 1
+    assert len(lanes["clips"]) == len(manifest["plan"]["clips"]) >= 1
+    assert bool(lanes["speakers"]) == any(word.get("speaker") for word in transcript["words"])
+    assert bool(lanes["faces"]) == any(frame["faces"] for frame in frames)
+    assert lanes["shots"] == [shot["start_s"] for shot in manifest["shots"]]
+    assert lanes["chapters"] == [chapter["start_s"] for chapter in manifest["chapters"]]
+    assert browser.execute_script("return [...document.querySelectorAll('#timeline button.lane-item')]"
+                                  ".every(b => b.getAttribute('aria-label') && b.tabIndex === 0)"), "an item unlabelled"
+
+    # Clicking (and the keyboard) seeks the proxy to the item's start.
+    second_shot = browser.find_elements(By.CSS_SELECTOR, "#timeline .lane[data-lane=shots] button.lane-item")[1]
+    second_shot.click()
+    start = manifest["shots"][1]["start_s"]
+    wait_for(lambda: abs(browser.execute_script("return arguments[0].currentTime", proxy) - start) < 0.05, 5,
+             f"the proxy to seek to the second shot at {start} s")
+    chapter = browser.find_element(By.CSS_SELECTOR, "#timeline .lane[data-lane=chapters] button.lane-item")
+    browser.execute_script("arguments[0].focus()", chapter)
+    assert browser.switch_to.active_element == chapter
+    chapter.send_keys(Keys.ENTER)
+    wait_for(lambda: abs(browser.execute_script("return arguments[0].currentTime", proxy)
+                         - manifest["chapters"][0]["start_s"]) < 0.05, 5, "Enter on a chapter to seek the proxy")
+
+    # The spoken word: the one whose [start, end) holds the proxy's time.
+    words = transcript["words"]
+    word = words[len(words) // 2]
+    browser.execute_script("arguments[0].currentTime = arguments[1]", proxy, (word["start_s"] + word["end_s"]) / 2)
+    spoken = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#transcript .word.spoken"), 5,
+                      "the transcript to mark the spoken word")
+    assert len(spoken) == 1 and spoken[0].text == word["text"]
+    assert float(spoken[0].get_attribute("data-start")) == word["start_s"]
+    if os.environ.get("VIDEOFLOW_SCREENSHOT"):
+        browser.execute_script("document.getElementById('steps-details').open = false;"
+                               "document.getElementById('job').scrollIntoView()")
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOT))
+
+
 def test_a_video_uploaded_on_the_page_is_followed_live_survives_a_reload_and_shows_its_results(
         server, browser, tmp_path):
     from selenium.webdriver.common.by import By
@@ -173,6 +236,7 @@ def test_a_video_uploaded_on_the_page_is_followed_live_survives_a_reload_and_sho
     assert browser.find_element(By.CSS_SELECTOR, "#clips h4").text == planned["title"]
     assert planned["rationale"] in browser.find_element(By.CSS_SELECTOR, "#clips .rationale").text
 
+    check_structure(browser, server.out / job_id, manifest, proxy)
 
     # The list of jobs shows this one, completed.
     item = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f"#job-list li[data-job='{job_id}']"), 10,

@@ -263,6 +263,8 @@ function openJob(id, known = {}) {
   $("results").hidden = true;
   setText($("job-id"), id);
   $("steps").replaceChildren();
+  $("steps-details").open = true;
+  setText($("steps-summary"), "");
   $("event-log").replaceChildren();
   setText($("event-count"), "0");
   $("job-reason").hidden = true;
@@ -464,6 +466,9 @@ async function onDone(job, done) {
   setStatus(job, done.status);
   for (const step of job.steps.values()) renderStep(job, step);
   if (done.reason) showReason(done.reason);
+  // Done: the steps fold away (one click on their summary opens them); a failed job keeps them open.
+  setText($("steps-summary"), `${job.steps.size} steps, ${done.status.toLowerCase()}`);
+  if (done.status === "COMPLETED") $("steps-details").open = false;
   const record = await loadJob(job);
   if (done.status === "COMPLETED") await showResults(job);
   else if (record && record.reason) showReason(record.reason);
@@ -505,7 +510,10 @@ async function showResults(job) {
     .filter(Boolean).join(", "));
 
   showClips(manifest, url);
-  await showTranscript(manifest, url);
+  const transcript = await showTranscript(manifest, url);
+  const analysis = manifest.frames_analysis ? await readJson(url(manifest.frames_analysis)) : null;
+  renderTimeline(manifest, transcript, analysis); // timeline.js
+  followProxy();
   showShots(manifest);
   showCost(manifest);
   showFiles(manifest, url);
@@ -566,26 +574,32 @@ function showClips(manifest, url) {
   }
 }
 
+async function readJson(path) {
+  try {
+    const response = await fetch(path);
+    return response.ok ? await response.json() : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+// The transcript (returned for the timeline's speaker lane), its words marked as the proxy plays (timeline.js).
 async function showTranscript(manifest, url) {
   const box = $("transcript");
   box.replaceChildren();
   if (!manifest.transcript) {
     box.append(element("p", { class: "note", text: manifest.source && manifest.source.has_audio === false
       ? "The video has no sound." : "No transcript." }));
-    return;
+    return null;
   }
   try {
     const transcript = await (await fetch(url(manifest.transcript))).json();
-    const sentences = transcript.sentences || [];
-    if (!sentences.length) {
-      box.append(element("p", { class: "note", text: "Nothing was said." }));
-      return;
-    }
-    for (const sentence of sentences) {
-      box.append(element("p", {}, seekButton(sentence.start_s), " ", sentence.text));
-    }
+    if (!(transcript.sentences || []).length) box.append(element("p", { class: "note", text: "Nothing was said." }));
+    else renderTranscriptWords(box, transcript, seekButton);
+    return transcript;
   } catch (error) {
     box.append(element("p", { class: "error", text: `The transcript could not be read: ${error.message}` }));
+    return null;
   }
 }
 
