@@ -63,11 +63,15 @@ synth: setup
 	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 
 bench: setup
+	@# The references the benchmarks compare with (not needed by the pipeline or its tests).
+	$(BIN)/pip install --quiet scenedetect-headless==0.7.2 pocketsphinx==5.1.1
 	$(BIN)/python bench/derivatives.py
 	$(BIN)/python bench/transcript_wer.py
 	$(BIN)/python bench/transcript_speed.py
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/render_loudness.py
+	$(BIN)/python bench/shots.py
+	$(BIN)/python bench/diarization.py
 
 # Needs AWS credentials; the CDK CLI is the pinned one in tools/.
 deploy: synth
