@@ -18,6 +18,12 @@ draft goes through, in order:
    is at most TURN_SNAP_S away and keeps the clip's length within bounds (CUTS_A_TURN, snapped);
    otherwise the clip loses TURN_PENALTY of its score per such edge (CUTS_A_TURN, rescored), so in
    the next step a clip that keeps its turns whole beats an overlapping one that does not.
+4c. edges (when the draft lists `words`, [start_s, end_s] per spoken word, and `cuts`, the shot boundaries): an
+   edge inside a word moves to the word's start (a clip's start) or end (its end), or to its other end when that
+   alone keeps the length within bounds (CUTS_A_WORD, snapped). Then, within EDGE_SNAP_S and the length bounds,
+   an edge moves to the nearest cut (ON_A_CUT) or, failing one, into the nearest pause between words of at least
+   MIN_PAUSE_S, at its middle, or BREATH_S from the word in a longer silence (IN_A_PAUSE); an edge already on a
+   cut or in a pause stays, the video's own start and end stay, and no move lands inside a word or a whole turn.
 5. overlaps: clips are taken best score first; a clip that overlaps one already kept is
    dropped (OVERLAP): the higher score wins. Clips that only touch do not overlap.
 6. at most max_clips, best score first (OVER_MAX_CLIPS).
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping
 from numbers import Real
@@ -51,6 +58,11 @@ OVERLAP_TOLERANCE_S = 1e-3
 TURN_TOLERANCE_S = 0.25  # an edge this close to a turn's start or end does not cut it
 TURN_SNAP_S = 3.0  # the furthest an edge moves to keep a turn whole
 TURN_PENALTY = 0.1  # the score a clip loses per edge that still cuts a turn in half
+WORD_TOLERANCE_S = 0.02  # an edge this close to a word's start or end does not cut the word
+EDGE_SNAP_S = 1.5  # the furthest an edge moves to land on a cut or in a pause
+MIN_PAUSE_S = 0.3  # a gap between words at least this long is a pause
+PAUSE_MARGIN_S = 0.1  # an edge at least this far inside a pause is in it
+BREATH_S = 0.5  # in a silence longer than two breaths, an edge lands this far from the word
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 Action = Literal["dropped", "clamped", "trimmed", "extended", "shortened", "snapped", "rescored"]
 
@@ -86,11 +98,16 @@ def speaker_turns(sentences: list[Sentence]) -> list[tuple[float, float]]:
 
 
 def validate_plan(plan: DraftPlan | ClipPlan | Mapping | Any, duration_s: float, bounds: PlanBounds,
-                  turns: list[tuple[float, float]] | None = None) -> ValidatedPlan:
-    """`turns`: speaker turns to keep whole (step 4b); None takes the draft's own `speaker_turns`, if any."""
+                  turns: list[tuple[float, float]] | None = None, words: list[tuple[float, float]] | None = None,
+                  cuts: list[float] | None = None) -> ValidatedPlan:
+    """`turns`: speaker turns to keep whole (step 4b); `words` (start, end) and `cuts` place the edges (step 4c).
+    Each None takes the draft's own `speaker_turns`, `words` and `cuts`, if any."""
     corrections: list[Correction] = []
-    if turns is None and isinstance(plan, Mapping):
-        turns = _turns(plan.get("speaker_turns"))
+    if isinstance(plan, Mapping):
+        turns = _turns(plan.get("speaker_turns")) if turns is None else turns
+        words = _turns(plan.get("words")) if words is None else words
+        cuts = _times(plan.get("cuts")) if cuts is None else cuts
+    edges = _Edges(words or [], cuts or [], turns or [], duration_s, bounds)
     draft = _as_draft(plan, corrections)
     if draft is None:
         return ValidatedPlan(plan=ClipPlan(planner="local"), corrections=corrections, draft_clip_count=0)
@@ -105,7 +122,8 @@ def validate_plan(plan: DraftPlan | ClipPlan | Mapping | Any, duration_s: float,
             continue
         clip = _fit_length(position, clip, duration_s, bounds, corrections)
         if clip is not None:
-            candidates.append((position, _keep_turns(position, clip, turns or [], duration_s, bounds, corrections)))
+            clip = _keep_turns(position, clip, turns or [], duration_s, bounds, corrections)
+            candidates.append((position, edges.place(position, clip, corrections)))
 
     kept: list[tuple[int, dict]] = []
     for position, clip in sorted(candidates, key=lambda item: (-item[1]["score"], item[1]["start_s"], item[0])):
@@ -272,6 +290,102 @@ def _keep_turns(position: int, clip: dict, turns: list[tuple[float, float]], dur
                        f"drops from {clip['score']:.2f} to {score:.2f}."))
             clip = {**clip, "score": score}
     return clip
+
+
+def _times(value: Any) -> list[float]:
+    """A draft's cuts, as far as they are finite times; anything else is none."""
+    return sorted({float(t) for t in value if isinstance(t, Real) and not isinstance(t, bool) and math.isfinite(t)}
+                  if isinstance(value, list) else [])
+
+
+class _Edges:
+    """Step 4c: clip edges out of words, then onto a cut or into a pause."""
+
+    def __init__(self, words: list[tuple[float, float]], cuts: list[float], turns: list[tuple[float, float]],
+                 duration_s: float, bounds: PlanBounds):
+        spans: list[list[float]] = []  # words joined where they overlap (never where they only touch)
+        for start_s, end_s in sorted(words):
+            if spans and start_s < spans[-1][1] - WORD_TOLERANCE_S:
+                spans[-1][1] = max(spans[-1][1], end_s)
+            else:
+                spans.append([start_s, end_s])
+        self.spans, self.starts = spans, [start_s for start_s, _ in spans]
+        self.cuts = [(cut_s, cut_s, cut_s) for cut_s in cuts if 0 < cut_s < duration_s]
+        silences = zip([0.0, *(end_s for _, end_s in spans)], [*self.starts, duration_s], strict=True)
+        self.pauses = [(a, b) for a, b in silences if b - a >= MIN_PAUSE_S]
+        points = []  # (where an edge lands, the pause's start, its end)
+        for a, b in self.pauses:
+            inner = [(a + b) / 2] if b - a <= 2 * BREATH_S else [a + BREATH_S, b - BREATH_S]
+            points += [(round(point, 3), a, b) for point in inner]
+        self.points = sorted(points)
+        self.turns = [turn for turn in turns if turn[1] - turn[0] <= bounds.max_clip_s]
+        self.duration_s, self.bounds = duration_s, bounds
+
+    def place(self, position: int, clip: dict, corrections: list[Correction]) -> dict:
+        for edge, name in (("start_s", "start"), ("end_s", "end")):
+            at_s = clip[edge]
+            if at_s <= 0 or at_s >= self.duration_s:  # the video's own start or end
+                continue
+            word = self._word_at(at_s)
+            if word is not None:
+                moved_s = next((t for t in (word if edge == "start_s" else word[::-1]) if self._fits(clip, edge, t)),
+                               None)
+                if moved_s is None:
+                    score = round(max(0.0, clip["score"] - TURN_PENALTY), 4)
+                    corrections.append(Correction(
+                        clip=position, action="rescored", code="CUTS_A_WORD",
+                        reason=f"Its {name} at {at_s:.2f} s cuts a word ({word[0]:.2f}–{word[1]:.2f} s) and neither "
+                               f"end of the word keeps the length within bounds, so its score drops from "
+                               f"{clip['score']:.2f} to {score:.2f}."))
+                    clip = {**clip, "score": score}
+                    continue
+                corrections.append(Correction(
+                    clip=position, action="snapped", code="CUTS_A_WORD",
+                    reason=f"Its {name} at {at_s:.2f} s fell inside a word ({word[0]:.2f}–{word[1]:.2f} s), so it "
+                           f"was moved to {moved_s:.2f} s, where the word {'starts' if moved_s == word[0] else 'ends'}."))
+                clip = _rounded({**clip, edge: moved_s}, self.duration_s)
+                at_s = clip[edge]
+            if any(abs(cut_s - at_s) < 5e-4 for cut_s, _, _ in self.cuts) or self._in_pause(at_s):
+                continue
+            for code, targets in (("ON_A_CUT", self.cuts), ("IN_A_PAUSE", self.points)):
+                target = self._nearest(at_s, targets, clip, edge)
+                if target is None:
+                    continue
+                where = (f"to the cut at {target[0]:.2f} s" if code == "ON_A_CUT" else
+                         f"into the pause between words at {target[1]:.2f}–{target[2]:.2f} s, to {target[0]:.2f} s")
+                corrections.append(Correction(
+                    clip=position, action="snapped", code=code,
+                    reason=f"Its {name} at {at_s:.2f} s was moved {abs(target[0] - at_s):.2f} s {where}."))
+                clip = _rounded({**clip, edge: target[0]}, self.duration_s)
+                break
+        return clip
+
+    def _word_at(self, at_s: float) -> list[float] | None:
+        index = bisect_right(self.starts, at_s) - 1
+        if index >= 0 and self.spans[index][0] + WORD_TOLERANCE_S < at_s < self.spans[index][1] - WORD_TOLERANCE_S:
+            return self.spans[index]
+        return None
+
+    def _in_pause(self, at_s: float) -> bool:
+        return any(a + PAUSE_MARGIN_S <= at_s <= b - PAUSE_MARGIN_S for a, b in self.pauses if a <= at_s <= b)
+
+    def _cuts_a_turn(self, at_s: float) -> bool:
+        return any(a + TURN_TOLERANCE_S < at_s < b - TURN_TOLERANCE_S for a, b in self.turns)
+
+    def _fits(self, clip: dict, edge: str, at_s: float) -> bool:
+        moved = {**clip, edge: at_s}
+        return (0 <= at_s <= self.duration_s
+                and self.bounds.min_clip_s - 1e-6 <= moved["end_s"] - moved["start_s"] <= self.bounds.max_clip_s + 1e-6)
+
+    def _nearest(self, at_s: float, targets: list[tuple[float, float, float]], clip: dict,
+                 edge: str) -> tuple[float, float, float] | None:
+        """The nearest target within EDGE_SNAP_S that is in no word, cuts no new turn and keeps the length."""
+        near = targets[bisect_left(targets, (at_s - EDGE_SNAP_S,)):bisect_right(targets, (at_s + EDGE_SNAP_S, math.inf))]
+        for target in sorted(near, key=lambda t: abs(t[0] - at_s)):
+            if (self._word_at(target[0]) is None and self._fits(clip, edge, target[0])
+                    and (not self._cuts_a_turn(target[0]) or self._cuts_a_turn(at_s))):
+                return target
+        return None
 
 
 def _rounded(clip: dict, duration_s: float) -> dict:

@@ -92,8 +92,11 @@ def plan_clips(request: PlanClipsRequest, bounds: PlanBounds, output_bucket: str
         "fallback_reason": draft.fallback_reason,
         "note": draft.note,
         "score_components": draft.components,
-        # Who speaks when, for the plan check to keep turns whole (lambdas/common/plan_check.py, step 4b).
+        # Who speaks when, for the plan check to keep turns whole (lambdas/common/plan_check.py, step 4b),
+        # and each word's span and the cuts, for it to keep clip edges out of words, on cuts or in pauses (4c).
         "speaker_turns": speaker_turns(signals.sentences),
+        "words": [[round(word.start_s, 3), round(word.end_s, 3)] for word in signals.words],
+        "cuts": signals.cuts,
     })
     events.append(request.job_id, "plan.drafted", "PlanClips", planner=draft.plan.planner,
                   clips=len(draft.plan.clips), fallback_reason=draft.fallback_reason, note=draft.note,

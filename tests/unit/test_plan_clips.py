@@ -191,8 +191,14 @@ def test_without_a_model_id_plan_clips_drafts_with_the_local_planner_and_validat
     assert draft["planner"] == "local" and draft["fallback_reason"] is None and draft["model_calls"] == 0
     stored = storage.get_json(OUTPUT_BUCKET, plan_draft_key(JOB_ID))
     assert len(stored["clips"]) == draft["clip_count"] == len(stored["score_components"])
-    assert validated["correction_count"] == 0
-    assert [c["start_s"] for c in validated["plan"]["clips"]] == [c["start_s"] for c in stored["clips"]]
+    # The local planner's clips survive whole; the check only moves an edge that sits tight against a word into
+    # the pause beside it (a breath), and no edge cuts a word of the draft's own word list.
+    assert set(validated["corrections_by_code"]) <= {"IN_A_PAUSE", "ON_A_CUT"}
+    assert len(validated["plan"]["clips"]) == len(stored["clips"])
+    assert stored["cuts"] and len(stored["words"]) > 100
+    for clip in validated["plan"]["clips"]:
+        for edge in (clip["start_s"], clip["end_s"]):
+            assert not any(start_s + 0.02 < edge < end_s - 0.02 for start_s, end_s in stored["words"])
     types = [event.type for event in EventLog("videoflow-events").read(JOB_ID)]
     assert types == ["plan.drafted", "plan.validated"]
 
@@ -255,9 +261,9 @@ def test_the_recorded_answer_becomes_the_draft_and_validate_plan_clamps_its_over
         "bedrock", 3, None, 1)
     clips = validated["plan"]["clips"]
     assert [(c["title"], c["start_s"], c["end_s"]) for c in clips] == [
-        ("Sourdough from scratch", 0.5, 29.8), ("Stretch and fold, step by step", 62.0, 93.6),
-        ("Baking at full heat", 95.2, 120.0)]
-    assert validated["corrections_by_code"] == {"OUT_OF_BOUNDS": 1}
+        ("Sourdough from scratch", 0.25, 29.8), ("Stretch and fold, step by step", 62.0, 93.6),
+        ("Baking at full heat", 95.2, 120.0)]  # the first starts in the silence before the first word (0.5 s)
+    assert validated["corrections_by_code"] == {"IN_A_PAUSE": 1, "OUT_OF_BOUNDS": 1}
 
 
 def test_a_malformed_answer_falls_back_to_the_local_planner_with_the_reason(bedrock):
