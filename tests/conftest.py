@@ -1,7 +1,11 @@
 """Shared fixtures: a moto account with the buckets and tables the stack declares."""
 
 
+import functools
+import os
+
 import boto3
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -23,6 +27,32 @@ ENV = {
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
 }
+
+
+def _one_botocore_loader_per_process() -> None:
+    """Every botocore session of the test process shares one data loader, so each service's JSON model is parsed
+    once per process instead of once per session: moto starts a fresh boto3 session per account (every test's
+    aws_state, every local run), and parsing the s3 and dynamodb models again cost about 0.5 s a test. The loader
+    only reads botocore's (and boto3's) packaged files; one session already shares what it loads among its clients."""
+    create_loader = botocore.session.create_loader
+    boto3_data = os.path.join(os.path.dirname(boto3.__file__), "data")
+
+    class SearchPaths(list):  # each boto3 session appends its data folder to the loader's paths: keep it once
+        def append(self, path):
+            if path not in self:
+                super().append(path)
+
+    @functools.cache
+    def shared_loader(search_path_string=None):
+        loader = create_loader(search_path_string)
+        loader._search_paths = SearchPaths(loader._search_paths)
+        loader.search_paths.append(boto3_data)
+        return loader
+
+    botocore.session.create_loader = shared_loader
+
+
+_one_botocore_loader_per_process()
 
 
 @pytest.fixture(autouse=True)
@@ -141,7 +171,8 @@ def moto_server_url(monkeypatch):
 
 
 # The longest files first: each test worker takes the next file when it is free, so the many short unit
-# files fill the end instead of one worker finishing a long render alone while the other waits.
+# files fill the end instead of one worker finishing a long render alone while the other waits. (pyproject's
+# --no-loadscope-reorder keeps this order: by default xdist hands out the files with the most tests first.)
 _FIRST = ("tests/workflow/test_render.py", "tests/workflow/test_render_faults.py", "tests/e2e/", "tests/workflow/")
 
 

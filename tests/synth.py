@@ -10,12 +10,17 @@ fails the fixture (and so every infra test) with the validation report in the me
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from videoflow.local.synth import sources_hash, synthesize
+
 ROOT = Path(__file__).resolve().parents[1]
+# The app's sources as this test process found them when it loaded its conftest, before it built the app.
+SOURCES_AT_START = sources_hash()
 # Node 20 is past end of life for jsii: the old DEPRECATED switch no longer silences the banner.
 JSII_QUIET = {
     "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
@@ -66,3 +71,32 @@ def synth(tmp_path_factory) -> Synthesized:
         outdir=outdir,
         template_path=template_path,
     )
+
+
+def local_outdir(request: pytest.FixtureRequest, overrides: dict | None = None) -> Path:
+    """videoflow.local.synth.synthesize(overrides=overrides): the cloud assembly `videoflow run` runs, cached in
+    build/cdk.out-<hash of the sources and overrides>. When it is not there yet it is made in this process: the
+    default assembly is a copy of this session's `synth` (the same app.py, cdk.json context and sources give the
+    same assembly), and one with overrides is built in this process's jsii kernel, in seconds once the kernel runs,
+    instead of a fresh `python app.py` each. Sources edited since this process started are left to synthesize()."""
+    from stacks.names import STACK_NAME
+
+    target = ROOT / "build" / f"cdk.out-{sources_hash(overrides)}"
+    if sources_hash() == SOURCES_AT_START and not (target / f"{STACK_NAME}.template.json").exists():
+        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")  # renamed into place when whole
+        shutil.rmtree(partial, ignore_errors=True)
+        if overrides:
+            import aws_cdk as cdk
+
+            from stacks.app import build_app
+
+            context = deploy_context()
+            context["videoflow"] = {**context.get("videoflow", {}), **overrides}
+            build_app(cdk.App(context=context, outdir=str(partial))).synth()
+        else:
+            shutil.copytree(request.getfixturevalue("synth").outdir, partial, symlinks=True)
+        try:
+            partial.rename(target)
+        except OSError:  # another test worker put it there first
+            shutil.rmtree(partial, ignore_errors=True)
+    return synthesize(overrides=overrides)

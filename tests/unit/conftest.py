@@ -72,15 +72,19 @@ def endpoint_floor(aws_state, monkeypatch, inference_url) -> Iterator[EndpointFl
         yield EndpointFloor(inference_url, stack)
 
 
-# The vision branch's footage (tests/vision.py): a video with hard cuts at known times, and one without.
-@pytest.fixture(scope="module")
-def cut_frames(media, tmp_path_factory):
-    video = media("cuts.mp4", make_video, seconds=vision.DURATION_S, width=960, height=540, audio=False, cuts=vision.CUTS_S)
-    return vision.extract_frames(video, tmp_path_factory.mktemp("cut-frames"))
+# The vision branch's footage (tests/vision.py): a video with hard cuts at known times, and one without. Made once
+# per test worker for the worker's, aggregate_frames' and detect_shots' tests, which only read the frames.
+@pytest.fixture(scope="session")
+def cut_frames(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cut-frames")
+    video = make_video(folder / "cuts.mp4", seconds=vision.DURATION_S, width=960, height=540, audio=False,
+                       cuts=vision.CUTS_S)
+    return vision.extract_frames(video, folder / "frames")
 
 
-@pytest.fixture(scope="module")
-def still_frames(media, tmp_path_factory):
+@pytest.fixture(scope="session")
+def still_frames(tmp_path_factory):
     """One continuous shot of a moving test pattern: motion, no cut."""
-    video = media("one-shot.mp4", make_video, seconds=20, width=960, height=540, audio=False)
-    return vision.extract_frames(video, tmp_path_factory.mktemp("one-shot-frames"))
+    folder = tmp_path_factory.mktemp("one-shot-frames")
+    video = make_video(folder / "one-shot.mp4", seconds=20, width=960, height=540, audio=False)
+    return vision.extract_frames(video, folder / "frames")

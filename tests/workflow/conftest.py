@@ -5,15 +5,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.synth import local_outdir
 from tests.workflow import rendering
+from tests.workflow.waits import scaled_wait_states
 from videoflow.local.runner import LocalPipeline
-from videoflow.local.synth import synthesize
 from videoflow.sample import make_sample
 
 
 @pytest.fixture(scope="session")
-def outdir() -> Path:
-    return synthesize()
+def outdir(request) -> Path:
+    """build/cdk.out-<hash>, as `videoflow run` synthesizes it; if missing, from this worker's synth (tests/synth.py)."""
+    return local_outdir(request)
 
 
 RETRY_WAIT_SCALE = 0.1
@@ -27,7 +29,8 @@ def run_job(outdir, tmp_path, inference_url):
     (still open) for further questions to the local account. `synthesized`: another synth of
     the app (other settings) to run instead of the default one. The waits between a state's
     retries run at a tenth of their synthesized length (RETRY_WAIT_SCALE): the same retries
-    happen in the same order, the suite just does not sleep through backoffs.
+    happen in the same order, the suite just does not sleep through backoffs. So do the workflow's
+    Wait states (tests/workflow/waits.py): the same polls, sooner.
     """
     opened = []
 
@@ -43,7 +46,8 @@ def run_job(outdir, tmp_path, inference_url):
         folder = pipeline.export(submitted.job_id, tmp_path / "out")
         return JobRun(pipeline, submitted.job_id, execution, folder)
 
-    yield run
+    with scaled_wait_states(RETRY_WAIT_SCALE):
+        yield run
     for pipeline in reversed(opened):
         pipeline.__exit__(None, None, None)
 
@@ -62,10 +66,10 @@ class JobRun:
 # The render tests' footage (tests/workflow/rendering.py): a generated talk with real speech.
 @pytest.fixture(scope="module")
 def talk(media):
-    return media("talk.mp4", make_sample)
+    return media("talk.mp4", make_sample, width=640, height=360)  # the clips' size is the render's, not the source's
 
 
 @pytest.fixture(scope="module")
-def short_heartbeat():
+def short_heartbeat(request):
     """The same app synthesized with a 6 s heartbeat timeout, so a dead worker is noticed quickly."""
-    return synthesize(overrides={"render_heartbeat_s": rendering.SHORT_HEARTBEAT_S})
+    return local_outdir(request, overrides={"render_heartbeat_s": rendering.SHORT_HEARTBEAT_S})

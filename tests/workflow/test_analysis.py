@@ -78,9 +78,8 @@ def test_given_a_video_with_hard_cuts_at_3_and_6_seconds_when_it_is_analysed_the
     assert shots[0]["start_s"] == 0
     assert shots[-1]["end_s"] == pytest.approx(duration, abs=0.05)
     assert all(a["end_s"] == b["start_s"] for a, b in zip(shots, shots[1:], strict=False))  # no gap, no overlap
-    boundaries = [shot["start_s"] for shot in shots[1:]]
-    assert boundaries[0] == pytest.approx(3.0, abs=2.0)  # one frame interval (frames every 2 s)
-    assert boundaries[1] == pytest.approx(6.0, abs=2.0)
+    # On the frame (75 and 150 at 25 fps): the workers find the cuts in the proxy, each chunk in its time range.
+    assert [shot["start_s"] for shot in shots[1:]] == [3.0, 6.0]
 
 
 # -- Transcript: local Transcribe, normalize, captions -------------------------------------------------------
@@ -134,6 +133,8 @@ def test_given_a_video_of_real_read_speech_when_it_is_processed_then_it_gets_a_t
     assert len(found) >= 0.7 * len(known), f"heard {sorted(heard)}; missing {[w for w in known if w not in heard]}"
     assert all(0 <= word["start_s"] <= word["end_s"] <= job.manifest["source"]["duration_s"] + 0.5
                for word in transcript["words"])
+    # Speaker labels were asked for (max_speakers) and the one reader is one speaker.
+    assert {word["speaker"] for word in transcript["words"]} == {"spk_0"}
     vtt = (job.folder / "captions.vtt").read_text()
     assert vtt.startswith("WEBVTT")
     assert VTT_CUE_TIMING.search(vtt)
@@ -142,16 +143,8 @@ def test_given_a_video_of_real_read_speech_when_it_is_processed_then_it_gets_a_t
     assert srt.lstrip().startswith("1\n")
 
 
-def test_given_a_video_without_sound_when_it_is_processed_then_it_completes_with_an_empty_transcript_and_no_captions(
-        run_job, tmp_path):
-    job = run_job(make_video(tmp_path / "silent.mp4", seconds=3, audio=False))
-
-    assert job.manifest["status"] == "COMPLETED"
-    assert job.manifest["transcript"] == "transcript.json"
-    transcript = json.loads((job.folder / "transcript.json").read_text())
-    assert transcript["words"] == []
-    assert job.manifest["captions"] == {"vtt": None, "srt": None}
-    assert not (job.folder / "captions.vtt").exists() and not (job.folder / "captions.srt").exists()
+# A video without sound (an empty transcript, no captions): in the same run as its derivatives' checks,
+# tests/workflow/test_happy_path.py::test_a_video_without_sound_completes_with_no_audio_an_empty_transcript_and_...
 
 
 

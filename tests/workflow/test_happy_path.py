@@ -45,7 +45,8 @@ def test_a_phone_video_rotated_90_degrees_gives_a_portrait_proxy(run_job, tmp_pa
     assert (video["width"], video["height"]) == (540, 960)
 
 
-def test_a_video_without_sound_completes_with_no_audio_and_says_why(run_job, tmp_path):
+def test_a_video_without_sound_completes_with_no_audio_an_empty_transcript_and_no_captions_and_says_why(
+        run_job, tmp_path):
     job = run_job(make_video(tmp_path / "silent.mp4", seconds=3, audio=False))
 
     assert job.manifest["status"] == "COMPLETED"
@@ -53,6 +54,12 @@ def test_a_video_without_sound_completes_with_no_audio_and_says_why(run_job, tmp
     assert job.manifest["source"]["has_audio"] is False
     recorded = next(e for e in job.events if e["type"] == "derivatives.recorded")
     assert "no audio" in recorded["detail"]["audio_absent_reason"]
+    # The transcript branch (tests/workflow/test_analysis.py) on the same run: an empty transcript, no captions.
+    assert job.manifest["transcript"] == "transcript.json"
+    transcript = json.loads((job.folder / "transcript.json").read_text())
+    assert transcript["words"] == []
+    assert job.manifest["captions"] == {"vtt": None, "srt": None}
+    assert not (job.folder / "captions.vtt").exists() and not (job.folder / "captions.srt").exists()
 
 
 def test_the_event_log_holds_every_step_in_order_without_gaps(run_job, tmp_path):

@@ -42,6 +42,42 @@ def test_given_a_talk_with_speech_when_it_runs_then_each_planned_clip_is_rendere
     assert job.event_types.count("render.recorded") == len(clips)
     assert "job.notified" in job.event_types
     assert clip_objects(job) == sorted(f"clip-{i:02d}.{kind}" for i in range(len(clips)) for kind in ("jpg", "mp4"))
+    assert_chapters_and_timeline(job)
+
+
+def assert_chapters_and_timeline(job):
+    """Chapters cover the video, titled; the three timeline files load in OTIO and hold every shot and every rendered
+    clip on its frame at the proxy's rate, their media found in the exported folder."""
+    from lambdas.common.timeline import read
+
+    manifest = job.manifest
+    chapters = manifest["chapters"]
+    assert chapters and chapters[0]["start_s"] == 0 and all(c["title"].strip() and c["summary"] for c in chapters)
+    assert all(a["end_s"] == b["start_s"] for a, b in zip(chapters, chapters[1:], strict=False))
+    numerator, denominator = next(s for s in ffprobe(job.folder / manifest["derivatives"]["proxy"])["streams"]
+                                  if s["codec_type"] == "video")["r_frame_rate"].split("/")
+    fps = int(numerator) / int(denominator)
+
+    def frames(start_s, end_s):
+        return round(start_s * fps), round(end_s * fps) - round(start_s * fps)
+
+    for kind, name in manifest["timeline"].items():
+        timeline = read((job.folder / name).read_text(), kind, fps)
+        placed = {clip.name: clip for clip in timeline.find_clips()}
+        shots = [placed[f"Shot {n}"] for n in range(1, len(manifest["shots"]) + 1)]
+        assert [frames(s["start_s"], s["end_s"])[0] for s in manifest["shots"]] == [
+            round(clip.range_in_parent().start_time.value) for clip in shots], kind
+        assert all((job.folder / clip.media_reference.target_url).is_file() for clip in shots)
+        if kind == "edl":
+            located = [marker.name for clip in shots for marker in clip.markers]
+            assert all(any(name.startswith(f"CLIP {n}:") for name in located) for n in range(1, len(manifest["clips"]) + 1))
+            continue
+        for number, clip in enumerate(manifest["clips"], start=1):
+            (item,) = [item for name, item in placed.items() if name.startswith(f"Clip {number}:")]
+            assert (job.folder / item.media_reference.target_url).samefile(job.folder / clip["path"])
+            placed_at = item.range_in_parent()
+            assert (round(placed_at.start_time.value), round(placed_at.duration.value)) == frames(
+                clip["start_s"], clip["end_s"]), kind
 
 
 def test_given_bedrock_is_configured_when_a_talk_runs_then_its_recorded_plan_is_validated_rendered_and_costed(
@@ -62,9 +98,10 @@ def test_given_bedrock_is_configured_when_a_talk_runs_then_its_recorded_plan_is_
     assert job.manifest["summary"]["summarizer"] == "bedrock"
     plan = job.manifest["plan"]
     assert plan["planner"] == "bedrock"
-    assert [(c["start_s"], c["end_s"], c["title"]) for c in plan["clips"]] == [(0.5, 29.8, "Sourdough from scratch")]
+    # The model's 0.5-29.8 s, each edge moved into a pause or onto a cut by the plan check (step 4c).
+    assert [(c["start_s"], c["end_s"], c["title"]) for c in plan["clips"]] == [(0.46, 30.99, "Sourdough from scratch")]
     [clip] = job.manifest["clips"]
-    assert float(ffprobe(job.folder / clip["path"])["format"]["duration"]) == pytest.approx(29.3, abs=0.1)
+    assert float(ffprobe(job.folder / clip["path"])["format"]["duration"]) == pytest.approx(30.53, abs=0.1)
     calls = [e for e in job.events if e["type"] == "model.called"]
     assert [e["detail"]["purpose"] for e in calls] == ["summarize_video", "plan_clips"]
     assert all(e["detail"]["model_id"] == MODEL_ID and len(e["detail"]["prompt_sha256"]) == 64 for e in calls)

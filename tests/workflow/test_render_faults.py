@@ -1,12 +1,15 @@
-"""Faults injected into the render, on a generated talk: the workflow's own recovery must do the rest.
+"""Faults injected into the render: the workflow's own recovery must do the rest.
 
 The faults are in the ECS stand-in only (tests/workflow/fakes.py): a render worker killed
 mid-clip, and a clip corrupted after its render. The synthesized workflow's HeartbeatSeconds,
-Retry, Catch, compensate and handle_failure must do the rest.
+Retry, Catch, compensate and handle_failure must do the rest. The footage is an 8 s generated
+video that is itself the one clip (clips may be 5 s long here): the recovery is the point, not
+the plan, which tests/workflow/test_render.py proves on a talk with speech.
 """
 
 import pytest
 
+from tests.media import make_video
 from tests.workflow.fakes import ClipCorruptedAfterRenderFake, RenderWorkerKilledMidClipFake
 from tests.workflow.rendering import (
     ALL_ON_FARGATE,
@@ -15,18 +18,21 @@ from tests.workflow.rendering import (
     clip_objects,
     ffprobe,
     history_types,
-    needs_speech,
 )
 
-pytestmark = needs_speech
+ONE_CLIP = {**ALL_ON_FARGATE, **SMALL_CLIPS, "PLAN_MIN_CLIP_S": "5"}  # an 8 s video is itself the one clip
+
+
+@pytest.fixture(scope="module")
+def footage(media):
+    return media("footage.mp4", make_video, seconds=8)
 
 
 def test_given_a_render_worker_killed_mid_clip_when_its_heartbeats_stop_then_the_clip_is_rendered_again_exactly_once(
-        run_job, talk, short_heartbeat):
+        run_job, footage, short_heartbeat):
     fake = RenderWorkerKilledMidClipFake.recording()
 
-    job = run_job(talk, adapters={RENDER_TASK: fake}, environment={**ALL_ON_FARGATE, **SMALL_CLIPS},
-                  synthesized=short_heartbeat)
+    job = run_job(footage, adapters={RENDER_TASK: fake}, environment=ONE_CLIP, synthesized=short_heartbeat)
 
     assert job.execution["status"] == "SUCCEEDED"
     [ecs] = fake.instances
@@ -45,10 +51,10 @@ def test_given_a_render_worker_killed_mid_clip_when_its_heartbeats_stop_then_the
 
 
 def test_given_a_clip_that_is_not_what_its_render_reported_when_it_is_checked_then_the_job_fails_and_publishes_nothing(
-        run_job, talk):
+        run_job, footage):
     fake = ClipCorruptedAfterRenderFake.recording()
 
-    job = run_job(talk, adapters={RENDER_TASK: fake}, environment={**ALL_ON_FARGATE, **SMALL_CLIPS})
+    job = run_job(footage, adapters={RENDER_TASK: fake}, environment=ONE_CLIP)
 
     # The execution stops at the step that failed (a redrive resumes there); compensate records it.
     assert job.execution["status"] == "FAILED"

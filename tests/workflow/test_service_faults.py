@@ -12,17 +12,17 @@ import pytest
 
 from stacks.config import load_config
 from tests.media import make_video
-from tests.synth import deploy_context
-from tests.workflow.conftest import JobRun
+from tests.synth import deploy_context, local_outdir
+from tests.workflow.conftest import RETRY_WAIT_SCALE, JobRun
 from tests.workflow.fakes import (
     FailingMediaConvertFake,
     MediaConvertNeverFinishesFake,
     TranscribeThrottledFake,
     TranscribeUnavailableFake,
 )
+from tests.workflow.waits import scaled_wait_states
 from videoflow.local.mediaconvert import TaskFailed
 from videoflow.local.runner import LocalPipeline
-from videoflow.local.synth import synthesize
 
 DERIVATIVES = "mediaconvert:createJob.sync"
 START_TRANSCRIPTION = "transcribe:startTranscriptionJob"
@@ -31,13 +31,13 @@ FAST = 0.01  # retry waits at 1/100 of what the definition asks
 
 
 @pytest.fixture(scope="module")
-def lenient() -> tuple:
-    return synthesize(overrides=LENIENT), load_config({**deploy_context()["videoflow"], **LENIENT})
+def lenient(request) -> tuple:
+    return local_outdir(request, overrides=LENIENT), load_config({**deploy_context()["videoflow"], **LENIENT})
 
 
 @pytest.fixture
 def run(outdir, tmp_path, inference_url):
-    """Like run_job, with the retry waits shortened."""
+    """Like run_job, with the retry waits shortened further."""
     opened = []
 
     def start(video, adapters, synthesized=None) -> JobRun:
@@ -49,7 +49,8 @@ def run(outdir, tmp_path, inference_url):
         execution = pipeline.wait(submitted.job_id, timeout_s=180)
         return JobRun(pipeline, submitted.job_id, execution, pipeline.export(submitted.job_id, tmp_path / "out"))
 
-    yield start
+    with scaled_wait_states(RETRY_WAIT_SCALE):
+        yield start
     for pipeline in reversed(opened):
         pipeline.__exit__(None, None, None)
 
