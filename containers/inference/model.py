@@ -24,6 +24,7 @@ from the model directory.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -411,19 +412,23 @@ def shared_encoder(model_dir: str | Path | None = None, backend: str | None = No
 
 def write_model_archive(out_path: str | Path, model_dir: str | Path | None = None) -> Path:
     """model.tar.gz for SageMaker (ModelDataUrl): the model directory's files at the archive root,
-    plus videoflow_model.json naming the model (the server reports that name in every answer)."""
+    plus videoflow_model.json naming the model (the server reports that name in every answer).
+
+    The same files always give the same bytes (no times, owners or modes from this machine), so the
+    asset's hash, and the template that names it, do not depend on when or where it was written."""
     source = Path(model_dir) if model_dir else default_model_dir()
     config = read_config(source)  # refuse to package a directory the server could not load
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(out, "w:gz") as archive:
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and not path.name.startswith(".") and path.name != MODEL_METADATA_FILE:
-                archive.add(path, arcname=str(path.relative_to(source)))
-        metadata = json.dumps({"name": config.name}).encode()
-        entry = tarfile.TarInfo(MODEL_METADATA_FILE)
-        entry.size = len(metadata)
-        archive.addfile(entry, io.BytesIO(metadata))
+    members = [(str(path.relative_to(source)), path.read_bytes()) for path in sorted(source.rglob("*"))
+               if path.is_file() and not path.name.startswith(".") and path.name != MODEL_METADATA_FILE]
+    members.append((MODEL_METADATA_FILE, json.dumps({"name": config.name}).encode()))
+    with out.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as zipped, \
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in members:
+            entry = tarfile.TarInfo(name)
+            entry.size, entry.mtime, entry.mode = len(data), 0, 0o644
+            archive.addfile(entry, io.BytesIO(data))
     return out
 
 

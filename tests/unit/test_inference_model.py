@@ -179,3 +179,17 @@ def test_packaged_weights_that_are_not_the_pinned_ones_are_refused(tmp_path):
 
     with pytest.raises(ModelDirectoryInvalid, match="not the pinned"):
         verify_packaged_weights(damaged)
+
+
+def test_the_model_archive_is_the_same_bytes_whenever_it_is_written(tmp_path):
+    """Synths side by side (the CDK CLI's and the tests') each may write it: the asset hash must not differ."""
+    import hashlib
+    import time
+
+    from containers.inference.model import write_model_archive
+
+    first = write_model_archive(tmp_path / "first.tar.gz")
+    time.sleep(1.1)  # gzip and tar would otherwise stamp the second with a later time
+    second = write_model_archive(tmp_path / "second.tar.gz")
+
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
