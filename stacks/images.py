@@ -1,6 +1,7 @@
 """Build folders for the images: a container's own folder plus the code it shares with the repository.
 
-Docker copies only what is inside the build folder, and both workers use containers/s3_errors.py.
+Docker copies only what is inside the build folder, and the workers share containers/s3_errors.py (and the
+Batch workers containers/batch_job.py).
 So, like the Lambda code asset (functions.lambda_code), each folder is staged at synth: the
 container's files with the shared modules beside them, flat, as the Dockerfile copies them into
 /app. The local runner runs the same staged folder as the image's WORKDIR, and the asset hash
@@ -17,8 +18,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_IMAGE_MODULES = {"frames": ("containers/s3_errors.py",), "render": ("containers/s3_errors.py",),
-                        "transcribe": ("containers/s3_errors.py",)}
+# The two Batch workers share their exit codes and S3 handling (batch_job.py); every worker, the S3 error sorting.
+BATCH_WORKER_MODULES = ("containers/s3_errors.py", "containers/batch_job.py")
+SHARED_IMAGE_MODULES = {"frames": BATCH_WORKER_MODULES, "render": ("containers/s3_errors.py",),
+                        "transcribe": BATCH_WORKER_MODULES}
 # Folders and files copied keeping their repository path (caches left out).
 SHARED_IMAGE_PATHS = {"embedding": (
     "lambdas/__init__.py", "lambdas/common", "lambdas/keyframe_inference", "lambdas/search_api",

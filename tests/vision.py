@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from containers import batch_job
 from containers.frames import worker
 from lambdas.aggregate_frames.logic import AggregateRequest, aggregate_frames, chunk_result_key, frame_results_prefix
 from lambdas.build_frame_manifest.logic import FrameManifestRequest, build_frame_manifest
@@ -104,7 +105,7 @@ def worker_env(ref: FrameManifestRef, index: int | None) -> dict:
 
 def run_all_chunks(ref: FrameManifestRef) -> None:
     for index in range(ref.chunk_count):
-        assert worker.main(worker_env(ref, index)) == worker.EXIT_OK
+        assert worker.main(worker_env(ref, index)) == batch_job.EXIT_OK
 
 
 def run_vision(ref: FrameManifestRef, duration_s: float = DURATION_S) -> dict:

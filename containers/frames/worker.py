@@ -43,37 +43,17 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import boto3
-from botocore.config import Config
-
 if __package__:
-    from containers import s3_errors
+    from containers import batch_job
     from containers.frames import analysis, cuts, proxy
-else:  # run as a script inside the image: analysis.py, cuts.py, proxy.py and s3_errors.py sit beside this file
+else:  # run as a script inside the image: analysis.py, cuts.py, proxy.py and batch_job.py (with s3_errors.py) sit beside this file
     import analysis  # type: ignore[no-redef]
+    import batch_job  # type: ignore[no-redef]
     import cuts  # type: ignore[no-redef]
     import proxy  # type: ignore[no-redef]
-    import s3_errors  # type: ignore[no-redef]
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3, 4
 DOWNLOAD_THREADS = 8
 PROGRESS_EVERY_FRAMES = 10
-
-
-class WorkerError(Exception):
-    exit_code = EXIT_UNEXPECTED
-
-
-class ConfigError(WorkerError):
-    exit_code = EXIT_CONFIG
-
-
-class InputError(WorkerError):
-    exit_code = EXIT_INPUT
-
-
-class TransientError(WorkerError):
-    exit_code = EXIT_TRANSIENT
 
 
 @dataclass(frozen=True)
@@ -89,14 +69,14 @@ class WorkerConfig:
         missing = [name for name in ("FRAME_MANIFEST_BUCKET", "FRAME_MANIFEST_KEY", "RESULTS_PREFIX")
                    if not environ.get(name)]
         if missing:
-            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+            raise batch_job.ConfigError(f"missing environment variable(s): {', '.join(missing)}")
         raw_index = environ.get("AWS_BATCH_JOB_ARRAY_INDEX", "").strip() or "0"
         try:
             chunk = int(raw_index)
         except ValueError:
-            raise ConfigError(f"AWS_BATCH_JOB_ARRAY_INDEX must be a whole number, not {raw_index!r}") from None
+            raise batch_job.ConfigError(f"AWS_BATCH_JOB_ARRAY_INDEX must be a whole number, not {raw_index!r}") from None
         if chunk < 0:
-            raise ConfigError(f"AWS_BATCH_JOB_ARRAY_INDEX must not be negative, got {chunk}")
+            raise batch_job.ConfigError(f"AWS_BATCH_JOB_ARRAY_INDEX must not be negative, got {chunk}")
         prefix = environ["RESULTS_PREFIX"]
         return cls(
             manifest_bucket=environ["FRAME_MANIFEST_BUCKET"],
@@ -114,7 +94,7 @@ def result_key(results_prefix: str, chunk: int) -> str:
 
 def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
     """Analyse one chunk and write its results; returns the result document."""
-    log = log or _log
+    log = log or batch_job.log
     manifest = _read_manifest(s3, config)
     chunks = manifest.get("chunks") or []
     by_index = {chunk["index"]: chunk for chunk in chunks}
@@ -123,7 +103,7 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
         log(f"chunk {config.chunk}: the manifest has {len(chunks)} chunk(s); nothing to do")
         return {"chunk": config.chunk, "frames": [], "spare": True}
     if config.chunk not in by_index:
-        raise InputError(
+        raise batch_job.InputError(
             f"chunk {config.chunk} is not in s3://{config.manifest_bucket}/{config.manifest_key} "
             f"({len(chunks)} chunk(s), indexes 0..{len(chunks) - 1})"
         )
@@ -170,7 +150,7 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
     if manifest.get("proxy"):
         document.update(find_cuts(s3, manifest["proxy"], by_index[config.chunk], config.chunk, log))
     key = result_key(config.results_prefix, config.chunk)
-    _call(lambda: s3.put_object(Bucket=config.results_bucket, Key=key, ContentType="application/json",
+    batch_job.call_s3(lambda: s3.put_object(Bucket=config.results_bucket, Key=key, ContentType="application/json",
                                 Body=json.dumps(document, separators=(",", ":")).encode()),
           f"writing s3://{config.results_bucket}/{key}")
     log(f"chunk {config.chunk}: {len(frames)}/{len(frames)} frames, "
@@ -184,7 +164,7 @@ def find_cuts(s3, video: dict, chunk: dict, number: int, log) -> dict:
     bucket, key = video["bucket"], video["key"]
     start_s, end_s = float(chunk.get("start_s") or 0.0), chunk.get("end_s")
     started = time.monotonic()
-    source = proxy.S3RangeFile.for_object(s3, bucket, key, call=_call)
+    source = proxy.S3RangeFile.for_object(s3, bucket, key, call=batch_job.call_s3)
     try:
         with proxy.Proxy(source) as opened:
             own = (opened.index_at(start_s), None if end_s is None else opened.index_at(float(end_s)))
@@ -194,7 +174,7 @@ def find_cuts(s3, video: dict, chunk: dict, number: int, log) -> dict:
                 opened.fps, (own[0], own[1] if own[1] is not None else 2**62))
             fps = opened.fps
     except proxy.ProxyUnreadable as error:
-        raise InputError(f"the proxy s3://{bucket}/{key} cannot be read: {error}") from None
+        raise batch_job.InputError(f"the proxy s3://{bucket}/{key} cannot be read: {error}") from None
     seconds = time.monotonic() - started
     log(f"chunk {number}: {len(found)} cut(s) in frames {own[0]}..{'end' if own[1] is None else own[1] - 1} "
         f"({count} decoded at {fps:g} fps, {count / max(seconds, 1e-6):.0f} frames/s, "
@@ -209,57 +189,36 @@ def find_cuts(s3, video: dict, chunk: dict, number: int, log) -> dict:
 def main(environ: Mapping[str, str] | None = None, s3=None) -> int:
     """The process entrypoint; returns the exit code (see the module docstring)."""
     environ = os.environ if environ is None else environ
-    try:
+
+    def job():
         config = WorkerConfig.from_env(environ)
-        client = s3 or boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 8}))
-        analyze_chunk(config, client)
-        return EXIT_OK
-    except WorkerError as error:
-        _log(f"error: {error}")
-        return error.exit_code
-    except Exception as error:  # noqa: BLE001 - the last line a Batch log shows must say what happened
-        _log(f"error: unexpected {type(error).__name__}: {error}")
-        return EXIT_UNEXPECTED
+        analyze_chunk(config, s3 or batch_job.s3_client())
+
+    return batch_job.run(job)
 
 
 def _read_manifest(s3, config: WorkerConfig) -> dict:
     where = f"s3://{config.manifest_bucket}/{config.manifest_key}"
-    body = _call(lambda: s3.get_object(Bucket=config.manifest_bucket, Key=config.manifest_key)["Body"].read(),
+    body = batch_job.call_s3(lambda: s3.get_object(Bucket=config.manifest_bucket, Key=config.manifest_key)["Body"].read(),
                  f"reading the frame manifest {where}")
     try:
         manifest = json.loads(body)
     except ValueError as error:
-        raise InputError(f"the frame manifest {where} is not JSON: {error}") from None
+        raise batch_job.InputError(f"the frame manifest {where} is not JSON: {error}") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("chunks"), list):
-        raise InputError(f"the frame manifest {where} has no list of chunks")
+        raise batch_job.InputError(f"the frame manifest {where} has no list of chunks")
     return manifest
 
 
 def _download(s3, bucket: str, key: str) -> bytes:
-    return _call(lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), f"reading frame s3://{bucket}/{key}")
+    return batch_job.call_s3(lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), f"reading frame s3://{bucket}/{key}")
 
 
 def _decode(data: bytes, bucket: str, key: str):
     try:
         return analysis.decode(data)
     except ValueError:
-        raise InputError(f"frame s3://{bucket}/{key} is not a readable image ({len(data)} bytes)") from None
-
-
-def _call(action, what: str):
-    """S3's failures as the exit codes Batch retries by: the input, the role, or a passing fault."""
-    try:
-        return s3_errors.call_s3(action, what, role="job role")
-    except s3_errors.S3Missing as error:
-        raise InputError(str(error)) from None
-    except s3_errors.S3Denied as error:
-        raise ConfigError(str(error)) from None
-    except s3_errors.S3Failed as error:
-        raise TransientError(str(error)) from None
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+        raise batch_job.InputError(f"frame s3://{bucket}/{key} is not a readable image ({len(data)} bytes)") from None
 
 
 if __name__ == "__main__":

@@ -45,37 +45,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 if __package__:
-    from containers import s3_errors
+    from containers import batch_job
     from containers.transcribe import engine, output
-else:  # run as a script inside the image: engine.py, output.py and s3_errors.py sit beside this file
+else:  # run as a script inside the image: engine.py, output.py and batch_job.py (with s3_errors.py) sit beside this file
+    import batch_job  # type: ignore[no-redef]
     import engine  # type: ignore[no-redef]
     import output  # type: ignore[no-redef]
-    import s3_errors  # type: ignore[no-redef]
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_TRANSIENT = 0, 1, 2, 3, 4
 # The model is tiny.en: English only. The codes Amazon Transcribe names English by.
 ENGLISH_LANGUAGE_CODES = frozenset({"en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-AB", "en-WL", "en-ZA", "en-NZ"})
 PROGRESS_EVERY_S = 30.0  # at most one progress line per this many seconds of wall time
-
-
-class TranscriberError(Exception):
-    exit_code = EXIT_UNEXPECTED
-
-
-class ConfigError(TranscriberError):
-    exit_code = EXIT_CONFIG
-
-
-class InputError(TranscriberError):
-    exit_code = EXIT_INPUT
-
-
-class TransientError(TranscriberError):
-    exit_code = EXIT_TRANSIENT
 
 
 @dataclass(frozen=True)
@@ -94,25 +74,25 @@ class TranscriberConfig:
         missing = [name for name in ("AUDIO_BUCKET", "AUDIO_KEY", "TRANSCRIPT_KEY", "LANGUAGE_CODE")
                    if not environ.get(name)]
         if missing:
-            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+            raise batch_job.ConfigError(f"missing environment variable(s): {', '.join(missing)}")
         language = environ["LANGUAGE_CODE"]
         if language not in ENGLISH_LANGUAGE_CODES:
-            raise ConfigError(f"LANGUAGE_CODE {language!r}: the whisper transcriber's model (tiny.en) is English only "
+            raise batch_job.ConfigError(f"LANGUAGE_CODE {language!r}: the whisper transcriber's model (tiny.en) is English only "
                               f"({', '.join(sorted(ENGLISH_LANGUAGE_CODES))}); use transcriber: transcribe")
         raw_threads = environ.get("WHISPER_CPU_THREADS", "").strip()
         try:
             threads = int(raw_threads) if raw_threads else None
         except ValueError:
-            raise ConfigError(f"WHISPER_CPU_THREADS must be a whole number, not {raw_threads!r}") from None
+            raise batch_job.ConfigError(f"WHISPER_CPU_THREADS must be a whole number, not {raw_threads!r}") from None
         if threads is not None and threads < 1:
-            raise ConfigError(f"WHISPER_CPU_THREADS must be at least 1, got {threads}")
+            raise batch_job.ConfigError(f"WHISPER_CPU_THREADS must be at least 1, got {threads}")
         raw_speakers = environ.get("MAX_SPEAKERS", "").strip()
         try:
             max_speakers = int(raw_speakers) if raw_speakers else None
         except ValueError:
-            raise ConfigError(f"MAX_SPEAKERS must be a whole number, not {raw_speakers!r}") from None
+            raise batch_job.ConfigError(f"MAX_SPEAKERS must be a whole number, not {raw_speakers!r}") from None
         if max_speakers is not None and not 2 <= max_speakers <= 30:
-            raise ConfigError(f"MAX_SPEAKERS must be between 2 and 30 (Transcribe's MaxSpeakerLabels), got "
+            raise batch_job.ConfigError(f"MAX_SPEAKERS must be between 2 and 30 (Transcribe's MaxSpeakerLabels), got "
                               f"{max_speakers}")
         return cls(
             audio_bucket=environ["AUDIO_BUCKET"],
@@ -128,13 +108,13 @@ class TranscriberConfig:
 
 def transcribe_job(config: TranscriberConfig, s3, speech=None, log: Callable[[str], None] | None = None) -> dict:
     """Read the audio, transcribe it, write Transcribe's output document; returns the document."""
-    log = log or _log
+    log = log or batch_job.log
     speech = speech or engine.WhisperEngine(cpu_threads=config.cpu_threads)
     source = f"s3://{config.audio_bucket}/{config.audio_key}"
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="whisper-") as folder:
         audio = Path(folder) / "audio"
-        _call(lambda: s3.download_file(config.audio_bucket, config.audio_key, str(audio)), f"reading the audio {source}")
+        batch_job.call_s3(lambda: s3.download_file(config.audio_bucket, config.audio_key, str(audio)), f"reading the audio {source}")
         log(f"{config.job_name}: {audio.stat().st_size} bytes of audio from {source}")
         try:
             speakers = {} if config.max_speakers is None else {"max_speakers": config.max_speakers}
@@ -143,13 +123,13 @@ def transcribe_job(config: TranscriberConfig, s3, speech=None, log: Callable[[st
             log(f"{config.job_name}: {error}: an empty transcript")
             segments = []
         except ValueError as error:  # av's InvalidDataError and friends: the bytes are not media
-            raise InputError(f"the audio {source} cannot be decoded: {error}") from None
+            raise batch_job.InputError(f"the audio {source} cannot be decoded: {error}") from None
         except engine.ModelUnavailable as error:  # the model package is missing or changed
-            raise ConfigError(str(error)) from None
+            raise batch_job.ConfigError(str(error)) from None
     document = output.transcribe_output(config.job_name, config.language_code, segments,
                                         speaker_labels=config.max_speakers is not None)
     target = f"s3://{config.transcript_bucket}/{config.transcript_key}"
-    _call(lambda: s3.put_object(Bucket=config.transcript_bucket, Key=config.transcript_key,
+    batch_job.call_s3(lambda: s3.put_object(Bucket=config.transcript_bucket, Key=config.transcript_key,
                                 ContentType="application/json", Body=json.dumps(document).encode()),
           f"writing the transcript {target}")
     words = sum(1 for item in document["results"]["items"] if item["type"] == "pronunciation")
@@ -163,17 +143,12 @@ def transcribe_job(config: TranscriberConfig, s3, speech=None, log: Callable[[st
 def main(environ: Mapping[str, str] | None = None, s3=None, speech=None) -> int:
     """The process entrypoint; returns the exit code (see the module docstring)."""
     environ = os.environ if environ is None else environ
-    try:
+
+    def job():
         config = TranscriberConfig.from_env(environ)
-        client = s3 or boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 8}))
-        transcribe_job(config, client, speech=speech)
-        return EXIT_OK
-    except TranscriberError as error:
-        _log(f"error: {error}")
-        return error.exit_code
-    except Exception as error:  # noqa: BLE001 - the last line a Batch log shows must say what happened
-        _log(f"error: unexpected {type(error).__name__}: {error}")
-        return EXIT_UNEXPECTED
+        transcribe_job(config, s3 or batch_job.s3_client(), speech=speech)
+
+    return batch_job.run(job)
 
 
 def _progress_logger(log: Callable[[str], None], started: float) -> engine.Progress:
@@ -189,22 +164,6 @@ def _progress_logger(log: Callable[[str], None], started: float) -> engine.Progr
         log(f"transcribed {done_s:.0f}/{total_s:.0f} s of audio, {speed:.1f}x real time")
 
     return progress
-
-
-def _call(action, what: str):
-    """S3's failures as the exit codes: the input, the role, or a passing fault."""
-    try:
-        return s3_errors.call_s3(action, what, role="job role")
-    except s3_errors.S3Missing as error:
-        raise InputError(str(error)) from None
-    except s3_errors.S3Denied as error:
-        raise ConfigError(str(error)) from None
-    except s3_errors.S3Failed as error:
-        raise TransientError(str(error)) from None
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -108,8 +108,8 @@ def test_given_whisper_then_the_image_is_built_from_containers_transcribe_with_i
     assets = json.loads((whisper_outdir / "VideoFlow.assets.json").read_text())
     folder = whisper_outdir / assets["dockerImages"][tag]["source"]["directory"]
     assert sorted(path.name for path in folder.iterdir() if path.suffix in (".py", ".txt") or path.name == "Dockerfile") \
-        == sorted(["Dockerfile", "__init__.py", "diarize.py", "engine.py", "main.py", "output.py", "requirements.txt",
-                   "requirements-hashed.txt", "s3_errors.py"])
+        == sorted(["Dockerfile", "__init__.py", "batch_job.py", "diarize.py", "engine.py", "main.py", "output.py",
+                   "requirements.txt", "requirements-hashed.txt", "s3_errors.py"])
     dockerfile = (folder / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["python", "main.py"]' in dockerfile and " diarize.py " in dockerfile
     hashed = (folder / "requirements-hashed.txt").read_text()

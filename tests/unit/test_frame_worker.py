@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from containers import batch_job
 from containers.frames import worker
 from stacks.images import stage_image
 from tests.edits import Shot, make_edit, transitions
@@ -73,7 +74,7 @@ def test_given_a_cut_on_a_chunk_boundary_when_the_second_chunk_runs_then_its_fir
 def test_given_no_array_index_when_the_worker_runs_then_it_is_a_single_job_over_chunk_0(aws_state, cut_frames):
     ref = publish_frames(aws_state, cut_frames)
 
-    assert worker.main(worker_env(ref, None)) == worker.EXIT_OK
+    assert worker.main(worker_env(ref, None)) == batch_job.EXIT_OK
 
     assert chunk_result(aws_state, 0)["chunk"] == 0
     assert chunk_result(aws_state, 0)["frames"][0]["shot_change_score"] == 0.0
@@ -86,7 +87,7 @@ def test_given_a_3_s_proxy_with_a_cut_and_a_flash_when_the_worker_runs_then_it_r
     video = make_edit(tmp_path / "proxy.mp4", shots, fps=25, width=320, height=180)
     ref = publish_frames(aws_state, extract_frames(video, tmp_path / "frames", proxy_fps=None))
 
-    assert worker.main(worker_env(ref, 0)) == worker.EXIT_OK
+    assert worker.main(worker_env(ref, 0)) == batch_job.EXIT_OK
 
     result = chunk_result(aws_state, 0)
     assert [(cut["frame"], cut["t_s"], cut["kind"]) for cut in result["cuts"]] == [
@@ -101,7 +102,7 @@ def test_given_the_proxy_missing_when_the_worker_runs_then_it_exits_3_naming_it(
 
     code = worker.main(worker_env(ref, 0))
 
-    assert code == worker.EXIT_INPUT
+    assert code == batch_job.EXIT_INPUT
     assert f"reading the proxy s3://{OUTPUT_BUCKET}/{PROXY_KEY}: it does not exist" in capsys.readouterr().err
 
 
@@ -110,7 +111,7 @@ def test_given_a_chunk_already_analysed_when_the_worker_runs_again_then_the_resu
     worker.main(worker_env(ref, 1))
     before = chunk_result(aws_state, 1)
 
-    assert worker.main(worker_env(ref, 1)) == worker.EXIT_OK
+    assert worker.main(worker_env(ref, 1)) == batch_job.EXIT_OK
 
     assert chunk_result(aws_state, 1) == before
 
@@ -118,7 +119,7 @@ def test_given_a_chunk_already_analysed_when_the_worker_runs_again_then_the_resu
 def test_given_a_missing_environment_variable_when_the_worker_starts_then_it_exits_2_and_names_it(capsys):
     code = worker.main({"FRAME_MANIFEST_BUCKET": OUTPUT_BUCKET})
 
-    assert code == worker.EXIT_CONFIG
+    assert code == batch_job.EXIT_CONFIG
     assert "FRAME_MANIFEST_KEY, RESULTS_PREFIX" in capsys.readouterr().err
 
 
@@ -127,7 +128,7 @@ def test_given_an_array_index_beyond_the_manifest_when_the_worker_runs_then_it_e
 
     code = worker.main(worker_env(ref, 5))
 
-    assert code == worker.EXIT_INPUT
+    assert code == batch_job.EXIT_INPUT
     assert "chunk 5 is not in" in capsys.readouterr().err
 
 
@@ -139,7 +140,7 @@ def test_given_a_frame_deleted_from_s3_when_the_worker_runs_then_it_exits_3_nami
 
     code = worker.main(worker_env(ref, 0))
 
-    assert code == worker.EXIT_INPUT
+    assert code == batch_job.EXIT_INPUT
     assert f"{FRAMES_PREFIX}frame.0000003.jpg: it does not exist" in capsys.readouterr().err
 
 
@@ -192,7 +193,7 @@ def test_given_a_manifest_that_does_not_exist_when_the_process_runs_then_it_exit
                                                "FRAME_MANIFEST_KEY": "manifests/nobody/frames.json",
                                                "RESULTS_PREFIX": "analysis/nobody/frames/"})
 
-    assert completed.returncode == worker.EXIT_INPUT
+    assert completed.returncode == batch_job.EXIT_INPUT
     assert completed.stderr.strip().splitlines()[-1] == (
         f"error: reading the frame manifest s3://{OUTPUT_BUCKET}/manifests/nobody/frames.json: "
         "it does not exist (NoSuchKey)"
@@ -200,17 +201,17 @@ def test_given_a_manifest_that_does_not_exist_when_the_process_runs_then_it_exit
 
 
 def test_given_the_image_layout_when_worker_py_runs_as_a_script_then_it_imports_its_analysis_beside_it(tmp_path):
-    # The Dockerfile copies s3_errors.py, analysis.py, cuts.py, proxy.py and worker.py from the folder the stack stages into /app
-    # and runs `python worker.py`.
+    # The Dockerfile copies s3_errors.py, batch_job.py, analysis.py, cuts.py, proxy.py and worker.py from the folder the
+    # stack stages into /app and runs `python worker.py`.
     staged = stage_image("frames")
-    for name in ("s3_errors.py", "analysis.py", "cuts.py", "proxy.py", "worker.py"):
+    for name in ("s3_errors.py", "batch_job.py", "analysis.py", "cuts.py", "proxy.py", "worker.py"):
         shutil.copy(staged / name, tmp_path / name)
 
     completed = subprocess.run([sys.executable, "worker.py"], cwd=tmp_path, capture_output=True, text=True,
                                timeout=60, env={**os.environ, "FRAME_MANIFEST_BUCKET": "", "FRAME_MANIFEST_KEY": "",
                                                 "RESULTS_PREFIX": ""})
 
-    assert completed.returncode == worker.EXIT_CONFIG, completed.stderr
+    assert completed.returncode == batch_job.EXIT_CONFIG, completed.stderr
     assert completed.stderr.strip() == (
         "error: missing environment variable(s): FRAME_MANIFEST_BUCKET, FRAME_MANIFEST_KEY, RESULTS_PREFIX"
     )

@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bench.transcript_wer import librivox_clips, normalize, word_errors
+from containers import batch_job
 from containers.transcribe import engine, main
 from lambdas.normalize_transcript.logic import transcript_from_transcribe
 from stacks.images import stage_image
@@ -73,7 +74,7 @@ def test_given_read_speech_when_the_job_runs_then_transcribes_output_holds_its_w
     s3.upload_file(str(clip.path), BUCKET, AUDIO_KEY)
     monkeypatch.setattr(main, "PROGRESS_EVERY_S", 0.0)  # every segment logs, as a long file's do every 30 s
 
-    assert main.main(ENV, s3=s3, speech=speech) == main.EXIT_OK
+    assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_OK
 
     document = _document(s3)
     assert (document["jobName"], document["status"], document["results"]["language_code"]) == (
@@ -92,7 +93,7 @@ def test_given_read_speech_when_the_job_runs_then_transcribes_output_holds_its_w
 def test_given_silence_when_the_job_runs_then_it_writes_an_empty_transcription_and_succeeds(s3, speech, tmp_path):
     s3.upload_file(str(_silence(tmp_path / "silence.wav", 3)), BUCKET, AUDIO_KEY)
 
-    assert main.main(ENV, s3=s3, speech=speech) == main.EXIT_OK
+    assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_OK
 
     results = _document(s3)["results"]
     assert results["items"] == [] and results["transcripts"] == [{"transcript": ""}]
@@ -103,7 +104,7 @@ def test_given_silence_and_max_speakers_when_the_job_runs_then_transcribes_speak
 ):
     s3.upload_file(str(_silence(tmp_path / "silence.wav", 1)), BUCKET, AUDIO_KEY)
 
-    assert main.main({**ENV, "MAX_SPEAKERS": "4"}, s3=s3, speech=speech) == main.EXIT_OK
+    assert main.main({**ENV, "MAX_SPEAKERS": "4"}, s3=s3, speech=speech) == batch_job.EXIT_OK
 
     assert _document(s3)["results"]["speaker_labels"] == {"channel_label": "ch_0", "speakers": 0, "segments": []}
 
@@ -111,7 +112,7 @@ def test_given_silence_and_max_speakers_when_the_job_runs_then_transcribes_speak
 def test_given_audio_with_no_samples_when_the_job_runs_then_the_transcription_is_empty(s3, speech, tmp_path):
     s3.upload_file(str(_silence(tmp_path / "empty.wav", 0)), BUCKET, AUDIO_KEY)
 
-    assert main.main(ENV, s3=s3, speech=speech) == main.EXIT_OK
+    assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_OK
 
     assert _document(s3)["results"]["items"] == []
 
@@ -121,7 +122,7 @@ def test_given_media_without_an_audio_stream_when_the_job_runs_then_the_transcri
 ):
     s3.upload_file(str(make_video(tmp_path / "silent.mp4", seconds=1, audio=False)), BUCKET, AUDIO_KEY)
 
-    assert main.main(ENV, s3=s3, speech=speech) == main.EXIT_OK
+    assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_OK
 
     assert _document(s3)["results"]["items"] == []
     assert "has no audio stream: an empty transcript" in capsys.readouterr().err
@@ -131,7 +132,7 @@ def test_given_media_without_an_audio_stream_when_the_job_runs_then_the_transcri
 
 
 def test_given_no_audio_object_when_the_job_runs_then_it_exits_3_naming_the_object(s3, speech, capsys):
-    assert main.main(ENV, s3=s3, speech=speech) == main.EXIT_INPUT
+    assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_INPUT
 
     assert capsys.readouterr().err.strip() == (
         f"error: reading the audio s3://{BUCKET}/{AUDIO_KEY}: it does not exist (404)")
@@ -141,7 +142,7 @@ def test_given_no_audio_object_when_the_job_runs_then_it_exits_3_naming_the_obje
 def test_given_bytes_that_are_not_media_when_the_job_runs_then_it_exits_3(s3, speech, capsys):
     s3.put_object(Bucket=BUCKET, Key=AUDIO_KEY, Body=b"this is not a WAV file at all" * 10)
 
-    assert main.main(ENV, s3=s3, speech=speech) == main.EXIT_INPUT
+    assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_INPUT
 
     assert f"error: the audio s3://{BUCKET}/{AUDIO_KEY} cannot be decoded" in capsys.readouterr().err
 
@@ -161,14 +162,14 @@ class S3ThrottledFake:
 
 
 def test_given_a_role_without_the_grant_when_the_job_runs_then_it_exits_2_naming_the_role(speech, capsys):
-    assert main.main(ENV, s3=S3DeniedFake(), speech=speech) == main.EXIT_CONFIG
+    assert main.main(ENV, s3=S3DeniedFake(), speech=speech) == batch_job.EXIT_CONFIG
 
     assert capsys.readouterr().err.strip() == (
         f"error: reading the audio s3://{BUCKET}/{AUDIO_KEY}: AccessDenied (check the job role)")
 
 
 def test_given_s3_throttling_past_the_sdk_retries_when_the_job_runs_then_it_exits_4(speech, capsys):
-    assert main.main(ENV, s3=S3ThrottledFake(), speech=speech) == main.EXIT_TRANSIENT
+    assert main.main(ENV, s3=S3ThrottledFake(), speech=speech) == batch_job.EXIT_TRANSIENT
 
     assert "SlowDown: Please reduce your request rate." in capsys.readouterr().err
 
@@ -179,7 +180,7 @@ def test_given_a_model_that_is_not_the_pinned_one_when_the_job_runs_then_it_exit
     s3.upload_file(str(clip.path), BUCKET, AUDIO_KEY)
     monkeypatch.setattr(engine, "MODEL_BIN_SHA256", "0" * 64)
 
-    assert main.main(ENV, s3=s3, speech=engine.WhisperEngine(cpu_threads=1)) == main.EXIT_CONFIG
+    assert main.main(ENV, s3=s3, speech=engine.WhisperEngine(cpu_threads=1)) == batch_job.EXIT_CONFIG
 
     assert "not the pinned " + "0" * 64 in capsys.readouterr().err
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="transcripts/")
@@ -193,7 +194,7 @@ def test_given_a_model_that_is_not_the_pinned_one_when_the_job_runs_then_it_exit
     ({"MAX_SPEAKERS": "some"}, "MAX_SPEAKERS must be a whole number, not 'some'"),
 ])
 def test_given_a_misconfigured_job_when_it_runs_then_it_exits_2_saying_what(override, message, capsys):
-    assert main.main({**ENV, **override}, s3=S3DeniedFake()) == main.EXIT_CONFIG
+    assert main.main({**ENV, **override}, s3=S3DeniedFake()) == batch_job.EXIT_CONFIG
 
     assert message in capsys.readouterr().err
 
@@ -206,12 +207,12 @@ def test_given_the_image_layout_when_main_py_runs_as_a_script_then_it_imports_it
     staged = stage_image("transcribe")
     copied = next(line for line in (staged / "Dockerfile").read_text().splitlines()
                   if line.startswith("COPY ") and "main.py" in line).split()[1:-1]
-    assert sorted(copied) == ["diarize.py", "engine.py", "main.py", "output.py", "s3_errors.py"]
+    assert sorted(copied) == ["batch_job.py", "diarize.py", "engine.py", "main.py", "output.py", "s3_errors.py"]
     for name in copied:
         shutil.copy(staged / name, tmp_path / name)
 
     completed = subprocess.run([sys.executable, "main.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                                env={"PATH": os.environ["PATH"], "LANGUAGE_CODE": "en-US"})
 
-    assert completed.returncode == main.EXIT_CONFIG, completed.stderr
+    assert completed.returncode == batch_job.EXIT_CONFIG, completed.stderr
     assert completed.stderr.strip() == "error: missing environment variable(s): AUDIO_BUCKET, AUDIO_KEY, TRANSCRIPT_KEY"
