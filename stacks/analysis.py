@@ -29,6 +29,17 @@ FRAME_WORKER_MEMORY_MB = 2048
 HOST_LOST_REASONS = ["Host EC2*", "Your Spot Task was interrupted*", "ResourceInitializationError*"]
 
 
+
+def worker_retry_strategies() -> list[batch.RetryStrategy]:
+    """A Batch worker's retries: capacity lost under it (a Spot reclaim, a lost host, an image pull) is retried,
+    a worker that exits non-zero on its own is not (its exit code says the input or the role is wrong)."""
+    return [
+        *(batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_status_reason=reason))
+          for reason in HOST_LOST_REASONS),
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
+    ]
+
 class FrameWorkers(Construct):
     """Fargate Spot compute, a queue and the job definition built from containers/frames."""
 
@@ -98,12 +109,7 @@ class FrameWorkers(Construct):
             ),
             # Capacity lost under the worker is retried; a worker that fails on its own is not.
             retry_attempts=3,
-            retry_strategies=[
-                *(batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_status_reason=reason))
-                  for reason in HOST_LOST_REASONS),
-                batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
-                batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
-            ],
+            retry_strategies=worker_retry_strategies(),
             timeout=cdk.Duration.minutes(config.frames_attempt_timeout_min),
         )
         acknowledge(self.job_definition.container.execution_role, {

@@ -25,7 +25,7 @@ from aws_cdk import (
 from constructs import Construct
 
 from lambdas.common.constants import DERIVATIVES_PREFIX, TRANSCRIPTS_PREFIX
-from stacks.analysis import HOST_LOST_REASONS, FrameWorkers
+from stacks.analysis import FrameWorkers, worker_retry_strategies
 from stacks.config import WHISPER_ATTEMPTS, WHISPER_MEMORY_MB, WHISPER_VCPU, VideoFlowConfig
 from stacks.images import stage_image
 from stacks.nag import acknowledge, logical_id
@@ -100,12 +100,7 @@ class WhisperTranscriber(Construct):
             # is not. The workflow bounds each attempt by the video's length (AttemptDurationSeconds); this is
             # the bound for the longest video allowed.
             retry_attempts=WHISPER_ATTEMPTS,
-            retry_strategies=[
-                *(batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_status_reason=reason))
-                  for reason in HOST_LOST_REASONS),
-                batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
-                batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
-            ],
+            retry_strategies=worker_retry_strategies(),
             timeout=cdk.Duration.seconds(config.transcribe_timeout_s(config.max_duration_s)),
         )
         acknowledge(self.job_definition.container.execution_role, {
