@@ -282,13 +282,9 @@ def _keep_turns(position: int, clip: dict, turns: list[tuple[float, float]], dur
                 clip = _rounded(moved, duration_s)
                 break
         else:
-            score = round(max(0.0, clip["score"] - TURN_PENALTY), 4)
-            corrections.append(Correction(
-                clip=position, action="rescored", code="CUTS_A_TURN",
-                reason=f"Its {name} at {at_s:.1f} s cuts a speaker's turn ({turn[0]:.1f}–{turn[1]:.1f} s) in two "
-                       f"and no move of at most {TURN_SNAP_S:g} s within the length bounds avoids it, so its score "
-                       f"drops from {clip['score']:.2f} to {score:.2f}."))
-            clip = {**clip, "score": score}
+            clip = _rescored(clip, position, "CUTS_A_TURN", corrections,
+                             f"Its {name} at {at_s:.1f} s cuts a speaker's turn ({turn[0]:.1f}–{turn[1]:.1f} s) in "
+                             f"two and no move of at most {TURN_SNAP_S:g} s within the length bounds avoids it")
     return clip
 
 
@@ -331,13 +327,9 @@ class _Edges:
                 moved_s = next((t for t in (word if edge == "start_s" else word[::-1]) if self._fits(clip, edge, t)),
                                None)
                 if moved_s is None:
-                    score = round(max(0.0, clip["score"] - TURN_PENALTY), 4)
-                    corrections.append(Correction(
-                        clip=position, action="rescored", code="CUTS_A_WORD",
-                        reason=f"Its {name} at {at_s:.2f} s cuts a word ({word[0]:.2f}–{word[1]:.2f} s) and neither "
-                               f"end of the word keeps the length within bounds, so its score drops from "
-                               f"{clip['score']:.2f} to {score:.2f}."))
-                    clip = {**clip, "score": score}
+                    clip = _rescored(clip, position, "CUTS_A_WORD", corrections,
+                                     f"Its {name} at {at_s:.2f} s cuts a word ({word[0]:.2f}–{word[1]:.2f} s) and "
+                                     "neither end of the word keeps the length within bounds")
                     continue
                 corrections.append(Correction(
                     clip=position, action="snapped", code="CUTS_A_WORD",
@@ -409,3 +401,11 @@ def _span(clip: dict) -> str:
 def _kind(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__}: {text[:40]}{'…' if len(text) > 40 else ''}"
+
+
+def _rescored(clip: dict, position: int, code: str, corrections: list, why: str) -> dict:
+    """A clip whose edge could not be moved clear: TURN_PENALTY off its score, and the correction that says why."""
+    score = round(max(0.0, clip["score"] - TURN_PENALTY), 4)
+    corrections.append(Correction(clip=position, action="rescored", code=code,
+                                  reason=f"{why}, so its score drops from {clip['score']:.2f} to {score:.2f}."))
+    return {**clip, "score": score}
