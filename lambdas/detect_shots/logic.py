@@ -8,7 +8,8 @@ MIN_SHOT_S keep the stronger kind, a cut before a fade before a dissolve, then t
 so a shot is never shorter than that. A shot starts at its first frame's time, frame / fps, and
 the last ends at the media's duration. The frames sampled every 2 s are then handed to the shots
 they fall in, and each shot's keyframe is chosen among its own as before; a shot shorter than
-the sampling interval may hold none (its keyframe is null).
+the sampling interval may hold none (its keyframe is null). Each shot also gets its face tracks
+(tracks.py): the sampled faces linked into one id per person, with how much each one's mouth moves.
 
 A timeline without cuts (made before the workers read the proxy) falls back to the 2-s frames:
 
@@ -35,12 +36,14 @@ the first frame of the next: the true cut lies somewhere in that gap, so the bou
 off by at most half the interval (1 s). The last shot ends at the media's duration.
 """
 
+import math
 import statistics
 
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.common.keys import shots_key
 from lambdas.common.models import FrameTimelineRef, JobRequest, MediaInfo, ShotsRef
+from lambdas.detect_shots.tracks import link_tracks
 
 WINDOW_FRAMES = 5
 FLOOR = 0.30
@@ -185,6 +188,10 @@ def detect_shots(request: ShotsRequest, events: EventLog) -> ShotsRef:
             "shots": shots,
         })
     shots = document["shots"]
+    for number, shot in enumerate(shots):  # a frame belongs to the last shot that starts at or before it
+        following = shots[number + 1]["start_s"] if number + 1 < len(shots) else math.inf
+        shot["tracks"] = link_tracks(number, [frame for frame in frames
+                                              if shot["start_s"] <= frame["t_s"] < following])
     key = shots_key(request.job_id)
     storage.put_json(ref.bucket, key, document)
     events.append(request.job_id, "shots.detected", "DetectShots", shot_count=len(shots), shots_key=key)
