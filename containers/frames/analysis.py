@@ -13,27 +13,32 @@ whatever the size of the frame (MediaConvert writes frames whose shorter side is
 - `sharpness` (0..1): the variance of the Laplacian of the luma (focus measure),
   mapped by v / (v + 100): the customary "blurry below 100" point is 0.5.
 - `brightness` (0..1): mean luma (BT.601), 0 black, 1 white.
-- `faces`: OpenCV's frontal-face Haar cascades, which ship inside the opencv-python-headless
-  4.x wheel (`cv2.data.haarcascades`; OpenCV 5 dropped them); nothing is downloaded. Two
-  cascades must agree (see `detect_faces`). Boxes are normalized to 0..1 of the frame's
-  width and height.
+- `faces`: MediaPipe's BlazeFace full-range detector run by OpenCV's DNN module (faces.py), on
+  the frame at the working size: boxes, a 0..1 score and six keypoints (eyes, nose tip, mouth
+  centre, ears), normalized to 0..1 of the frame's width and height, best first. Its model file
+  ships in a pinned wheel, checked by SHA-256; nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numpy as np
 
-ANALYSIS_VERSION = "1"
-FACE_MODEL = "opencv-haarcascade-frontalface-alt2+default"
+if __package__:
+    from containers.frames import faces
+else:  # inside the image: faces.py sits beside this file (see worker.py)
+    import faces  # type: ignore[no-redef]
+
+# 2: faces by BlazeFace (boxes of the whole face, with keypoints) instead of the Haar cascades.
+ANALYSIS_VERSION = "2"
+FACE_MODEL = faces.FACE_MODEL
+Face = faces.Face
 
 # Working sizes (the shorter side, in pixels).
-MEASURE_SHORT_SIDE_PX = 540  # sharpness, brightness, faces
+MEASURE_SHORT_SIDE_PX = 540  # sharpness, brightness, faces (the size the face detector was measured at)
 HISTOGRAM_SHORT_SIDE_PX = 90  # colour histograms: a small image is enough, and fast
 LAYOUT_SIZE_PX = (16, 9)  # the coarse luma layout (width, height), about one cell per 7% of the frame
 EDGE_SHORT_SIDE_PX = 135  # edge maps for the edge change ratio
@@ -46,26 +51,6 @@ EDGE_WEIGHT = 0.25
 LAYOUT_FULL_SCALE = 0.25  # a mean luma change of a quarter of the range counts as a complete change
 
 SHARPNESS_HALF_POINT = 100.0  # Laplacian variance that maps to sharpness 0.5
-
-FACE_PROPOSER = "alt2"  # haarcascade_frontalface_alt2.xml
-FACE_CONFIRMER = "default"  # haarcascade_frontalface_default.xml
-FACE_MIN_SIZE_FRACTION = 0.06  # smallest face: 6% of the shorter side (32 px at 540)
-FACE_MIN_NEIGHBOURS = 5  # both cascades need this many merged detections
-FACE_MIN_IOU = 0.4  # the confirming box must overlap the proposal this much
-FACE_SCALE_FACTOR = 1.1
-FACE_SCORE_SCALE = 12.0  # neighbour count that maps to score 1 - 1/e (0.63)
-
-
-@dataclass(frozen=True)
-class Face:
-    x: float
-    y: float
-    w: float
-    h: float
-    score: float
-
-    def as_dict(self) -> dict:
-        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h, "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -105,7 +90,7 @@ def analyze(image: np.ndarray, previous: Signature | None) -> FrameAnalysis:
         shot_change_score=0.0 if previous is None else shot_change_score(previous, current),
         sharpness=_sharpness(gray),
         brightness=round(float(gray.mean()) / 255.0, 4),
-        faces=detect_faces(gray),
+        faces=faces.detect_faces(working),
         signature=current,
     )
 
@@ -137,67 +122,6 @@ def shot_change_score(previous: Signature, current: Signature) -> float:
     layout = min(1.0, float(np.abs(previous.layout - current.layout).mean()) / LAYOUT_FULL_SCALE)
     score = HISTOGRAM_WEIGHT * histogram + LAYOUT_WEIGHT * layout + EDGE_WEIGHT * _edge_change_ratio(previous, current)
     return round(min(1.0, max(0.0, score)), 4)
-
-
-def detect_faces(gray: np.ndarray) -> list[Face]:
-    """Frontal faces in a grayscale frame, as boxes normalized to the frame, best first.
-
-    Two of OpenCV's cascades must agree: `alt2` proposes (it has the fewest false alarms on
-    texture), `default` confirms within the proposal's neighbourhood. A cascade's evidence is
-    its neighbour count (overlapping detections merged into the box); the score maps the
-    weaker of the two counts n to 1 - exp(-n / 12): 5 neighbours (the customary minimum)
-    give 0.34, 12 give 0.63, a clear face (30 or more) 0.9 and above.
-    """
-    height, width = gray.shape[:2]
-    min_side = max(24, int(round(min(height, width) * FACE_MIN_SIZE_FRACTION)))
-    equalized = cv2.equalizeHist(gray)
-    proposals, proposal_counts = _cascade(FACE_PROPOSER).detectMultiScale2(
-        equalized, scaleFactor=FACE_SCALE_FACTOR, minNeighbors=FACE_MIN_NEIGHBOURS, minSize=(min_side, min_side)
-    )
-    faces = []
-    for (x, y, w, h), proposed in zip(np.asarray(proposals).reshape(-1, 4), np.asarray(proposal_counts).ravel(),
-                                      strict=True):
-        confirmed = _confirmation(equalized, (int(x), int(y), int(w), int(h)), min_side)
-        if confirmed < FACE_MIN_NEIGHBOURS:
-            continue
-        score = 1.0 - math.exp(-min(int(proposed), confirmed) / FACE_SCORE_SCALE)
-        faces.append(Face(x=round(float(x) / width, 4), y=round(float(y) / height, 4), w=round(float(w) / width, 4),
-                          h=round(float(h) / height, 4), score=round(score, 4)))
-    return sorted(faces, key=lambda face: -face.score)
-
-
-def _confirmation(equalized: np.ndarray, box: tuple[int, int, int, int], min_side: int) -> int:
-    """Neighbour count of the confirming cascade for a box overlapping the proposal (0 when none)."""
-    x, y, w, h = box
-    margin = w // 2
-    left, top = max(0, x - margin), max(0, y - margin)
-    crop = equalized[top:y + h + margin, left:x + w + margin]
-    boxes, counts = _cascade(FACE_CONFIRMER).detectMultiScale2(
-        crop, scaleFactor=FACE_SCALE_FACTOR, minNeighbors=1, minSize=(min_side, min_side)
-    )
-    best = 0
-    for (cx, cy, cw, ch), count in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(counts).ravel(), strict=True):
-        if _iou(box, (int(cx) + left, int(cy) + top, int(cw), int(ch))) >= FACE_MIN_IOU:
-            best = max(best, int(count))
-    return best
-
-
-def _iou(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = first
-    bx, by, bw, bh = second
-    overlap_w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    overlap_h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    overlap = overlap_w * overlap_h
-    return overlap / float(aw * ah + bw * bh - overlap)
-
-
-@cache
-def _cascade(name: str) -> cv2.CascadeClassifier:
-    path = os.path.join(cv2.data.haarcascades, f"haarcascade_frontalface_{name}.xml")
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(f"the face model did not load from {path}")
-    return cascade
 
 
 def _sharpness(gray: np.ndarray) -> float:

@@ -128,10 +128,13 @@ class Proxy:
         """The index of the frame shown at `seconds` (the first frame at or after it)."""
         return round(Fraction(seconds) * self.rate)
 
-    def frames(self, start_s: float, end_s: float | None, width: int) -> Iterator[tuple[int, bool, np.ndarray]]:
+    def frames(self, start_s: float, end_s: float | None, width: int,
+               every: int = 1) -> Iterator[tuple[int, bool, np.ndarray]]:
         """(frame index, is the video's last frame, BGR picture `width` wide) for each frame in [start_s, end_s).
 
-        `end_s` None reads to the end. Call once per open Proxy: decoding goes forward only.
+        `end_s` None reads to the end. `every` > 1 keeps only the frames whose index it divides (every
+        frame is still decoded, but only those are scaled). Call once per open Proxy: decoding goes
+        forward only.
         """
         stream, container = self._stream, self._container
         height = max(2, int(round(width * self.height / self.width / 2)) * 2)
@@ -152,6 +155,8 @@ class Proxy:
                     continue
                 if last_index is not None and index >= last_index:
                     break
+                if index % every:
+                    continue
                 picture = reformatter.reformat(frame, width=width, height=height, format="bgr24",
                                                interpolation="AREA").to_ndarray()
                 if pending is not None:

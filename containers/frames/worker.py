@@ -12,8 +12,11 @@ Environment:
     AWS_ENDPOINT_URL           optional; boto3 honours it (the local runner points it at moto)
 
 It writes s3://<bucket>/<RESULTS_PREFIX>chunk-NNNNN.json = {"chunk": n, "frames": [{"index", "t_s",
-"key", "shot_change_score", "sharpness", "brightness", "faces": [{x, y, w, h, score}]}], "cuts":
-[{"frame", "t_s", "kind", "score", "span"}], "cut_detection": {...}}. The first frame of a chunk is
+"key", "shot_change_score", "sharpness", "brightness", "interest": [x, y], "faces": [{x, y, w, h,
+score, keypoints, speaking}]}], "cuts": [{"frame", "t_s", "kind", "score", "span"}], "cut_detection":
+{...}, "speaking": {...}}. `interest` is the frame's centre of interest (interest.py); `speaking`,
+how much each sampled face's mouth moves around its frame (mouths.py, read from the proxy, only
+when the chunk has faces). The first frame of a chunk is
 compared with the last frame of the chunk before it, so a cut exactly on a chunk boundary is
 still seen. Running it again rewrites the same key with the same content: a retried child is
 harmless.
@@ -45,11 +48,13 @@ from dataclasses import dataclass
 
 if __package__:
     from containers import batch_job
-    from containers.frames import analysis, cuts, proxy
-else:  # run as a script inside the image: analysis.py, cuts.py, proxy.py and batch_job.py (with s3_errors.py) sit beside this file
+    from containers.frames import analysis, cuts, interest, mouths, proxy
+else:  # run as a script inside the image: the modules and batch_job.py (with s3_errors.py) sit beside this file
     import analysis  # type: ignore[no-redef]
     import batch_job  # type: ignore[no-redef]
     import cuts  # type: ignore[no-redef]
+    import interest  # type: ignore[no-redef]
+    import mouths  # type: ignore[no-redef]
     import proxy  # type: ignore[no-redef]
 
 DOWNLOAD_THREADS = 8
@@ -117,17 +122,19 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
     log(f"chunk {config.chunk}: {len(frames)} frames from s3://{frames_bucket}/"
         f"{frames[0]['key'].rsplit('/', 1)[0] + '/' if frames else ''}")
     wanted = ([before] if before else []) + frames
-    previous_signature = None
+    previous_signature = previous_grid = None
     results = []
     with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
         downloads = pool.map(lambda frame: _download(s3, frames_bucket, frame["key"]), wanted)
         for position, (frame, data) in enumerate(zip(wanted, downloads, strict=True)):
             image = _decode(data, frames_bucket, frame["key"])
+            grid = interest.small_gray(image)
             if before is not None and position == 0:
-                previous_signature = analysis.signature(image)
+                previous_signature, previous_grid = analysis.signature(image), grid
                 continue
             measured = analysis.analyze(image, previous_signature)
-            previous_signature = measured.signature
+            centre = interest.centre_of_interest(grid, previous_grid)
+            previous_signature, previous_grid = measured.signature, grid
             results.append({
                 "index": frame["index"],
                 "t_s": frame["t_s"],
@@ -136,6 +143,7 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
                 "sharpness": measured.sharpness,
                 "brightness": measured.brightness,
                 "faces": [face.as_dict() for face in measured.faces],
+                "interest": list(centre),
             })
             if len(results) % PROGRESS_EVERY_FRAMES == 0 and len(results) < len(frames):
                 log(f"chunk {config.chunk}: {len(results)}/{len(frames)} frames")
@@ -149,6 +157,8 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
     }
     if manifest.get("proxy"):
         document.update(find_cuts(s3, manifest["proxy"], by_index[config.chunk], config.chunk, log))
+        if any(frame["faces"] for frame in results):
+            document["speaking"] = find_speaking(s3, manifest["proxy"], results, config.chunk, log)
     key = result_key(config.results_prefix, config.chunk)
     batch_job.call_s3(lambda: s3.put_object(Bucket=config.results_bucket, Key=key, ContentType="application/json",
                                 Body=json.dumps(document, separators=(",", ":")).encode()),
@@ -184,6 +194,35 @@ def find_cuts(s3, video: dict, chunk: dict, number: int, log) -> dict:
         "cut_detection": {"detector_version": cuts.DETECTOR_VERSION, "fps": fps, "first_frame": own[0],
                           "end_frame": own[1], "frames_decoded": count},
     }
+
+
+def find_speaking(s3, video: dict, results: list[dict], number: int, log) -> dict:
+    """Each sampled face's `speaking` score (mouths.py), set on the faces in `results`; returns how it was read.
+
+    The proxy is read at its full size from SPEAKING_WINDOW_S before the chunk's first sample to as
+    long after its last, keeping about MOUTH_FPS frames a second.
+    """
+    samples = [mouths.Sample(t_s=float(frame["t_s"]), faces=frame["faces"]) for frame in results]
+    start_s = max(0.0, min(sample.t_s for sample in samples) - mouths.SPEAKING_WINDOW_S)
+    end_s = max(sample.t_s for sample in samples) + mouths.SPEAKING_WINDOW_S + 1e-3
+    started = time.monotonic()
+    source = proxy.S3RangeFile.for_object(s3, video["bucket"], video["key"], call=batch_job.call_s3)
+    try:
+        with proxy.Proxy(source) as opened:
+            every = max(1, round(opened.fps / mouths.MOUTH_FPS))
+            pictures = ((index / opened.fps, picture)
+                        for index, _, picture in opened.frames(start_s, end_s, opened.width, every=every))
+            scores = mouths.read_speaking(pictures, samples)
+    except proxy.ProxyUnreadable as error:
+        raise batch_job.InputError(f"the proxy s3://{video['bucket']}/{video['key']} cannot be read: {error}") from None
+    for frame, frame_scores in zip(results, scores, strict=True):
+        for face, score in zip(frame["faces"], frame_scores, strict=True):
+            face["speaking"] = score
+    faces_read = sum(1 for frame_scores in scores for score in frame_scores if score is not None)
+    seconds = time.monotonic() - started
+    log(f"chunk {number}: mouths of {faces_read} sampled face(s) read from the proxy in {seconds:.1f}s")
+    return {"model": mouths.LANDMARK_MODEL, "window_s": mouths.SPEAKING_WINDOW_S, "fps": mouths.MOUTH_FPS,
+            "faces_read": faces_read, "seconds": round(seconds, 2)}
 
 
 def main(environ: Mapping[str, str] | None = None, s3=None) -> int:

@@ -89,9 +89,11 @@ def target_dir(name: str, requirements: Sequence[str], *, no_deps: bool = False,
     return _build(folder, make)
 
 
-def venv(name: str, requirements: Sequence[str]) -> Path:
-    """A virtual environment holding exactly `requirements` (and what they depend on); returns its python."""
-    folder = CACHE / f"{name}-{_key('venv', requirements, [])}"
+def venv(name: str, requirements: Sequence[str], hashed: Sequence[Path] = ()) -> Path:
+    """A virtual environment holding exactly `requirements` (and what they depend on), then the requirements files
+    `hashed` installed as an image installs them: `--no-deps --require-hashes -r`; returns its python."""
+    hashed_lines = [line for path in hashed for line in path.read_text().splitlines()]
+    folder = CACHE / f"{name}-{_key('venv', [*requirements, *hashed_lines], [])}"
 
     def make(partial: Path) -> None:
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(partial)], check=True,
@@ -99,6 +101,8 @@ def venv(name: str, requirements: Sequence[str]) -> Path:
         # The venv is built at its temporary path; its python is a symlink and its scripts are not
         # used (the checks run `python -m ...`), so moving the folder afterwards is safe.
         _pip(*requirements, python=partial / "bin" / "python")
+        for path in hashed:
+            _pip("--no-deps", "--require-hashes", "-r", str(path), python=partial / "bin" / "python")
 
     return _build(folder, make) / "bin" / "python"
 

