@@ -104,7 +104,7 @@ def render_clip(
             raise RenderError(f"the clip {spec.start_s:.3f}-{spec.end_s:.3f} s ends after the source, "
                               f"which lasts {video.duration_s:.3f} s")
 
-        captions_path = None
+        captions_path = top_captions_path = None
         if spec.captions.mode != "none":
             vtt = spec.captions.vtt
             text = s3_call(
@@ -118,15 +118,19 @@ def render_clip(
             if shifted.cue_count == 0:
                 log(f"{name}: no caption cue falls inside {spec.start_s:.3f}-{spec.end_s:.3f} s; rendering without")
                 spec = spec.model_copy(update={"captions": Captions()})
+            elif spec.captions.mode == "burn" and spec.captions.top_spans:
+                # Cues under a top span are drawn at the top of the frame, from a file of their own.
+                bottom, top = ffmpeg_plan.split_captions(shifted, spec.captions.top_spans)
+                captions_path = _write_cues(folder / "captions.vtt", bottom)
+                top_captions_path = _write_cues(folder / "captions-top.vtt", top)
             else:
-                captions_path = folder / "captions.vtt"
-                captions_path.write_text(shifted.text, encoding="utf-8")
+                captions_path = _write_cues(folder / "captions.vtt", shifted)
 
         measured = _measure_loudness(spec, source_path, ffmpeg, log) if video.has_audio else None
         stop.check()
         clip_path = folder / "clip.mp4"
         argv = ffmpeg_plan.plan(spec, video, source_path, clip_path, captions_path, preset=preset, ffmpeg=ffmpeg,
-                                measured_loudness=measured)
+                                measured_loudness=measured, top_captions_path=top_captions_path)
         log(f"{name}: rendering {spec.start_s:.3f}-{spec.end_s:.3f} s of {video.display_width}x"
             f"{video.display_height} to {spec.target.width}x{spec.target.height}, captions {spec.captions.mode}")
         _run_ffmpeg(argv, spec.duration_s, stop, lambda message: log(f"{name}: {message}"))
@@ -169,6 +173,14 @@ def render_clip(
     log(f"{name}: {facts.duration_s:.3f} s {facts.width}x{facts.height} {_human_bytes(size)} -> {output.uri} "
         f"in {time.monotonic() - started:.1f}s")
     return document
+
+
+def _write_cues(path: Path, captions: ffmpeg_plan.ShiftedCaptions) -> Path | None:
+    """The captions written to `path`, or None (no file) when they hold no cue."""
+    if captions.cue_count == 0:
+        return None
+    path.write_text(captions.text, encoding="utf-8")
+    return path
 
 
 def _measure_loudness(spec: RenderSpec, source_path: Path, ffmpeg: str, log: Callable[[str], None]) -> dict | None:

@@ -8,12 +8,14 @@ One ffmpeg run makes the whole clip:
   exactly DURATION later. Timestamps restart at 0.
 - **reframe**: ffmpeg turns the picture upright first (autorotation, from the display matrix).
   The crop keeps the frame's full height (or full width, for a source taller than the target)
-  and is placed around `crop_center_x`, clamped to the frame, then scaled to the target with
-  square pixels. Non-square source pixels are accounted for in the crop width.
-- **captions**: `burn` draws them with the `subtitles` filter (libass) after the scale, so they
-  sit inside the 9:16 frame at a size set for it; `attach` muxes them as a mov_text track.
-  Either way the VTT is a copy shifted to the clip (`shift_vtt`): the filter and the muxer see
-  clip time, which starts at 0.
+  and follows `crop_path`, clamped to the frame, then is scaled to the target with square
+  pixels: a still path is a fixed crop, a moving one per-frame expressions of `t`
+  (crop_path.py). Non-square source pixels are accounted for in the crop width.
+- **captions**: `burn` draws them with the `subtitles` filter (libass) after the scale, inside the
+  target's safe area at a size set for its shape (caption_layout.py); cues during a top span
+  come from a second file drawn at the top. `attach` muxes them as a mov_text track. Either way
+  the VTT is a copy shifted to the clip (`shift_vtt`): the filter and the muxer see clip time,
+  which starts at 0.
 - **sound**: `loudnorm` in one pass (dynamic mode, no measurement pass) to the spec's
   integrated loudness with a -1.5 dBTP ceiling, then 48 kHz stereo AAC.
 - **encode**: H.264 High, yuv420p, CRF 20; `+faststart` puts the index first so a player
@@ -29,9 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 if __package__:
-    from containers.render.spec import RenderSpec
-else:  # run as a script inside the image: spec.py sits beside this file
-    from spec import RenderSpec  # type: ignore[no-redef]
+    from containers.render import caption_layout, crop_path
+    from containers.render.spec import CropKey, RenderSpec
+else:  # run as a script inside the image: the modules sit beside this file
+    import caption_layout  # type: ignore[no-redef]
+    import crop_path  # type: ignore[no-redef]
+    from spec import CropKey, RenderSpec  # type: ignore[no-redef]
 
 VIDEO_CRF = 20
 DEFAULT_PRESET = "veryfast"
@@ -39,11 +44,6 @@ AUDIO_BITRATE = "160k"
 AUDIO_SAMPLE_RATE = 48000
 TRUE_PEAK_DBTP = -1.5
 LOUDNESS_RANGE_LU = 11
-# Caption style for a 9:16 frame. libass draws a VTT on a 384x288 script canvas scaled to the
-# picture's height, so FontSize 9 is about 60 px and MarginV 52 about 347 px on a 1920 px frame:
-# large enough on a phone, above the controls a vertical player lays over the bottom.
-CAPTION_STYLE = ("FontName=DejaVu Sans,FontSize=9,PrimaryColour=&H00FFFFFF,OutlineColour=&H00000000,"
-                 "BorderStyle=1,Outline=1.2,Shadow=0,Alignment=2,MarginV=52,MarginL=24,MarginR=24")
 
 
 @dataclass(frozen=True)
@@ -102,16 +102,18 @@ class ShiftedCaptions:
     cue_count: int
 
 
-def crop_window(source: SourceVideo, target_width: int, target_height: int, center_x: float) -> CropWindow:
-    """The largest window of the target's shape, in the upright frame's pixels, around `center_x`.
+def crop_window(source: SourceVideo, target_width: int, target_height: int, center_x: float,
+                center_y: float = 0.5) -> CropWindow:
+    """The largest window of the target's shape, in the upright frame's pixels, around (center_x, center_y).
 
     A frame wider than the target keeps its full height and loses its sides: the window is
     centred on `center_x` (0..1 across the width) and moved back inside the frame when that
-    would cross an edge. A frame taller than the target keeps its full width and loses the
-    top and bottom equally. Sizes and offsets are even (4:2:0 chroma).
+    would cross an edge. A frame taller than the target keeps its full width and loses top and
+    bottom around `center_y` (0..1 down the height) the same way. Sizes and offsets are even
+    (4:2:0 chroma).
     """
-    if not 0 <= center_x <= 1:
-        raise ValueError(f"center_x must be within 0..1, not {center_x}")
+    if not (0 <= center_x <= 1 and 0 <= center_y <= 1):
+        raise ValueError(f"the centre must be within 0..1, not ({center_x}, {center_y})")
     width, height, pixel_aspect = source.frame_width, source.frame_height, source.frame_sample_aspect
     wanted = target_width / target_height  # display aspect of the output
     have = width * pixel_aspect / height
@@ -125,23 +127,48 @@ def crop_window(source: SourceVideo, target_width: int, target_height: int, cent
         return CropWindow(crop_width, crop_height, _even_down(left), 0)
     crop_width = _even_down(width)
     crop_height = min(_even(width * pixel_aspect / wanted), _even_down(height))
-    return CropWindow(crop_width, crop_height, 0, _even_down((height - crop_height) // 2))
+    top = round(center_y * height - crop_height / 2)
+    top = min(max(top, 0), height - crop_height)
+    return CropWindow(crop_width, crop_height, 0, _even_down(top))
 
 
-def video_filter(spec: RenderSpec, source: SourceVideo, captions_path: Path | str | None = None) -> str:
-    """crop -> scale to the target (square pixels) -> [burn captions] -> yuv420p, as one -vf chain."""
-    window = crop_window(source, spec.target.width, spec.target.height, spec.crop_center_x)
-    chain = [window.filter, f"scale={spec.target.width}:{spec.target.height}:flags=lanczos", "setsar=1"]
+def crop_filter(source: SourceVideo, target_width: int, target_height: int, path: list[CropKey]) -> str:
+    """The crop that follows `path` (spec.crop_path): fixed numbers when it stands still, else x/y expressions
+    of the frame time (crop_path.py) that the crop filter evaluates on every frame."""
+    first = path[0]
+    window = crop_window(source, target_width, target_height, first.x, first.y)
+    if all((key.x, key.y) == (first.x, first.y) for key in path):
+        return window.filter
+    offsets = []
+    for along_x, frame_size, window_size in ((True, source.frame_width, window.width),
+                                             (False, source.frame_height, window.height)):
+        keys = crop_path.axis_keys(path, along_x, frame_size, window_size)
+        offsets.append(_escape_graph(crop_path.offset_expression(keys, frame_size - window_size)))
+    return f"crop={window.width}:{window.height}:{offsets[0]}:{offsets[1]}"
+
+
+def video_filter(spec: RenderSpec, source: SourceVideo, captions_path: Path | str | None = None,
+                 top_captions_path: Path | str | None = None) -> str:
+    """crop -> scale to the target (square pixels) -> [burn captions] -> yuv420p, as one -vf chain.
+
+    Burned captions come from `captions_path` (drawn at the bottom of the safe area) and
+    `top_captions_path` (the cues of the spec's top spans, drawn at its top); either may be None."""
+    width, height = spec.target.width, spec.target.height
+    chain = [crop_filter(source, width, height, spec.crop_path), f"scale={width}:{height}:flags=lanczos", "setsar=1"]
     if spec.captions.mode == "burn":
-        if captions_path is None:
+        if captions_path is None and top_captions_path is None:
             raise ValueError("burned captions need the shifted VTT file")
-        chain.append(subtitles_filter(captions_path, spec.target.width, spec.target.height))
+        for path, at_top in ((captions_path, False), (top_captions_path, True)):
+            if path is not None:
+                chain.append(subtitles_filter(path, width, height, caption_layout.caption_style(width, height, at_top)))
     chain.append("format=yuv420p")
     return ",".join(chain)
 
 
-def subtitles_filter(path: Path | str, width: int, height: int, style: str = CAPTION_STYLE) -> str:
-    """The `subtitles` filter for `path`, escaped for both levels ffmpeg parses (option value, then graph)."""
+def subtitles_filter(path: Path | str, width: int, height: int, style: str | None = None) -> str:
+    """The `subtitles` filter for `path`, escaped for both levels ffmpeg parses (option value, then graph);
+    the style defaults to captions at the bottom of the frame's safe area."""
+    style = style or caption_layout.caption_style(width, height)
     arguments = (f"filename={_escape_option(str(path))}:original_size={width}x{height}"
                  f":force_style={_escape_option(style)}")
     return "subtitles=" + _escape_graph(arguments)
@@ -206,14 +233,17 @@ def plan(
     ffmpeg: str = "ffmpeg",
     progress: bool = True,
     measured_loudness: dict | None = None,
+    top_captions_path: Path | str | None = None,
 ) -> list[str]:
     """ffmpeg's argv for the clip `spec` describes, read from `source_path`, written to `output_path` (MP4).
 
     `captions_path` is the clip's shifted VTT (`shift_vtt`); it is needed unless the spec's
-    captions mode is "none". With `progress`, ffmpeg writes key=value progress to stdout.
+    captions mode is "none". To burn, it may be split first (`split_captions`): the cues under
+    the spec's top spans in `top_captions_path`, the rest (if any) in `captions_path`. With
+    `progress`, ffmpeg writes key=value progress to stdout.
     """
     mode = spec.captions.mode
-    if mode != "none" and captions_path is None:
+    if mode != "none" and captions_path is None and not (mode == "burn" and top_captions_path is not None):
         raise ValueError(f"captions mode {mode!r} needs the shifted VTT file")
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
     if progress:
@@ -227,7 +257,8 @@ def plan(
         argv += ["-map", "0:a:0"]
     if mode == "attach":
         argv += ["-map", "1:s:0"]
-    argv += ["-vf", video_filter(spec, source, captions_path if mode == "burn" else None)]
+    burn = mode == "burn"
+    argv += ["-vf", video_filter(spec, source, captions_path if burn else None, top_captions_path if burn else None)]
     argv += ["-c:v", "libx264", "-profile:v", "high", "-preset", preset, "-crf", str(VIDEO_CRF),
              "-pix_fmt", "yuv420p"]
     if source.has_audio:
@@ -293,6 +324,13 @@ def shift_vtt(text: str, start_s: float, end_s: float) -> ShiftedCaptions:
         kept.append("\n".join([*lines[:timing_at], timing, *lines[timing_at + 1:]]))
         cue_count += 1
     return ShiftedCaptions(text="\n\n".join(kept) + "\n", cue_count=cue_count)
+
+
+def split_captions(shifted: ShiftedCaptions, top_spans: list[tuple[float, float]]
+                   ) -> tuple[ShiftedCaptions, ShiftedCaptions]:
+    """(bottom, top): the shifted cues that overlap a top span (clip time) apart from the others."""
+    bottom_text, bottom_count, top_text, top_count = caption_layout.split_top(shifted.text, top_spans)
+    return ShiftedCaptions(bottom_text, bottom_count), ShiftedCaptions(top_text, top_count)
 
 
 def format_vtt_time(milliseconds: int) -> str:

@@ -19,7 +19,7 @@ from containers.render.ffmpeg_plan import (
     source_from_probe,
     subtitles_filter,
 )
-from containers.render.spec import RenderSpec
+from containers.render.spec import CropKey, RenderSpec
 
 LANDSCAPE = SourceVideo(width=1280, height=720)
 
@@ -53,7 +53,8 @@ def test_given_the_minimal_spec_when_validated_then_the_defaults_are_9_16_centre
     spec = _spec()
 
     assert (spec.target.width, spec.target.height) == (1080, 1920)
-    assert spec.crop_center_x == 0.5
+    assert spec.crop_path == [CropKey(t_s=0, x=0.5, y=0.5)]
+    assert spec.captions.top_spans == []
     assert spec.captions.mode == "none" and spec.captions.vtt is None
     assert spec.loudness_lufs == -14
     assert spec.duration_s == 3.0
@@ -74,10 +75,28 @@ def test_given_burned_captions_without_a_vtt_when_validated_then_the_spec_is_ref
         _spec(captions={"mode": "burn"})
 
 
-@pytest.mark.parametrize("center", [-0.01, 1.01])
-def test_given_a_crop_centre_outside_the_frame_when_validated_then_the_spec_is_refused(center):
+@pytest.mark.parametrize("key", [{"t_s": 0, "x": -0.01, "y": 0.5}, {"t_s": 0, "x": 0.5, "y": 1.01},
+                                 {"t_s": -1, "x": 0.5, "y": 0.5}])
+def test_given_a_crop_key_outside_the_frame_or_before_the_clip_when_validated_then_the_spec_is_refused(key):
+    with pytest.raises(ValidationError, match="crop_path"):
+        _spec(crop_path=[key])
+
+
+def test_given_crop_keys_out_of_time_order_or_none_when_validated_then_the_spec_is_refused():
+    with pytest.raises(ValidationError, match="crop_path keys must be in time order: t_s 1.0 comes after 2.0"):
+        _spec(crop_path=[{"t_s": 2, "x": 0.5, "y": 0.5}, {"t_s": 1, "x": 0.5, "y": 0.5}])
+    with pytest.raises(ValidationError, match="crop_path"):
+        _spec(crop_path=[])
+
+
+def test_given_the_retired_crop_center_x_when_validated_then_the_spec_is_refused_naming_it():
     with pytest.raises(ValidationError, match="crop_center_x"):
-        _spec(crop_center_x=center)
+        _spec(crop_center_x=0.5)
+
+
+def test_given_a_top_span_that_ends_before_it_starts_when_validated_then_the_spec_is_refused():
+    with pytest.raises(ValidationError, match=r"a top span must end after it starts, not \[2.0, 1.0\]"):
+        _spec(captions={**_captions("burn"), "top_spans": [[2.0, 1.0]]})
 
 
 def test_given_an_output_on_the_source_when_validated_then_the_spec_is_refused():
@@ -167,6 +186,43 @@ def test_given_burned_captions_when_planned_then_the_subtitles_filter_draws_them
     assert argv.count("-i") == 1 and "-c:s" not in argv
 
 
+def test_given_top_spans_when_planned_then_a_second_subtitles_filter_draws_the_top_cues_at_the_top():
+    spec = _spec(captions={**_captions("burn"), "top_spans": [[0.5, 1.0]]})
+
+    chain = _value_after(plan(spec, LANDSCAPE, "s.mp4", "c.mp4", "/w/bottom.vtt", top_captions_path="/w/top.vtt"), "-vf")
+
+    bottom, top = chain.index("filename=/w/bottom.vtt"), chain.index("filename=/w/top.vtt")
+    assert bottom < top and chain.count("subtitles=") == 2
+    assert r"Alignment=2\,MarginV=384" in chain[bottom:top]  # 20 % of 1920 clear at the bottom
+    assert r"Alignment=6\,MarginV=230" in chain[top:]  # 12 % at the top (6: libass's top centre)
+
+
+def test_given_only_top_cues_when_planned_then_the_bottom_file_may_be_absent():
+    spec = _spec(captions={**_captions("burn"), "top_spans": [[0.0, 3.0]]})
+
+    chain = _value_after(plan(spec, LANDSCAPE, "s.mp4", "c.mp4", None, top_captions_path="/w/top.vtt"), "-vf")
+
+    assert chain.count("subtitles=") == 1 and "Alignment=6" in chain
+
+
+def test_given_top_spans_and_attached_captions_when_planned_then_the_track_is_muxed_as_before():
+    spec = _spec(captions={**_captions("attach"), "top_spans": [[0.0, 1.0]]})
+
+    argv = plan(spec, LANDSCAPE, "source.mp4", "clip.mp4", "/work/clip.vtt")
+
+    assert "subtitles=" not in _value_after(argv, "-vf") and _value_after(argv, "-c:s") == "mov_text"
+
+
+def test_given_a_moving_crop_path_when_planned_then_the_crop_offsets_are_escaped_expressions_of_t():
+    spec = _spec(crop_path=[{"t_s": 0, "x": 0.25, "y": 0.5}, {"t_s": 2, "x": 0.75, "y": 0.5}])
+
+    chain = _value_after(plan(spec, LANDSCAPE, "source.mp4", "clip.mp4"), "-vf")
+
+    crop = chain[:chain.index(",scale=")]
+    assert crop.startswith("crop=404:720:trunc(clip(118+") and crop.endswith(r"\,0\,876)/2)*2:0")
+    assert r"clip(t\,0\,2)" in crop and "," not in crop.replace(r"\,", "")
+
+
 def test_given_captions_to_burn_or_attach_without_the_shifted_file_when_planned_then_it_refuses():
     with pytest.raises(ValueError, match="needs the shifted VTT file"):
         plan(_spec(captions=_captions("burn")), LANDSCAPE, "source.mp4", "clip.mp4")
@@ -210,6 +266,11 @@ def test_given_a_portrait_9_16_source_when_cropped_then_the_whole_frame_is_kept(
 
 def test_given_a_source_taller_than_9_16_when_cropped_then_top_and_bottom_go_equally():
     assert crop_window(SourceVideo(720, 1600), 1080, 1920, 0.9) == CropWindow(720, 1280, 0, 160)
+
+
+@pytest.mark.parametrize(("center_y", "y"), [(0.0, 0), (0.3, 272), (0.5, 656), (1.0, 1312)])
+def test_given_a_portrait_source_and_a_16_9_target_when_cropped_then_y_moves_the_window_down_the_frame(center_y, y):
+    assert crop_window(SourceVideo(1080, 1920), 1920, 1080, 0.5, center_y) == CropWindow(1080, 608, 0, y)
 
 
 def test_given_a_phone_video_stored_sideways_when_cropped_then_the_upright_frame_is_used():
