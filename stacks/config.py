@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lambdas.common import constants
+from lambdas.common import aspects, constants
+from lambdas.common.aspects import Aspect
 from lambdas.common.owners import is_principal_arn
 
 # Bounds of the steps that do not scale with the video (used to size the whole execution).
@@ -19,6 +20,9 @@ WHISPER_MEMORY_MB = 4096
 # What the whisper transcriber's model (tiny.en) can transcribe: Amazon Transcribe's English codes.
 WHISPER_LANGUAGES = ("en-US", "en-GB", "en-AU", "en-IN", "en-IE", "en-AB", "en-WL", "en-ZA", "en-NZ")
 RENDER_RETRIES = 2  # a render task that died is run again this many times (stacks/workflow.py)
+# Renders of one job (planned clips x aspects): each is an entry of four lists in the workflow state, and this many
+# keep a 4-hour job's state within a quarter of Step Functions' 256 KB (tests/unit/test_state_payload.py).
+MAX_RENDERS_PER_JOB = 60
 KEYFRAME_TIMEOUT_S = 900  # keyframe_inference's timeout (stacks/steps.py): Lambda's ceiling
 KEYFRAME_CPU_ALLOWANCE_S = 300  # of it, kept for embedding on CPU when no copy came within the wait
 # Instance families with an NVIDIA GPU (what the cupy backend runs on); each copy then takes one.
@@ -96,9 +100,10 @@ class VideoFlowConfig(BaseModel):
     judgment_max_tokens_per_job: int = Field(60_000, ge=1)
     judgment_max_model_calls: int = Field(4, ge=0)
     judgment_max_seconds: float = Field(180, gt=0)
-    # Render: 9:16 clips; short ones in a Lambda, the rest as Fargate tasks that heartbeat.
-    render_width: int = Field(1080, ge=16, le=4096, multiple_of=2)
-    render_height: int = Field(1920, ge=16, le=4096, multiple_of=2)
+    # Render: each planned clip once per aspect (9:16, 1:1, 16:9), every frame size from one short side (1080: 9:16
+    # is 1080x1920, 1:1 1080x1080, 16:9 1920x1080); short renders in a Lambda, the rest as Fargate tasks that heartbeat.
+    render_aspects: tuple[Aspect, ...] = aspects.DEFAULT_ASPECTS
+    render_short_side: int = Field(aspects.DEFAULT_SHORT_SIDE, ge=16, le=aspects.MAX_SHORT_SIDE, multiple_of=2)
     render_captions: Literal["burn", "attach", "none"] = "burn"
     render_loudness_lufs: float = Field(-14, ge=-70, le=-5)
     render_lambda_max_clip_s: float = Field(60, ge=0)  # 0: every clip on Fargate
@@ -128,6 +133,25 @@ class VideoFlowConfig(BaseModel):
         if wrong:
             raise ValueError(f"not an IAM user, role or role session ARN: {wrong[0]!r}")
         return arns
+
+    @field_validator("render_aspects", mode="before")
+    @classmethod
+    def _aspects_listed(cls, value: object) -> object:
+        return aspects.parse_aspects(value)
+
+    @model_validator(mode="after")
+    def _renders_fit_the_state(self) -> "VideoFlowConfig":
+        if self.renders_per_job > MAX_RENDERS_PER_JOB:
+            raise ValueError(
+                f"plan_max_clips={self.plan_max_clips} in {len(self.render_aspects)} aspects is {self.renders_per_job} "
+                f"renders a job, more than {MAX_RENDERS_PER_JOB} (the workflow state's room): lower plan_max_clips "
+                "or name fewer render_aspects")
+        return self
+
+    @property
+    def renders_per_job(self) -> int:
+        """The most renders one job makes: every planned clip in every aspect."""
+        return self.plan_max_clips * len(self.render_aspects)
 
     @model_validator(mode="after")
     def _inference_bounds_are_consistent(self) -> "VideoFlowConfig":
@@ -190,10 +214,11 @@ class VideoFlowConfig(BaseModel):
     @property
     def needed_workflow_timeout_s(self) -> int:
         """The longest a job at max_duration_s may run with every step at its bound: two MediaConvert attempts,
-        then the longer analysis branch, the renders in rounds of render_max_concurrency, and the short steps."""
+        then the longer analysis branch, the renders (each clip in each aspect) in rounds of render_max_concurrency,
+        and the short steps."""
         longest = self.max_duration_s
         vision_s = (self.frames_runnable_timeout_min + FRAME_ATTEMPTS * self.frames_attempt_timeout_min) * 60
-        render_rounds = math.ceil(self.plan_max_clips / self.render_max_concurrency)
+        render_rounds = math.ceil(self.renders_per_job / self.render_max_concurrency)
         render_s = render_rounds * (1 + RENDER_RETRIES) * self.render_timeout_min * 60
         return (SHORT_STEPS_ALLOWANCE_S + 2 * self.mediaconvert_timeout_s(longest)
                 + max(self.transcript_branch_s(longest), vision_s) + render_s)
@@ -218,10 +243,11 @@ class VideoFlowConfig(BaseModel):
         }
 
     def render_environment(self) -> dict[str, str]:
-        """What build_render_specs needs to write specs and choose where each clip renders."""
+        """What build_render_specs needs to write specs and choose where each clip renders, and record_render to check
+        each render's frame (RenderSettings)."""
         return {
-            "RENDER_WIDTH": str(self.render_width),
-            "RENDER_HEIGHT": str(self.render_height),
+            "RENDER_ASPECTS": ",".join(self.render_aspects),
+            "RENDER_SHORT_SIDE": str(self.render_short_side),
             "RENDER_CAPTIONS": self.render_captions,
             "RENDER_LOUDNESS_LUFS": str(self.render_loudness_lufs),
             "RENDER_LAMBDA_MAX_CLIP_S": str(self.render_lambda_max_clip_s),

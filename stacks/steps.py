@@ -209,9 +209,13 @@ STEPS: tuple[Step, ...] = (
     Step("validate_plan", 30, 256, "Clamps or rejects the drafted clips: inside the video, no overlaps, bounded",
          (Settings, JudgmentSettings), "ValidatePlan", "$.plan", s3=(reads_writes(OUTPUT, ANALYSIS_PREFIX),)),
     # -- render -------------------------------------------------------------------------------
-    Step("build_render_specs", 30, 256, "Writes one render spec per clip and chooses Lambda or Fargate for it",
-         (Settings, RenderSettings), "BuildRenderSpecs", "$.render", s3=(reads_writes(OUTPUT, ANALYSIS_PREFIX),)),
-    Step("record_render", 60, 256, "Checks each rendered clip's length, codec and size from its MP4 header",
+    Step("build_render_specs", 30, 256,
+         "Writes one render spec per clip and aspect and chooses Lambda or Fargate for it",
+         (Settings, RenderSettings), "BuildRenderSpecs", "$.render",
+         # The transcript's speakers tell whose face the crop follows.
+         s3=(reads_writes(OUTPUT, ANALYSIS_PREFIX), reads(OUTPUT, TRANSCRIPTS_PREFIX))),
+    Step("record_render", 60, 256,
+         "Checks each rendered clip's length, codec and its aspect's size from its MP4 header",
          (Settings, RenderSettings, FargateShape), "RecordRender", "$.clips",
          s3=(reads(OUTPUT, CLIPS_PREFIX), lists(OUTPUT, CLIPS_PREFIX))),
     # -- finish -------------------------------------------------------------------------------

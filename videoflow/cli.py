@@ -120,11 +120,8 @@ def run_video(video: Path, out: Path, template: Path | None = None) -> int:
             print(f"  chapters {len(manifest['chapters'])}: "
                   + "; ".join(shown(chapter["title"]) for chapter in manifest["chapters"][:5])
                   + ("; …" if len(manifest["chapters"]) > 5 else ""))
-        plan = manifest.get("plan") or {"planner": "none", "clips": []}
-        print(f"  clips  {len(manifest.get('clips', []))} planned by the {plan['planner']} planner")
-        for clip, planned in zip(manifest.get("clips", []), plan["clips"], strict=False):
-            print(f"    {clip['path']}  {clip['start_s']:.1f}-{clip['end_s']:.1f} s  {clip['width']}x{clip['height']}"
-                  f"  \"{shown(planned['title'])}\" (score {planned['score']:.2f})")
+        for line in clip_lines(manifest):
+            print(line)
         if manifest.get("cost"):
             print(f"  cost   ${manifest['cost']['total_usd']:.4f} in AWS (videoflow cost {manifest['job_id']})")
         if manifest.get("search_index"):
@@ -136,6 +133,23 @@ def run_video(video: Path, out: Path, template: Path | None = None) -> int:
     print(f"{status}: {shown(manifest['reason'])}")
     print(f"  details: {folder}/manifest.json and events.jsonl")
     return EXIT_REJECTED if status == "REJECTED" else EXIT_FAILED
+
+
+def clip_lines(manifest: dict) -> list[str]:
+    """The run's clips: how many were planned and rendered in which aspects, then one line per rendered file."""
+    plan = manifest.get("plan") or {"planner": "none", "clips": []}
+    clips = manifest.get("clips", [])
+    aspects = [aspect for aspect in dict.fromkeys(clip.get("aspect") for clip in clips) if aspect]
+    lines = [f"  clips  {len(plan['clips'])} planned by the {plan['planner']} planner, {len(clips)} rendered"
+             + (f" in {', '.join(aspects)}" if aspects else "")]
+    # A planned clip is rendered once per aspect: each render is matched to its plan entry by its span.
+    scores = {(planned["start_s"], planned["end_s"]): planned.get("score") for planned in plan["clips"]}
+    for clip in clips:
+        score = scores.get((clip["start_s"], clip["end_s"]))
+        lines.append(f"    {clip['path']}  {clip.get('aspect') or '':>4}  {clip['start_s']:.1f}-{clip['end_s']:.1f} s  "
+                     f"{clip['width']}x{clip['height']}  \"{shown(clip.get('title', ''))}\""
+                     + (f" (score {score:.2f})" if isinstance(score, int | float) else ""))
+    return lines
 
 
 def search_job(job_id: str, query: str, *, out: Path, k: int, as_json: bool, server: str | None) -> int:

@@ -121,6 +121,8 @@ def format_video_hour_table(estimates: dict[str, dict]) -> list[str]:
     lines.append(f"  {'total':<15}" + "".join(f" {_usd(estimates[name]['total_usd']):>11}" for name in names))
     lines.append(f"  {'w/o sagemaker':<15}" + "".join(
         f" {_usd(estimates[name]['total_without_sagemaker_share_usd']):>11}" for name in names))
+    lines.append("  not included: rendering the clips, once per planned clip and aspect (render_aspects: 9:16, 1:1, "
+                 "16:9), so that cost grows with the number of aspects")
     return lines
 
 
@@ -144,7 +146,22 @@ def cost_command(job_id: str, out_dir: Path) -> int:
         return EXIT_MISSING
     for line in format_cost_table(cost):
         print(line)
+    note = renders_note(manifest.get("clips"))
+    if note:
+        print(note)
     return EXIT_OK
+
+
+def renders_note(clips: list | None) -> str | None:
+    """How many renders the job made: each planned clip once per aspect, which is what its render cost scales with."""
+    clips = [clip for clip in clips or [] if isinstance(clip, dict)]
+    if not clips:
+        return None
+    aspects = list(dict.fromkeys(clip.get("aspect") or "?" for clip in clips))
+    spans = {(clip.get("start_s"), clip.get("end_s")) for clip in clips}
+    return (f"  renders: {len(spans)} clip{'s' if len(spans) != 1 else ''} x {len(aspects)} aspect"
+            f"{'s' if len(aspects) != 1 else ''} ({', '.join(aspects)}) = {len(clips)}; the render cost (Lambda "
+            "render_short_clip, Fargate render tasks) grows with the number of aspects (render_aspects)")
 
 
 def format_cost_table(cost: dict) -> list[str]:
@@ -248,7 +265,8 @@ def estimate_per_video_hour(prices: Prices = PRICES, *, instance_type: str = "ml
       the shot signals (3,000 tokens): 30,000 input tokens and 2,400 output tokens.
     * S3: 1,800 frame PUTs + proxy, audio, 30 chunk results and 10 JSON documents; 1,800 frame
       GETs by the workers + 30 chunk reads + about 70 others. DynamoDB: about 20 events.
-    * Not included: rendering clips (issue 4), S3 storage, CloudWatch Logs, data transfer out.
+    * Not included: rendering clips (once per planned clip and aspect, render_aspects), S3 storage, CloudWatch
+      Logs, data transfer out.
     """
     if function_memory_mb is None:
         from stacks.steps import STEPS  # the deployed memory sizes

@@ -1,5 +1,6 @@
 """Where a job's objects live in the output bucket: one place, so writers and readers agree."""
 
+from lambdas.common.aspects import Aspect, slug
 from lambdas.common.constants import (
     ANALYSIS_PREFIX,
     CAPTIONS_PREFIX,
@@ -67,9 +68,10 @@ def summary_key(job_id: str) -> str:
     return f"{ANALYSIS_PREFIX}{job_id}/summary.json"
 
 
-def render_spec_key(job_id: str, clip_index: int) -> str:
-    """The render spec of one planned clip (build_render_specs writes, the renderer reads)."""
-    return f"{ANALYSIS_PREFIX}{job_id}/render/clip-{clip_index:02d}.json"
+def render_spec_key(job_id: str, clip_index: int, aspect: Aspect) -> str:
+    """The render spec of one planned clip in one aspect (build_render_specs writes, the renderer reads):
+    analysis/<job>/render/clip-00-9x16.json."""
+    return f"{ANALYSIS_PREFIX}{job_id}/render/{_clip_name(clip_index, aspect)}.json"
 
 
 def clips_prefix(job_id: str) -> str:
@@ -77,9 +79,16 @@ def clips_prefix(job_id: str) -> str:
     return f"{CLIPS_PREFIX}{job_id}/"
 
 
-def clip_key(job_id: str, clip_index: int) -> str:
-    return f"{clips_prefix(job_id)}clip-{clip_index:02d}.mp4"
+def clip_key(job_id: str, clip_index: int, aspect: Aspect) -> str:
+    """One planned clip rendered in one aspect: clips/<job>/clip-00-9x16.mp4."""
+    return f"{clips_prefix(job_id)}{_clip_name(clip_index, aspect)}.mp4"
 
 
-def thumbnail_key(job_id: str, clip_index: int) -> str:
-    return f"{clips_prefix(job_id)}clip-{clip_index:02d}.jpg"
+def thumbnail_key(job_id: str, clip_index: int, aspect: Aspect) -> str:
+    """That render's thumbnail: clips/<job>/clip-00-9x16.jpg."""
+    return f"{clips_prefix(job_id)}{_clip_name(clip_index, aspect)}.jpg"
+
+
+def _clip_name(clip_index: int, aspect: Aspect) -> str:
+    """Always with the aspect, even when only one is rendered: a file's name says what it is."""
+    return f"clip-{clip_index:02d}-{slug(aspect)}"

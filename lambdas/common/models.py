@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from lambdas.common.aspects import Aspect
+
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -280,9 +282,11 @@ class ManifestCaptions(Model):
 
 
 class ManifestClip(Model):
-    """One rendered clip as published: its file, its span of the source, its frame size and thumbnail."""
+    """One rendered clip as published: its file, its aspect, its span of the source, its frame size and thumbnail. A
+    planned clip rendered in several aspects is one ManifestClip each, with the same span and title."""
 
     path: str
+    aspect: Aspect | None = Field(None, description="9:16, 1:1 or 16:9; none in a job recorded before aspects")
     start_s: float
     end_s: float
     width: int

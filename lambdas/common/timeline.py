@@ -8,7 +8,9 @@ a cut lands on the frame the shot list names.
 
 What the timeline holds, one time axis (the source's, from 0), tracks from the bottom up:
 
-- V1 "Clips": each rendered clip (its own file) where it was taken from the source, switched off;
+- V1 "Clips" (one track per aspect rendered, "Clips 9:16", "Clips 1:1", ...): each rendered clip (its
+  own file, named "Clip 1 (9:16): title" so the aspects stay apart where a format drops track
+  names) where it was taken from the source, switched off;
 - V2 "Shots": the proxy, cut at every shot change: one clip per shot, edge to edge, covering the
   whole video, so the source is what plays (FCP XML has no switched-off track: the shots on top
   hide the rendered clips there too);
@@ -22,7 +24,7 @@ captions.srt beside it) and no track names; an EDL is one video track of events,
 chapters and clips become LOC markers on the shot where they begin, a clip's name carrying its
 out point ("Clip 1: title [to 00:00:29:20]"); its timecode counts whole frames without dropping
 (edl_rate: 29.97 fps is labelled at 30, FCM: NON-DROP FRAME). Media are referenced by paths relative to the
-timeline files, as the job's exported folder lays them out (proxy.mp4, clips/clip-00.mp4); the
+timeline files, as the job's exported folder lays them out (proxy.mp4, clips/clip-00-9x16.mp4); the
 original is named in the timeline's name (the EDL's TITLE, the XML's sequence) and, in full, in
 the OTIO metadata.
 """
@@ -62,6 +64,7 @@ class RenderedClip:
     start_s: float
     end_s: float
     title: str = ""
+    aspect: str = ""  # "9:16", "1:1", "16:9"; empty for a clip recorded before aspects
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,10 @@ def build_timeline(source: TimelineSource) -> otio.schema.Timeline:
     rate, end = clock.rate, clock.at(source.duration_s)
     timeline = otio.schema.Timeline(name=source.name, global_start_time=RationalTime(0, rate),
                                     metadata={METADATA_KEY: {**source.metadata, "frame_rate": rate}})
-    # Bottom to top: the rendered clips under the shots, which cover the whole video, so the source plays.
-    timeline.tracks.append(_clips_track(source, clock, end))
+    # Bottom to top: the rendered clips, one track per aspect, under the shots, which cover the whole video, so the
+    # source plays.
+    for aspect in dict.fromkeys(clip.aspect for clip in source.clips) or [""]:
+        timeline.tracks.append(_clips_track(source, aspect, clock, end))
     timeline.tracks.append(_shots_track(source, clock, end))
     if source.has_audio:
         audio = otio.schema.Track(name=AUDIO, kind=otio.schema.TrackKind.Audio)
@@ -170,13 +175,15 @@ def _shots_track(source: TimelineSource, clock: Clock, end: RationalTime) -> oti
     return track
 
 
-def _clips_track(source: TimelineSource, clock: Clock, end: RationalTime) -> otio.schema.Track:
-    """The rendered clips at their place in the source, gaps between; switched off."""
+def _clips_track(source: TimelineSource, aspect: str, clock: Clock, end: RationalTime) -> otio.schema.Track:
+    """The clips rendered in one aspect at their place in the source, gaps between; switched off."""
     rate = clock.rate
-    track = otio.schema.Track(name=CLIPS, kind=otio.schema.TrackKind.Video)
+    track = otio.schema.Track(name=f"{CLIPS} {aspect}".rstrip(), kind=otio.schema.TrackKind.Video)
     track.enabled = False
     at = RationalTime(0, rate)
-    for number, clip in enumerate(sorted(source.clips, key=lambda clip: clip.start_s), start=1):
+    label = f" ({aspect})" if aspect else ""
+    rendered = [clip for clip in source.clips if clip.aspect == aspect]
+    for number, clip in enumerate(sorted(rendered, key=lambda clip: clip.start_s), start=1):
         first, last = max(clock.at(clip.start_s), at), min(clock.at(clip.end_s), end)
         if last <= first:
             continue
@@ -185,10 +192,10 @@ def _clips_track(source: TimelineSource, clock: Clock, end: RationalTime) -> oti
         length = last - first
         reference = otio.schema.ExternalReference(target_url=clip.path,
                                                   available_range=TimeRange(RationalTime(0, rate), length))
-        track.append(otio.schema.Clip(name=f"Clip {number}: {clip.title}".rstrip(": "), media_reference=reference,
-                                      source_range=TimeRange(RationalTime(0, rate), length),
+        track.append(otio.schema.Clip(name=f"Clip {number}{label}: {clip.title}".rstrip(": "),
+                                      media_reference=reference, source_range=TimeRange(RationalTime(0, rate), length),
                                       metadata={METADATA_KEY: {"source_start_s": clip.start_s,
-                                                               "source_end_s": clip.end_s}}))
+                                                               "source_end_s": clip.end_s, "aspect": aspect or None}}))
         at = last
     return track
 

@@ -3,8 +3,8 @@
 The manifest is written last, after every clip was checked: its presence means the job's
 results are whole. Beside it go the timeline files an editor opens (lambdas/common/timeline.py:
 timeline.otio, timeline.edl, timeline.xml; the manifest's `timeline`), made of the proxy, the
-shots, the chapters (summarize_video's summary.json), the plan, the rendered clips and the
-captions. A duplicate upload publishes the earlier job's results, clips and chapters included.
+shots, the chapters (summarize_video's summary.json), the plan, the rendered clips (a track per
+aspect) and the captions. A duplicate upload publishes the earlier job's results, clips and chapters included.
 
 A cancel can race this step (the jobs API stops the execution while it runs). The job record
 decides: its status changes are conditional (lambdas/common/jobs.py), so whichever of
@@ -182,7 +182,7 @@ def timeline_source(manifest: JobManifest, request: PublishRequest, derivatives:
         plan=[PlannedClip(start_s=float(item["start_s"]), end_s=float(item["end_s"]), title=str(item.get("title", "")),
                           rationale=str(item.get("rationale", "")), score=item.get("score")) for item in plan],
         clips=[RenderedClip(path=f"{EXPORTED_CLIPS_DIR}/{PurePosixPath(clip.path).name}", start_s=clip.start_s,
-                            end_s=clip.end_s, title=clip.title) for clip in manifest.clips],
+                            end_s=clip.end_s, title=clip.title, aspect=clip.aspect or "") for clip in manifest.clips],
         captions=cues,
         metadata={"job_id": manifest.job_id, "duplicate_of": manifest.duplicate_of,
                   "original": {**manifest.source.model_dump(mode="json"), "s3": request.source.url,

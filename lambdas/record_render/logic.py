@@ -2,7 +2,8 @@
 
 Each clip is read back from S3 by its MP4 header alone (lambdas/common/mp4.py, a few ranged
 reads, no ffmpeg, nothing trusted from the renderer's own report): it must last the planned
-length within 0.1 s, be H.264 at the configured frame size, hold as many bytes as the
+length within 0.1 s, be H.264 at its aspect's configured frame size (a clip of each aspect is
+its own item: 9:16, 1:1, 16:9) and so of that aspect's shape, hold as many bytes as the
 renderer said, and have its thumbnail beside it. A clip that fails any check fails the
 step with every reason (RenderCheckFailed), and the job's failure path removes what was
 rendered (compensate). Each recorded clip is one `render.recorded` event; a Fargate render
@@ -14,7 +15,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from lambdas.common import aws, storage
+from lambdas.common import aspects, aws, storage
 from lambdas.common.errors import RenderCheckFailed
 from lambdas.common.events import EventLog
 from lambdas.common.models import JobRequest, ManifestClip, Model
@@ -61,8 +62,11 @@ def record_render(request: RecordRenderRequest, settings: RenderSettings, fargat
             found.append(f"lasts {facts.duration_s:.3f} s, planned {planned_s:.3f} s")
         if facts.video_codec not in H264_SAMPLE_ENTRIES:
             found.append(f"video is {facts.video_codec or 'missing'}, not H.264")
-        if (facts.width, facts.height) != (settings.width, settings.height):
-            found.append(f"is {facts.width}x{facts.height}, not {settings.width}x{settings.height}")
+        width, height = settings.frame_size(item.aspect)
+        if (facts.width, facts.height) != (width, height):
+            shape = f"{item.aspect} at the wrong size" if aspects.matches(facts.width, facts.height, item.aspect) \
+                else f"not {item.aspect}"
+            found.append(f"is {facts.width}x{facts.height}, not {width}x{height} ({shape})")
         if isinstance(rendered.get("bytes"), int) and rendered["bytes"] != size:
             found.append(f"holds {size} bytes, the renderer wrote {rendered['bytes']}")
         if not storage.exists(item.thumbnail.bucket, item.thumbnail.key):
@@ -70,8 +74,8 @@ def record_render(request: RecordRenderRequest, settings: RenderSettings, fargat
         if found:
             problems.append(f"{name}: " + "; ".join(found))
             continue
-        clip = ManifestClip(path=item.output.key, start_s=item.start_s, end_s=item.end_s, width=facts.width,
-                            height=facts.height, thumbnail=item.thumbnail.key, title=item.title,
+        clip = ManifestClip(path=item.output.key, aspect=item.aspect, start_s=item.start_s, end_s=item.end_s,
+                            width=facts.width, height=facts.height, thumbnail=item.thumbnail.key, title=item.title,
                             duration_s=round(facts.duration_s, 3), bytes=size, rendered_on=item.target)
         clips.append(clip)
         detail = {"clip": clip.model_dump(mode="json"), "render_seconds": rendered.get("render_seconds")}

@@ -20,8 +20,8 @@ from videoflow.sample import speech_clips
 CHROMIUM = next((found for name in ("chromium", "chromium-browser", "google-chrome")
                  if (found := shutil.which(name))), None)
 CHROMEDRIVER = shutil.which("chromedriver")
-# Short clips (the planner's default minimum is 15 s) at a small size: the page is the point here.
-ENVIRONMENT = {"PLAN_MIN_CLIP_S": "4", "RENDER_WIDTH": "540", "RENDER_HEIGHT": "960"}
+# Short clips (the planner's default minimum is 15 s) at a small size, in two aspects: the page is the point here.
+ENVIRONMENT = {"PLAN_MIN_CLIP_S": "4", "RENDER_SHORT_SIDE": "540", "RENDER_ASPECTS": "9:16,1:1"}
 JOB_TIMEOUT_S = 75
 # VIDEOFLOW_SCREENSHOT=1 writes the README's picture of the job page from this run.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "job-page.png"
@@ -236,6 +236,10 @@ def test_a_video_uploaded_on_the_page_is_followed_live_survives_a_reload_and_sho
              20, "the clip's metadata to load")
     planned = manifest["plan"]["clips"][0]
     assert browser.find_element(By.CSS_SELECTOR, "#clips h4").text == planned["title"]
+    # The planned clip's card holds its render in each aspect, labelled (clips.js).
+    card = browser.find_element(By.CSS_SELECTOR, "#clips li.clip")
+    assert [caption.text for caption in card.find_elements(By.CSS_SELECTOR, "figcaption.clip-aspect")] == [
+        "9:16 · 540×960", "1:1 · 540×540"]
     assert planned["rationale"] in browser.find_element(By.CSS_SELECTOR, "#clips .rationale").text
 
     check_structure(browser, server.out / job_id, manifest, proxy)

@@ -1,7 +1,7 @@
-"""build_render_specs: one render spec per planned clip, where each clip renders, how it is framed.
+"""build_render_specs: one render spec per planned clip and aspect, where each renders, how it is framed.
 
-The pure choices (render target, crop centre, thumbnail moment) are tested on hand-made
-timelines; the step itself runs against moto and its specs are read back and validated with
+The pure choices (render target, thumbnail moment) are tested on hand-made timelines (the crop
+path in test_crop_path.py); the step itself runs against moto and its specs are read back and validated with
 the renderer's own model (containers/render/spec.py).
 """
 
@@ -15,13 +15,13 @@ from lambdas.build_render_specs.logic import (
     BuildRenderSpecsRequest,
     build_render_specs,
     choose_render_target,
-    crop_center_x,
     thumbnail_at_s,
 )
 from lambdas.common import storage
 from lambdas.common.events import EventLog
-from lambdas.common.keys import captions_keys, timeline_key
+from lambdas.common.keys import captions_keys, clip_key, render_spec_key, thumbnail_key, timeline_key
 from lambdas.common.render_list import RenderSettings
+from lambdas.detect_shots.tracks import link_tracks
 from tests.media import put_source
 from videoflow.local.lambda_runtime import LocalLambdaContext
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 JOB_ID = "job-render-specs-0001"
 OUTPUT_BUCKET = "videoflow-output"
 MiB, GiB = 1024**2, 1024**3
-DEFAULTS = RenderSettings()  # 1080x1920, burned captions, -14 LUFS, Lambda up to 60 s and 9 GiB
+DEFAULTS = RenderSettings()  # 9:16 at 1080x1920, burned captions, -14 LUFS, Lambda up to 60 s and 9 GiB
 MEDIA = {
     "container": "mp4", "duration_s": 120.0, "size_bytes": 40 * MiB, "video_codec": "h264", "coded_width": 1920,
     "coded_height": 1080, "width": 1920, "height": 1080, "rotation_deg": 0, "frame_rate": 25.0, "has_audio": True,
@@ -89,51 +89,6 @@ def test_given_render_lambda_max_clip_s_0_in_the_environment_when_choosing_then_
     assert [choose_render_target(seconds, 1 * MiB, settings)[0] for seconds in (0.5, 15.0, 59.0)] == ["fargate"] * 3
 
 
-# --- crop_center_x ---------------------------------------------------------------------------------
-
-
-def test_given_no_faces_when_choosing_the_crop_then_it_is_centred():
-    frames = [_frame(t) for t in (10.0, 12.0, 14.0)]
-
-    assert crop_center_x(frames, 10.0, 20.0) == 0.5
-
-
-def test_given_an_empty_timeline_when_choosing_the_crop_then_it_is_centred():
-    assert crop_center_x([], 0.0, 30.0) == 0.5
-
-
-def test_given_one_face_left_of_centre_when_choosing_the_crop_then_it_centres_on_that_face():
-    frames = [_frame(12.0, [_face(x=0.1, w=0.2)])]
-
-    assert crop_center_x(frames, 10.0, 20.0) == pytest.approx(0.2)
-
-
-def test_given_two_faces_when_choosing_the_crop_then_the_centre_is_weighted_by_their_areas():
-    # A big face centred at 0.25 (area 0.09) and a small one centred at 0.85 (area 0.01).
-    frames = [_frame(12.0, [_face(x=0.1, w=0.3), _face(x=0.8, w=0.1)])]
-
-    assert crop_center_x(frames, 10.0, 20.0) == pytest.approx((0.09 * 0.25 + 0.01 * 0.85) / 0.10)
-
-
-def test_given_faces_outside_the_clip_span_when_choosing_the_crop_then_they_are_ignored():
-    frames = [_frame(5.0, [_face(x=0.0, w=0.1)]), _frame(12.0, [_face(x=0.6, w=0.2)]),
-              _frame(25.0, [_face(x=0.85, w=0.1)])]
-
-    assert crop_center_x(frames, 10.0, 20.0) == pytest.approx(0.7)
-
-
-def test_given_a_face_box_reaching_past_the_right_edge_when_choosing_the_crop_then_the_centre_is_clamped_to_1():
-    frames = [_frame(12.0, [_face(x=0.95, w=0.2)])]  # a detector's box may overhang the frame
-
-    assert crop_center_x(frames, 10.0, 20.0) == 1.0
-
-
-def test_given_a_face_box_reaching_past_the_left_edge_when_choosing_the_crop_then_the_centre_is_clamped_to_0():
-    frames = [_frame(12.0, [_face(x=-0.4, w=0.2)])]
-
-    assert crop_center_x(frames, 10.0, 20.0) == 0.0
-
-
 # --- thumbnail_at_s --------------------------------------------------------------------------------
 
 
@@ -169,11 +124,15 @@ def events(aws_state):
     return EventLog("videoflow-events")
 
 
-def _state(s3, clips: list[dict], *, frames: list[dict], vtt: bool = True) -> dict:
-    """The workflow state as BuildRenderSpecs receives it, with the timeline (and captions) in S3."""
+def _state(s3, clips: list[dict], *, frames: list[dict], vtt: bool = True, words: list[dict] | None = None) -> dict:
+    """The workflow state as BuildRenderSpecs receives it, with the timeline, one shot with its face tracks, the
+    transcript (and captions) in S3."""
     source = put_source(s3, b"not decoded by this step" * 10, "uploads/talk.mp4")
     storage.put_json(OUTPUT_BUCKET, timeline_key(JOB_ID), {"job_id": JOB_ID, "frame_count": len(frames),
                                                              "frames": frames})
+    storage.put_json(OUTPUT_BUCKET, f"analysis/{JOB_ID}/shots.json", {"shots": [
+        {"start_s": 0.0, "end_s": MEDIA["duration_s"], "tracks": link_tracks(0, frames)}]})
+    storage.put_json(OUTPUT_BUCKET, f"transcripts/{JOB_ID}/transcript.json", {"job_id": JOB_ID, "words": words or []})
     vtt_key, srt_key = captions_keys(JOB_ID)
     if vtt:
         s3.put_object(Bucket=OUTPUT_BUCKET, Key=vtt_key, Body=b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHi\n")
@@ -208,15 +167,16 @@ def test_given_a_plan_of_three_clips_when_specs_are_built_then_each_is_a_valid_r
 
     result = _build(state, events)
 
-    assert [item.index for item in result.clips] == [0, 1, 2]
+    assert [(item.index, item.aspect, item.width, item.height) for item in result.clips] == [
+        (index, "9:16", 1080, 1920) for index in range(3)]
     assert [item.spec_s3 for item in result.clips] == [
-        f"s3://{OUTPUT_BUCKET}/analysis/{JOB_ID}/render/clip-{index:02d}.json" for index in range(3)]
+        f"s3://{OUTPUT_BUCKET}/analysis/{JOB_ID}/render/clip-{index:02d}-9x16.json" for index in range(3)]
     specs = [_spec(item) for item in result.clips]
     assert [spec.clip_index for spec in specs] == [0, 1, 2]
     assert [(spec.start_s, spec.end_s, spec.title) for spec in specs] == [
         (5.0, 20.0, "Opening"), (30.0, 50.0, "Middle"), (60.0, 80.0, "End")]
-    assert [spec.output.key for spec in specs] == [f"clips/{JOB_ID}/clip-{index:02d}.mp4" for index in range(3)]
-    assert [spec.thumbnail.key for spec in specs] == [f"clips/{JOB_ID}/clip-{index:02d}.jpg" for index in range(3)]
+    assert [spec.output.key for spec in specs] == [f"clips/{JOB_ID}/clip-{index:02d}-9x16.mp4" for index in range(3)]
+    assert [spec.thumbnail.key for spec in specs] == [f"clips/{JOB_ID}/clip-{index:02d}-9x16.jpg" for index in range(3)]
     assert [item.output.key for item in result.clips] == [spec.output.key for spec in specs]
     assert [item.thumbnail.key for item in result.clips] == [spec.thumbnail.key for spec in specs]
 
@@ -233,7 +193,7 @@ def test_given_a_versioned_upload_when_specs_are_built_then_each_spec_reads_exac
 def test_given_the_render_settings_when_specs_are_built_then_size_loudness_and_captions_follow_them(
         aws_state, events):
     state = _state(aws_state, [_clip(5.0, 20.0, "Opening")], frames=[])
-    settings = RenderSettings(RENDER_WIDTH=720, RENDER_HEIGHT=1280, RENDER_LOUDNESS_LUFS=-16, RENDER_CAPTIONS="attach")
+    settings = RenderSettings(RENDER_SHORT_SIDE=720, RENDER_LOUDNESS_LUFS=-16, RENDER_CAPTIONS="attach")
 
     spec = _spec(_build(state, events, settings).clips[0])
 
@@ -260,8 +220,30 @@ def test_given_faces_in_the_timeline_when_specs_are_built_then_each_clip_is_fram
 
     first, second = (_spec(item) for item in _build(state, events).clips)
 
-    assert (first.crop_center_x, first.thumbnail_at_s) == (pytest.approx(0.2), pytest.approx(7.0))
-    assert (second.crop_center_x, second.thumbnail_at_s) == (0.5, pytest.approx(4.0))
+    # No face at 8 s: the middle; the face seen at 12 s (7 s into the clip): its centre, from then on.
+    assert (first.crop_path[0].x, first.crop_path[0].y) == (0.5, 0.5)
+    assert [(key.t_s, key.x, key.y) for key in first.crop_path if key.t_s >= 7.0][-1][1:] == (
+        pytest.approx(0.2), pytest.approx(0.3))
+    assert first.thumbnail_at_s == pytest.approx(7.0)
+    assert [(key.t_s, key.x, key.y) for key in second.crop_path] == [(0.0, 0.5, 0.5)]
+    assert second.thumbnail_at_s == pytest.approx(4.0)
+
+
+def test_given_two_people_who_speak_in_turns_when_specs_are_built_then_the_crop_moves_to_whoever_speaks(
+        aws_state, events):
+    left, right = _face(x=0.1, w=0.2), _face(x=0.6, w=0.2)
+    # Her mouth moves until 10 s, his after; the transcript says spk_0 then spk_1.
+    frames = [_frame(float(t), [{**left, "speaking": 0.6 if t < 10 else 0.02},
+                                {**right, "speaking": 0.02 if t < 10 else 0.6}]) for t in range(0, 24, 2)]
+    words = [{"text": "word", "start_s": t / 2, "end_s": t / 2 + 0.4, "confidence": 0.9,
+              "speaker": "spk_0" if t < 20 else "spk_1"} for t in range(0, 44)]
+    state = _state(aws_state, [_clip(2.0, 20.0, "Both")], frames=frames, words=words)
+
+    spec = _spec(_build(state, events).clips[0])
+
+    xs = [(key.t_s, key.x) for key in spec.crop_path]
+    assert xs[0] == (0.0, pytest.approx(0.2)) and xs[-1][1] == pytest.approx(0.7)
+    assert 7.5 < min(t_s for t_s, x in xs if x > 0.21) < 8.5  # she stops at 10 s (8 s into the clip)
 
 
 def test_given_a_long_and_a_short_clip_when_specs_are_built_then_each_goes_to_its_own_target(aws_state, events):
@@ -282,20 +264,47 @@ def test_given_specs_built_when_the_log_is_read_then_one_render_planned_event_li
     logged = [event for event in events.read(JOB_ID) if event.type == "render.planned"]
     assert len(logged) == 1
     assert logged[0].step == "BuildRenderSpecs"
-    assert logged[0].detail["clips"] == 2
+    assert (logged[0].detail["clips"], logged[0].detail["aspects"], logged[0].detail["renders"]) == (2, ["9:16"], 2)
     assert logged[0].detail["targets"] == ["lambda", "fargate"]
     assert logged[0].detail["reasons"] == [item.target_reason for item in result.clips]
 
 
 def test_given_the_workflow_state_when_the_handler_runs_then_it_reads_its_settings_from_the_environment(
         aws_state, monkeypatch):
-    monkeypatch.setenv("RENDER_WIDTH", "540")
-    monkeypatch.setenv("RENDER_HEIGHT", "960")
+    monkeypatch.setenv("RENDER_ASPECTS", "16:9,9:16")
+    monkeypatch.setenv("RENDER_SHORT_SIDE", "540")
     monkeypatch.setenv("RENDER_LAMBDA_MAX_CLIP_S", "0")
     state = _state(aws_state, [_clip(5.0, 20.0, "Opening")], frames=[])
 
     result = handler(state, LocalLambdaContext("build_render_specs"))
 
-    assert result["clips"][0]["target"] == "fargate"
-    spec = RenderSpec.model_validate(storage.get_json(OUTPUT_BUCKET, f"analysis/{JOB_ID}/render/clip-00.json"))
+    assert [(item["aspect"], item["target"]) for item in result["clips"]] == [("16:9", "fargate"), ("9:16", "fargate")]
+    spec = RenderSpec.model_validate(storage.get_json(OUTPUT_BUCKET, f"analysis/{JOB_ID}/render/clip-00-9x16.json"))
     assert (spec.target.width, spec.target.height) == (540, 960)
+
+
+# --- one render per aspect ------------------------------------------------------------------------
+
+
+def test_given_three_aspects_when_specs_are_built_then_each_clip_is_an_item_per_aspect_at_that_aspects_size(
+        aws_state, events):
+    frames = [_frame(12.0, [_face(x=0.1, w=0.2)], sharpness=5.0), _frame(34.0, sharpness=70.0)]
+    state = _state(aws_state, [_clip(5.0, 20.0, "Face"), _clip(30.0, 50.0, "No face")], frames=frames)
+    settings = RenderSettings(RENDER_ASPECTS="9:16,1:1,16:9")
+
+    result = _build(state, events, settings)
+
+    sizes = {"9:16": (1080, 1920), "1:1": (1080, 1080), "16:9": (1920, 1080)}
+    assert [(item.index, item.aspect, item.width, item.height) for item in result.clips] == [
+        (index, aspect, *sizes[aspect]) for index in range(2) for aspect in ("9:16", "1:1", "16:9")]
+    for item in result.clips:
+        spec = _spec(item)
+        assert item.spec_s3 == f"s3://{OUTPUT_BUCKET}/{render_spec_key(JOB_ID, item.index, item.aspect)}"
+        assert (spec.target.width, spec.target.height) == (item.width, item.height)
+        assert spec.output.key == item.output.key == clip_key(JOB_ID, item.index, item.aspect)
+        assert spec.thumbnail.key == item.thumbnail.key == thumbnail_key(JOB_ID, item.index, item.aspect)
+        assert (spec.clip_index, spec.start_s, spec.title) == (item.index, item.start_s, item.title)
+    assert len({item.output.key for item in result.clips}) == 6
+    [planned] = [event for event in events.read(JOB_ID) if event.type == "render.planned"]
+    assert (planned.detail["clips"], planned.detail["aspects"], planned.detail["renders"]) == (
+        2, ["9:16", "1:1", "16:9"], 6)

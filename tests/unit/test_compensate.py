@@ -89,9 +89,9 @@ def test_given_a_branch_of_a_parallel_that_failed_then_the_failed_step_is_the_pa
 def test_given_a_failed_render_then_partials_go_whole_clips_stay_and_the_job_is_failed_with_its_reason(
         aws_state, stores):
     events, jobs = stores
-    whole = [clip_key(JOB_ID, 0), thumbnail_key(JOB_ID, 0)]
-    partials = [clip_key(JOB_ID, 1) + ".partial-0a1b2c3d", thumbnail_key(JOB_ID, 1) + ".partial-x1"]
-    other = [clip_key(OTHER_JOB_ID, 0) + ".partial-ffff"]
+    whole = [clip_key(JOB_ID, 0, "9:16"), thumbnail_key(JOB_ID, 0, "9:16")]
+    partials = [clip_key(JOB_ID, 1, "9:16") + ".partial-0a1b2c3d", thumbnail_key(JOB_ID, 1, "16:9") + ".partial-x1"]
+    other = [clip_key(OTHER_JOB_ID, 0, "9:16") + ".partial-ffff"]
     for key in whole + partials + other:
         aws_state.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=b"x")
     released = []
@@ -179,8 +179,8 @@ def test_given_one_clip_of_the_render_map_failed_for_good_then_the_job_fails_at_
         _iteration(1, "MapIterationFailed"), {"type": "MapStateFailed"},
         {"type": "ExecutionFailed", "executionFailedEventDetails": {"error": "RenderError", "cause": cause}},
     ]
-    whole = [clip_key(JOB_ID, 0), thumbnail_key(JOB_ID, 0)]
-    for key in [*whole, clip_key(JOB_ID, 1) + ".partial-7f3e"]:
+    whole = [clip_key(JOB_ID, 0, "9:16"), thumbnail_key(JOB_ID, 0, "9:16")]
+    for key in [*whole, clip_key(JOB_ID, 1, "9:16") + ".partial-7f3e"]:
         aws_state.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=b"x")
 
     result = compensate(event(error="RenderError", cause=cause), history, OUTPUT_BUCKET, jobs, events, lambda j: None)

@@ -82,6 +82,7 @@ def test_given_the_video_hour_command_then_it_prints_both_transcribers_side_by_s
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
     assert rows["transcribe"] == [f"{estimates['transcribe']['by_service']['transcribe']['usd']:.6f}", "0.000000"]
     assert rows["total"] == [f"{estimates[name]['total_usd']:.6f}" for name in ("transcribe", "whisper")]
+    assert "not included: rendering the clips, once per planned clip and aspect" in lines[-1]
 
 
 def test_given_the_video_hour_command_with_json_then_it_prints_each_estimate_without_the_full_report(capsys, estimates):

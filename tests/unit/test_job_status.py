@@ -229,7 +229,7 @@ def test_given_the_abort_handled_before_the_api_records_the_cancel_then_publishi
 def test_given_the_job_published_first_when_the_cancel_lands_then_it_is_refused_and_the_job_stays_completed(stores):
     state = _processed(stores.s3, JOB_ID)
     stores.jobs.upsert(JOB_ID, status="RUNNING")
-    stores.s3.put_object(Bucket=OUTPUT_BUCKET, Key=clip_key(JOB_ID, 0), Body=b"a published clip")
+    stores.s3.put_object(Bucket=OUTPUT_BUCKET, Key=clip_key(JOB_ID, 0, "9:16"), Body=b"a published clip")
     _publish(stores, state)
 
     with pytest.raises(StatusChangeRefused) as refused:  # the jobs API answers 409: already COMPLETED
@@ -239,7 +239,7 @@ def test_given_the_job_published_first_when_the_cancel_lands_then_it_is_refused_
 
     assert refused.value.current == "COMPLETED" and result.ignored == "the job is already COMPLETED"
     assert stores.jobs.get(JOB_ID)["status"] == get_json(OUTPUT_BUCKET, MANIFEST)["status"] == "COMPLETED"
-    assert _keys(stores) == [clip_key(JOB_ID, 0)] and released == []
+    assert _keys(stores) == [clip_key(JOB_ID, 0, "9:16")] and released == []
     assert _log(stores)[-1] == "job.completed"
 
 
@@ -273,7 +273,7 @@ FIRST_RUN = [
 
 def test_given_a_redriven_job_rendering_again_when_the_first_runs_failure_arrives_late_then_nothing_changes(stores):
     stores.jobs.upsert(JOB_ID, status="RUNNING", reason=None)  # redriven: the jobs API marked it RUNNING
-    partial = clip_key(JOB_ID, 1) + ".partial-0a1b"  # the rerun is writing this clip right now
+    partial = clip_key(JOB_ID, 1, "9:16") + ".partial-0a1b"  # the rerun is writing this clip right now
     stores.s3.put_object(Bucket=OUTPUT_BUCKET, Key=partial, Body=b"half")
     history = [*FIRST_RUN, _redriven(1), entered("RenderClips", STATE)]
     released = []
@@ -314,13 +314,13 @@ def test_given_a_failure_already_recorded_when_the_same_event_is_delivered_again
     stores.jobs.upsert(JOB_ID, status="RUNNING")
     _compensate(stores, _status_change("FAILED"), FIRST_RUN)
     recorded = stores.jobs.get(JOB_ID)
-    stores.s3.put_object(Bucket=OUTPUT_BUCKET, Key=clip_key(JOB_ID, 1) + ".partial-late", Body=b"x")
+    stores.s3.put_object(Bucket=OUTPUT_BUCKET, Key=clip_key(JOB_ID, 1, "9:16") + ".partial-late", Body=b"x")
 
     again = _compensate(stores, _status_change("FAILED"), FIRST_RUN)
 
     assert again.ignored == "run 0 was already compensated (a duplicate event)"
     assert stores.jobs.get(JOB_ID) == recorded and _log(stores) == ["job.compensated", "job.failed"]
-    assert _keys(stores) == [clip_key(JOB_ID, 1) + ".partial-late"]
+    assert _keys(stores) == [clip_key(JOB_ID, 1, "9:16") + ".partial-late"]
 
 
 def _stopped_in(state: str) -> list[dict]:

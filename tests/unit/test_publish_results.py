@@ -221,7 +221,7 @@ def _analysed(s3, job_id: str) -> dict:
     storage.put_json(OUTPUT_BUCKET, keys["summary"], {"job_id": job_id, "title": "Beach day", "summary": "A day out.",
                                                       "summarizer": "extractive", "chapters": CHAPTERS})
     s3.put_object(Bucket=OUTPUT_BUCKET, Key=f"captions/{job_id}/captions.srt", Body=SRT.encode())
-    clip_key = f"clips/{job_id}/clip-00.mp4"
+    clip_key = f"clips/{job_id}/clip-00-9x16.mp4"
     return {**state,
             "analysis": [{"transcript": {"bucket": OUTPUT_BUCKET, "key": f"transcripts/{job_id}/transcript.json"},
                           "captions": {"bucket": OUTPUT_BUCKET, "srt_key": f"captions/{job_id}/captions.srt",
@@ -232,8 +232,10 @@ def _analysed(s3, job_id: str) -> dict:
                         "summarizer": "extractive", "chapter_count": 2},
             "plan": {"plan": {"planner": "local", "clips": [{"start_s": 1.0, "end_s": 8.52, "title": "The castle",
                                                              "score": 0.8, "rationale": "The whole build."}]}},
-            "clips": {"clips": [{"path": clip_key, "start_s": 1.0, "end_s": 8.52, "width": 1080, "height": 1920,
-                                 "title": "The castle"}]}}
+            "clips": {"clips": [{"path": clip_key, "aspect": "9:16", "start_s": 1.0, "end_s": 8.52, "width": 1080,
+                                 "height": 1920, "title": "The castle"},
+                                {"path": clip_key.replace("9x16", "1x1"), "aspect": "1:1", "start_s": 1.0,
+                                 "end_s": 8.52, "width": 1080, "height": 1080, "title": "The castle"}]}}
 
 
 def _timeline_file(s3, job_id: str, name: str) -> str:
@@ -246,6 +248,8 @@ def test_given_an_analysed_job_when_published_then_its_chapters_are_in_the_manif
 
     manifest = _manifest(JOB_ID)
     assert manifest["chapters"] == CHAPTERS
+    assert [(clip["aspect"], clip["path"]) for clip in manifest["clips"]] == [
+        ("9:16", f"clips/{JOB_ID}/clip-00-9x16.mp4"), ("1:1", f"clips/{JOB_ID}/clip-00-1x1.mp4")]
     assert manifest["timeline"] == {"otio": "timeline.otio", "edl": "timeline.edl", "fcpxml": "timeline.xml"}
     for kind, name in manifest["timeline"].items():
         timeline = read(_timeline_file(stores.s3, JOB_ID, name), kind, 25.0)
@@ -254,7 +258,9 @@ def test_given_an_analysed_job_when_published_then_its_chapters_are_in_the_manif
         # 25 fps: the cut at 3.96 s is frame 99; the clip 1.0-8.52 s is frames 25-213; the 9.5 s video ends at frame 238.
         assert (placed["Shot 1"], placed["Shot 2"]) == ((0, 99, "proxy.mp4"), (99, 139, "proxy.mp4")), kind
         if kind != "edl":
-            assert placed["Clip 1: The castle"] == (25, 188, "clips/clip-00.mp4")
+            # One track per aspect, the same span: the 9:16 and the 1:1 render of the one planned clip.
+            assert placed["Clip 1 (9:16): The castle"] == (25, 188, "clips/clip-00-9x16.mp4")
+            assert placed["Clip 1 (1:1): The castle"] == (25, 188, "clips/clip-00-1x1.mp4")
             assert [m.name for m in timeline.tracks.markers] == [
                 "Chapter 1: Beach arrival", "Chapter 2: Sand castle", "Clip 1: The castle"]
     otio_file = read(_timeline_file(stores.s3, JOB_ID, "timeline.otio"), "otio")

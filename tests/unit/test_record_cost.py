@@ -511,10 +511,11 @@ def test_the_handler_records_the_cost_of_the_workflow_state(talk_log, monkeypatc
 # --- videoflow cost ---------------------------------------------------------------------------------
 
 
-def _exported(tmp_path, cost: dict | None) -> str:
+def _exported(tmp_path, cost: dict | None, clips: list | None = None) -> str:
     folder = tmp_path / JOB_ID
     folder.mkdir()
-    manifest = {"job_id": JOB_ID, "status": "COMPLETED"} | ({"cost": cost} if cost is not None else {})
+    manifest = {"job_id": JOB_ID, "status": "COMPLETED", "clips": clips or []} | (
+        {"cost": cost} if cost is not None else {})
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return tmp_path
 
@@ -533,6 +534,19 @@ def test_the_cost_command_prints_a_row_per_service_and_the_total(tmp_path, capsy
     assert transcribe == ["transcribe", "0.2500", "audio-min", f"{0.25 * 0.02:.6f}"]
     assert lines[-1].split() == ["total", f"{report.total_usd:.6f}"]
     assert len(lines) == 2 + 9 + 1
+
+
+def test_the_cost_command_says_how_many_renders_the_aspects_made_and_that_the_render_cost_grows_with_them(
+        tmp_path, capsys):
+    clips = [{"path": f"clips/{JOB_ID}/clip-{index:02d}-{name}.mp4", "aspect": aspect, "start_s": 10.0 * index,
+              "end_s": 10.0 * index + 5} for index in range(2) for aspect, name in (("9:16", "9x16"), ("16:9", "16x9"))]
+    out = _exported(tmp_path, compute_cost(_usage(), TEST_PRICES).model_dump(mode="json"), clips)
+
+    assert cost_command(JOB_ID, out) == 0
+
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("  renders: 2 clips x 2 aspects (9:16, 16:9) = 4;")
+    assert "grows with the number of aspects (render_aspects)" in last
 
 
 def test_the_cost_command_exits_2_for_a_missing_job(tmp_path, capsys):

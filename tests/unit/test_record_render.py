@@ -1,8 +1,9 @@
 """record_render: every rendered clip is read back from S3 and checked against its plan before it is recorded.
 
-The clips are real MP4s made by ffmpeg (540x960 H.264 + AAC, 3 s) uploaded to moto, as a
-render leaves them; the bad ones are real too: the wrong length, the wrong size, another
-codec, cut short. Nothing the renderer reports is trusted but its byte count, which must agree.
+The clips are real MP4s made by ffmpeg (540x960 H.264 + AAC, 3 s; 960x540 for 16:9) uploaded
+to moto, as a render leaves them; the bad ones are real too: the wrong length, the wrong size,
+the wrong aspect, another codec, cut short. Nothing the renderer reports is trusted but its
+byte count, which must agree.
 """
 
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from lambdas.common.errors import RenderCheckFailed
 from lambdas.common.events import EventLog
-from lambdas.common.keys import clip_key, thumbnail_key
+from lambdas.common.keys import clip_key, render_spec_key, thumbnail_key
 from lambdas.common.models import ObjectRef, SourceObject
 from lambdas.common.render_list import RenderItem, RenderList, RenderSettings
 from lambdas.common.settings import get_settings
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 JOB_ID = "job-record-render-01"
 OUTPUT_BUCKET = "videoflow-output"
 SOURCE = SourceObject(bucket="videoflow-ingest", key="uploads/talk.mp4", version_id="v1", size_bytes=40_000_000)
-PORTRAIT = RenderSettings(RENDER_WIDTH=540, RENDER_HEIGHT=960)
+PORTRAIT = RenderSettings(RENDER_SHORT_SIDE=540)  # 9:16 540x960, 1:1 540x540, 16:9 960x540
 FARGATE = FargateShape()  # 2 vCPU, 4096 MB
 
 
@@ -39,6 +40,14 @@ def _portrait_clip(path):
 
 def _landscape_clip(path):
     return make_video(path, seconds=3, width=640, height=360)
+
+
+def _wide_clip(path):
+    return make_video(path, seconds=3, width=960, height=540)
+
+
+def _small_portrait_clip(path):
+    return make_video(path, seconds=3, width=270, height=480)
 
 
 def _mpeg4_clip(path):
@@ -54,6 +63,8 @@ def clips(media):
     return {
         "good": media("good.mp4", _portrait_clip),
         "landscape": media("landscape.mp4", _landscape_clip),
+        "wide": media("wide.mp4", _wide_clip),
+        "small portrait": media("small-portrait.mp4", _small_portrait_clip),
         "mpeg4": media("mpeg4.mp4", _mpeg4_clip),
         "truncated": media("truncated.mp4", make_truncated, fraction=0.5, seconds=3),
         "thumbnail": media("thumbnail.jpg", make_not_a_video, kind="jpeg"),
@@ -68,28 +79,33 @@ def events(aws_state):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _upload(s3, clips: dict, index: int, clip: str = "good", thumbnail: bool = True) -> int:
-    """Put clip `index` (and its thumbnail) where the renderer publishes it; returns the clip's bytes."""
+def _upload(s3, clips: dict, index: int, clip: str = "good", thumbnail: bool = True, aspect: str = "9:16") -> int:
+    """Put clip `index` in `aspect` (and its thumbnail) where the renderer publishes it; returns the clip's bytes."""
     body = Path(clips[clip]).read_bytes()
-    s3.put_object(Bucket=OUTPUT_BUCKET, Key=clip_key(JOB_ID, index), Body=body)
+    s3.put_object(Bucket=OUTPUT_BUCKET, Key=clip_key(JOB_ID, index, aspect), Body=body)
     if thumbnail:
-        s3.put_object(Bucket=OUTPUT_BUCKET, Key=thumbnail_key(JOB_ID, index), Body=Path(clips["thumbnail"]).read_bytes())
+        s3.put_object(Bucket=OUTPUT_BUCKET, Key=thumbnail_key(JOB_ID, index, aspect),
+                      Body=Path(clips["thumbnail"]).read_bytes())
     return len(body)
 
 
-def _item(index: int, start_s: float = 10.0, end_s: float = 13.0, target: str = "lambda") -> RenderItem:
-    return RenderItem(index=index, target=target, target_reason="chosen for the test",
-                      spec_s3=f"s3://{OUTPUT_BUCKET}/analysis/{JOB_ID}/render/clip-{index:02d}.json",
+def _item(index: int, start_s: float = 10.0, end_s: float = 13.0, target: str = "lambda",
+          aspect: str = "9:16") -> RenderItem:
+    width, height = PORTRAIT.frame_size(aspect)
+    return RenderItem(index=index, aspect=aspect, width=width, height=height, target=target,
+                      target_reason="chosen for the test",
+                      spec_s3=f"s3://{OUTPUT_BUCKET}/{render_spec_key(JOB_ID, index, aspect)}",
                       start_s=start_s, end_s=end_s, title=f"Clip {index}",
-                      output=ObjectRef(bucket=OUTPUT_BUCKET, key=clip_key(JOB_ID, index)),
-                      thumbnail=ObjectRef(bucket=OUTPUT_BUCKET, key=thumbnail_key(JOB_ID, index)))
+                      output=ObjectRef(bucket=OUTPUT_BUCKET, key=clip_key(JOB_ID, index, aspect)),
+                      thumbnail=ObjectRef(bucket=OUTPUT_BUCKET, key=thumbnail_key(JOB_ID, index, aspect)))
 
 
-def _rendered(index: int, size: int | None, render_seconds: float = 4.2) -> dict:
+def _rendered(index: int, size: int | None, render_seconds: float = 4.2, aspect: str = "9:16") -> dict:
     """A render's output document, as render_clip returns it."""
-    return {"bucket": OUTPUT_BUCKET, "key": clip_key(JOB_ID, index), "duration_s": 3.0, "width": 540, "height": 960,
-            "bytes": size, "job_id": JOB_ID, "clip_index": index, "captions": "none",
-            "thumbnail": {"bucket": OUTPUT_BUCKET, "key": thumbnail_key(JOB_ID, index)},
+    width, height = PORTRAIT.frame_size(aspect)
+    return {"bucket": OUTPUT_BUCKET, "key": clip_key(JOB_ID, index, aspect), "duration_s": 3.0, "width": width,
+            "height": height, "bytes": size, "job_id": JOB_ID, "clip_index": index, "captions": "none",
+            "thumbnail": {"bucket": OUTPUT_BUCKET, "key": thumbnail_key(JOB_ID, index, aspect)},
             "render_seconds": render_seconds}
 
 
@@ -112,8 +128,9 @@ def test_given_a_good_clip_and_its_thumbnail_when_recorded_then_the_manifest_cli
     result = _record([_item(0)], [_rendered(0, size)], events)
 
     [clip] = result.clips
-    assert clip.path == clip_key(JOB_ID, 0)
-    assert clip.thumbnail == thumbnail_key(JOB_ID, 0)
+    assert clip.path == clip_key(JOB_ID, 0, "9:16") == f"clips/{JOB_ID}/clip-00-9x16.mp4"
+    assert clip.thumbnail == thumbnail_key(JOB_ID, 0, "9:16")
+    assert clip.aspect == "9:16"
     assert (clip.start_s, clip.end_s, clip.title) == (10.0, 13.0, "Clip 0")
     assert (clip.width, clip.height) == (540, 960)
     assert clip.duration_s == pytest.approx(3.0, abs=0.1)
@@ -169,32 +186,46 @@ def test_given_three_good_clips_when_recorded_then_they_are_recorded_in_plan_ord
 
     result = _record(items, [_rendered(index, sizes[index]) for index in range(3)], events)
 
-    assert [clip.path for clip in result.clips] == [clip_key(JOB_ID, index) for index in range(3)]
-    assert [event.detail["clip"]["path"] for event in _recorded(events)] == [clip_key(JOB_ID, index)
+    assert [clip.path for clip in result.clips] == [clip_key(JOB_ID, index, "9:16") for index in range(3)]
+    assert [event.detail["clip"]["path"] for event in _recorded(events)] == [clip_key(JOB_ID, index, "9:16")
                                                                           for index in range(3)]
+
+
+def test_given_a_clip_in_two_aspects_when_recorded_then_each_is_checked_at_its_own_size_and_carries_its_aspect(
+        aws_state, clips, events):
+    sizes = [_upload(aws_state, clips, 0, aspect="9:16"), _upload(aws_state, clips, 0, clip="wide", aspect="16:9")]
+
+    result = _record([_item(0, aspect="9:16"), _item(0, aspect="16:9")],
+                     [_rendered(0, sizes[0], aspect="9:16"), _rendered(0, sizes[1], aspect="16:9")], events)
+
+    assert [(clip.aspect, clip.width, clip.height, clip.path) for clip in result.clips] == [
+        ("9:16", 540, 960, f"clips/{JOB_ID}/clip-00-9x16.mp4"), ("16:9", 960, 540, f"clips/{JOB_ID}/clip-00-16x9.mp4")]
+    assert [event.detail["clip"]["aspect"] for event in _recorded(events)] == ["9:16", "16:9"]
 
 
 def test_given_the_render_size_in_the_environment_when_the_handler_runs_then_the_clip_is_checked_against_it(
         aws_state, clips, monkeypatch):
-    monkeypatch.setenv("RENDER_WIDTH", "540")
-    monkeypatch.setenv("RENDER_HEIGHT", "960")
+    monkeypatch.setenv("RENDER_ASPECTS", "9:16,16:9")
+    monkeypatch.setenv("RENDER_SHORT_SIDE", "540")
     size = _upload(aws_state, clips, 0)
     state = {"job_id": JOB_ID, "source": SOURCE.model_dump(mode="json"),
              "render": {"clips": [_item(0).model_dump(mode="json")]}, "renders": [_rendered(0, size)]}
 
     result = handler(state, LocalLambdaContext("record_render"))
 
-    assert result["clips"][0]["width"] == 540
+    assert (result["clips"][0]["aspect"], result["clips"][0]["width"]) == ("9:16", 540)
 
 
 def test_given_the_fargate_task_shape_in_the_environment_when_settings_are_read_then_it_is_used(monkeypatch):
     monkeypatch.setenv("RENDER_TASK_VCPU", "1")
     monkeypatch.setenv("RENDER_TASK_MEMORY_MB", "3072")
-    monkeypatch.setenv("RENDER_WIDTH", "720")
+    monkeypatch.setenv("RENDER_SHORT_SIDE", "720")
+    monkeypatch.setenv("RENDER_ASPECTS", "1:1,9:16")
 
     settings = get_settings(*handler.settings_models)
 
-    assert (settings.width, settings.height) == (720, 1920)
+    assert settings.aspects == ("1:1", "9:16")
+    assert (settings.frame_size("9:16"), settings.frame_size("1:1")) == ((720, 1280), (720, 720))
     assert (settings.vcpu, settings.memory_mb) == (1, 3072)
 
 
@@ -208,7 +239,7 @@ def test_given_a_clip_longer_than_planned_when_recorded_then_the_check_fails_wit
     with pytest.raises(RenderCheckFailed) as failure:
         _record([_item(0, start_s=10.0, end_s=12.0)], [_rendered(0, size)], events)
 
-    assert f"clip 0 ({clip_key(JOB_ID, 0)})" in str(failure.value)
+    assert f"clip 0 ({clip_key(JOB_ID, 0, '9:16')})" in str(failure.value)
     assert "planned 2.000 s" in str(failure.value)
     assert "lasts 3.0" in str(failure.value)
 
@@ -217,8 +248,32 @@ def test_given_a_clip_of_the_wrong_frame_size_when_recorded_then_the_check_fails
         aws_state, clips, events):
     size = _upload(aws_state, clips, 0, clip="landscape")
 
-    with pytest.raises(RenderCheckFailed, match="is 640x360, not 540x960"):
+    with pytest.raises(RenderCheckFailed, match=r"is 640x360, not 540x960 \(not 9:16\)"):
         _record([_item(0)], [_rendered(0, size)], events)
+
+
+def test_given_a_clip_whose_frame_is_not_its_aspect_when_recorded_then_the_check_fails_naming_the_aspect(
+        aws_state, clips, events):
+    size = _upload(aws_state, clips, 0, aspect="1:1")  # a 540x960 portrait clip where the square one belongs
+
+    with pytest.raises(RenderCheckFailed) as failure:
+        _record([_item(0, aspect="1:1")], [_rendered(0, size, aspect="1:1")], events)
+
+    assert f"clip 0 ({clip_key(JOB_ID, 0, '1:1')}): is 540x960, not 540x540 (not 1:1)" in str(failure.value)
+    assert _recorded(events) == []
+
+
+def test_given_a_clip_of_its_aspect_at_another_size_when_recorded_then_the_check_fails_naming_the_size(
+        aws_state, clips, events):
+    size = _upload(aws_state, clips, 0, clip="small portrait")
+
+    with pytest.raises(RenderCheckFailed, match=r"is 270x480, not 540x960 \(9:16 at the wrong size\)"):
+        _record([_item(0)], [_rendered(0, size)], events)
+
+
+def test_given_a_render_item_whose_frame_size_is_not_its_aspect_then_the_item_is_refused():
+    with pytest.raises(ValueError, match="a 540x960 frame is not 16:9"):
+        RenderItem.model_validate({**_item(0).model_dump(mode="json"), "aspect": "16:9"})
 
 
 def test_given_a_clip_that_is_not_h264_when_recorded_then_the_check_fails_naming_the_codec(aws_state, clips, events):
@@ -245,7 +300,7 @@ def test_given_a_clip_without_its_thumbnail_when_recorded_then_the_check_fails_n
         aws_state, clips, events):
     size = _upload(aws_state, clips, 0, thumbnail=False)
 
-    with pytest.raises(RenderCheckFailed, match=f"its thumbnail {thumbnail_key(JOB_ID, 0)} is missing"):
+    with pytest.raises(RenderCheckFailed, match=f"its thumbnail {thumbnail_key(JOB_ID, 0, '9:16')} is missing"):
         _record([_item(0)], [_rendered(0, size)], events)
 
 
@@ -290,11 +345,17 @@ def test_given_several_failing_clips_when_recorded_then_the_failure_names_every_
         _record(items, renders, events)
 
     message = str(failure.value)
-    assert f"clip 0 ({clip_key(JOB_ID, 0)}): holds {size[0]} bytes, the renderer wrote {size[0] + 7}" in message
-    assert f"clip 1 ({clip_key(JOB_ID, 1)}): is 640x360, not 540x960" in message
-    assert f"clip 2 ({clip_key(JOB_ID, 2)}): unreadable" in message
-    assert f"clip 3 ({clip_key(JOB_ID, 3)}): its thumbnail {thumbnail_key(JOB_ID, 3)} is missing" in message
-    assert f"clip 4 ({clip_key(JOB_ID, 4)}): lasts" in message and "planned 1.000 s" in message
+    def key(index: int) -> str:
+        return clip_key(JOB_ID, index, "9:16")
+
+    def thumbnail(index: int) -> str:
+        return thumbnail_key(JOB_ID, index, "9:16")
+
+    assert f"clip 0 ({key(0)}): holds {size[0]} bytes, the renderer wrote {size[0] + 7}" in message
+    assert f"clip 1 ({key(1)}): is 640x360, not 540x960" in message
+    assert f"clip 2 ({key(2)}): unreadable" in message
+    assert f"clip 3 ({key(3)}): its thumbnail {thumbnail(3)} is missing" in message
+    assert f"clip 4 ({key(4)}): lasts" in message and "planned 1.000 s" in message
     assert _recorded(events) == []
 
 
@@ -307,4 +368,4 @@ def test_given_a_good_clip_beside_a_failing_one_when_recorded_then_the_failing_o
                 events)
 
     assert "clip 0" not in str(failure.value)
-    assert clip_key(JOB_ID, 1) not in [event.detail["clip"]["path"] for event in _recorded(events)]
+    assert clip_key(JOB_ID, 1, "9:16") not in [event.detail["clip"]["path"] for event in _recorded(events)]

@@ -5,6 +5,8 @@ and every shot, rendered clip, chapter and planned clip is looked for at the fra
 times give at the proxy's rate: round(t x fps), the first frame at or after a cut.
 """
 
+from dataclasses import replace
+
 import pytest
 
 from lambdas.common.models import Chapter
@@ -133,6 +135,29 @@ def test_the_otio_file_names_the_original_and_holds_the_caption_cues_which_the_x
     assert not any(m.name == CUES[0].text for track in xml.tracks for m in track.markers)
     (audio,) = [track for track in timeline.tracks if track.kind == "Audio"]
     assert record(audio[0]) == (0, frame(36.04, fps))
+
+
+@pytest.mark.parametrize("kind", ["otio", "fcpxml"])
+def test_clips_rendered_in_two_aspects_are_a_track_each_named_apart_on_the_same_frames(kind):
+    rendered = [replace(clip, path=clip.path.replace(".mp4", f"-{name}.mp4"), aspect=aspect)
+                for clip in CLIPS for aspect, name in (("9:16", "9x16"), ("1:1", "1x1"))]
+    texts = render(replace(source(25.0), clips=rendered))
+
+    timeline = read(texts[kind], kind)
+
+    placed = {clip.name: (record(clip), clip.media_reference.target_url) for clip in timeline.find_clips()
+              if clip.name.startswith("Clip")}
+    spans = [(frame(clip.start_s, 25.0), frame(clip.end_s, 25.0) - frame(clip.start_s, 25.0)) for clip in CLIPS]
+    assert placed == {
+        "Clip 1 (9:16): The promise": (spans[0], "clips/clip-00-9x16.mp4"),
+        "Clip 2 (9:16): A better marriage": (spans[1], "clips/clip-01-9x16.mp4"),
+        "Clip 1 (1:1): The promise": (spans[0], "clips/clip-00-1x1.mp4"),
+        "Clip 2 (1:1): A better marriage": (spans[1], "clips/clip-01-1x1.mp4"),
+    }
+    if kind == "otio":  # FCP 7 XML keeps no track names
+        names = [track.name for track in timeline.tracks]
+        assert names[:3] == ["Clips 9:16", "Clips 1:1", "Shots"]
+        assert not any(track.enabled for track in timeline.tracks if track.name.startswith("Clips"))
 
 
 def test_a_15_fps_proxy_is_placed_on_30_fps_timecode_with_every_cut_on_one_of_its_own_frames():

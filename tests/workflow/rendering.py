@@ -11,7 +11,7 @@ from videoflow.sample import speech_clips
 
 RENDER_TASK = "ecs:runTask.waitForTaskToken"
 ALL_ON_FARGATE = {"RENDER_LAMBDA_MAX_CLIP_S": "0"}
-SMALL_CLIPS = {"RENDER_WIDTH": "540", "RENDER_HEIGHT": "960"}  # quicker renders where the size is not the point
+SMALL_CLIPS = {"RENDER_SHORT_SIDE": "540"}  # 540x960 for 9:16: quicker renders where the size is not the point
 SHORT_HEARTBEAT_S = 6
 
 needs_speech = pytest.mark.skipif(not speech_clips(), reason="needs Debian's pocketsphinx-testdata (make tools)")

@@ -32,7 +32,7 @@ def test_given_a_talk_with_speech_when_it_runs_then_each_planned_clip_is_rendere
         video = next(s for s in probe["streams"] if s["codec_type"] == "video")
         audio = next(s for s in probe["streams"] if s["codec_type"] == "audio")
         assert (video["codec_name"], video["width"], video["height"]) == ("h264", 1080, 1920)
-        assert (clip["width"], clip["height"], clip["rendered_on"]) == (1080, 1920, "lambda")
+        assert (clip["aspect"], clip["width"], clip["height"], clip["rendered_on"]) == ("9:16", 1080, 1920, "lambda")
         assert float(video["duration"]) == pytest.approx(clip["end_s"] - clip["start_s"], abs=0.1)
         assert audio["codec_name"] == "aac"
         thumbnail = next(s for s in ffprobe(job.folder / clip["thumbnail"])["streams"])
@@ -41,13 +41,15 @@ def test_given_a_talk_with_speech_when_it_runs_then_each_planned_clip_is_rendere
     assert job.manifest["summary"]["title"].strip()
     assert job.event_types.count("render.recorded") == len(clips)
     assert "job.notified" in job.event_types
-    assert clip_objects(job) == sorted(f"clip-{i:02d}.{kind}" for i in range(len(clips)) for kind in ("jpg", "mp4"))
+    assert clip_objects(job) == sorted(f"clip-{i:02d}-9x16.{kind}" for i in range(len(clips))
+                                       for kind in ("jpg", "mp4"))
     assert_chapters_and_timeline(job)
 
 
 def assert_chapters_and_timeline(job):
     """Chapters cover the video, titled; the three timeline files load in OTIO and hold every shot and every rendered
-    clip on its frame at the proxy's rate, their media found in the exported folder."""
+    clip (named with its aspect, numbered within it) on its frame at the proxy's rate, their media found in the exported
+    folder."""
     from lambdas.common.timeline import read
 
     manifest = job.manifest
@@ -70,10 +72,13 @@ def assert_chapters_and_timeline(job):
         assert all((job.folder / clip.media_reference.target_url).is_file() for clip in shots)
         if kind == "edl":
             located = [marker.name for clip in shots for marker in clip.markers]
-            assert all(any(name.startswith(f"CLIP {n}:") for name in located) for n in range(1, len(manifest["clips"]) + 1))
+            assert all(any(name.startswith(f"CLIP {n}:") for name in located)
+                       for n in range(1, len(manifest["plan"]["clips"]) + 1))
             continue
-        for number, clip in enumerate(manifest["clips"], start=1):
-            (item,) = [item for name, item in placed.items() if name.startswith(f"Clip {number}:")]
+        numbered = [(number, clip) for aspect in dict.fromkeys(clip["aspect"] for clip in manifest["clips"])
+                    for number, clip in enumerate([c for c in manifest["clips"] if c["aspect"] == aspect], start=1)]
+        for number, clip in numbered:
+            (item,) = [item for name, item in placed.items() if name.startswith(f"Clip {number} ({clip['aspect']}):")]
             assert (job.folder / item.media_reference.target_url).samefile(job.folder / clip["path"])
             placed_at = item.range_in_parent()
             assert (round(placed_at.start_time.value), round(placed_at.duration.value)) == frames(
@@ -89,7 +94,8 @@ def test_given_bedrock_is_configured_when_a_talk_runs_then_its_recorded_plan_is_
     fake = RecordedBedrockFake(recorded("summary"), recorded("plan"))
     gateway.register_client(fake)
     try:
-        job = run_job(talk, environment={"BEDROCK_MODEL_ID": MODEL_ID, **SMALL_CLIPS})
+        # Each clip in two aspects: 540x960 and 960x540.
+        job = run_job(talk, environment={"BEDROCK_MODEL_ID": MODEL_ID, **SMALL_CLIPS, "RENDER_ASPECTS": "9:16,16:9"})
     finally:
         gateway.register_client(None)
 
@@ -100,8 +106,18 @@ def test_given_bedrock_is_configured_when_a_talk_runs_then_its_recorded_plan_is_
     assert plan["planner"] == "bedrock"
     # The model's 0.5-29.8 s, each edge moved into a pause or onto a cut by the plan check (step 4c).
     assert [(c["start_s"], c["end_s"], c["title"]) for c in plan["clips"]] == [(0.46, 30.99, "Sourdough from scratch")]
-    [clip] = job.manifest["clips"]
-    assert float(ffprobe(job.folder / clip["path"])["format"]["duration"]) == pytest.approx(30.53, abs=0.1)
+    # The one planned clip, rendered once per aspect, each checked at its own frame size and placed on its own track.
+    clips = job.manifest["clips"]
+    assert [(c["aspect"], c["width"], c["height"], c["start_s"]) for c in clips] == [
+        ("9:16", 540, 960, 0.46), ("16:9", 960, 540, 0.46)]
+    for clip in clips:
+        probe = ffprobe(job.folder / clip["path"])
+        video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+        assert (video["width"], video["height"]) == (clip["width"], clip["height"])
+        assert float(probe["format"]["duration"]) == pytest.approx(30.53, abs=0.1)
+    assert clip_objects(job) == ["clip-00-16x9.jpg", "clip-00-16x9.mp4", "clip-00-9x16.jpg", "clip-00-9x16.mp4"]
+    assert [e["detail"]["clip"]["aspect"] for e in job.events if e["type"] == "render.recorded"] == ["9:16", "16:9"]
+    assert_chapters_and_timeline(job)
     calls = [e for e in job.events if e["type"] == "model.called"]
     assert [e["detail"]["purpose"] for e in calls] == ["summarize_video", "plan_clips"]
     assert all(e["detail"]["model_id"] == MODEL_ID and len(e["detail"]["prompt_sha256"]) == 64 for e in calls)

@@ -42,7 +42,8 @@ def test_given_a_render_worker_killed_mid_clip_when_its_heartbeats_stop_then_the
     clips = job.manifest["clips"]
     assert clips and all(clip["rendered_on"] == "fargate" for clip in clips)
     # Exactly one clip and one thumbnail per planned clip: no second copy, no partial left behind.
-    assert clip_objects(job) == sorted(f"clip-{i:02d}.{kind}" for i in range(len(clips)) for kind in ("jpg", "mp4"))
+    assert clip_objects(job) == sorted(f"clip-{i:02d}-9x16.{kind}" for i in range(len(clips))
+                                       for kind in ("jpg", "mp4"))
     for clip in clips:
         assert float(ffprobe(job.folder / clip["path"])["format"]["duration"]) == pytest.approx(
             clip["end_s"] - clip["start_s"], abs=0.1)

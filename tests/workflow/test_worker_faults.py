@@ -242,7 +242,7 @@ def test_given_no_fargate_capacity_for_a_render_task_when_runtask_fails_then_the
     assert RunTaskNoCapacityOnceFake.MESSAGE in failures[0]["cause"]
     [clip] = job.manifest["clips"]
     assert clip["rendered_on"] == "fargate"
-    assert clip_objects(job) == ["clip-00.jpg", "clip-00.mp4"]
+    assert clip_objects(job) == ["clip-00-9x16.jpg", "clip-00-9x16.mp4"]
 
 
 # -- KMS: the topics' key refuses a publisher ------------------------------------------------------------------

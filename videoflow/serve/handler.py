@@ -19,7 +19,7 @@ from videoflow.serve.origin import BadContentLength, content_length
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 WEB_FILES = {"/": "index.html", "/index.html": "index.html", "/display.js": "display.js", "/app.js": "app.js",
-             "/style.css": "style.css", "/timeline.js": "timeline.js"}
+             "/style.css": "style.css", "/timeline.js": "timeline.js", "/clips.js": "clips.js"}
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 MAX_API_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 

@@ -509,7 +509,7 @@ async function showResults(job) {
   setText($("proxy-size"), [source.name, source.duration_s ? formatDuration(source.duration_s) : null]
     .filter(Boolean).join(", "));
 
-  showClips(manifest, url);
+  showClips(manifest, url); // clips.js
   const transcript = await showTranscript(manifest, url);
   const analysis = manifest.frames_analysis ? await readJson(url(manifest.frames_analysis)) : null;
   renderTimeline(manifest, transcript, analysis); // timeline.js
@@ -531,47 +531,6 @@ function seekButton(seconds, label) {
     video.play().catch(() => {});
   });
   return button;
-}
-
-function showClips(manifest, url) {
-  const clips = Array.isArray(manifest.clips) ? manifest.clips : [];
-  const plan = manifest.plan && Array.isArray(manifest.plan.clips) ? manifest.plan : null;
-  const list = $("clips");
-  list.replaceChildren();
-  $("clips-section").hidden = clips.length === 0 && !(plan && plan.clips.length);
-  setText($("plan-note"), plan
-    ? `Chosen by the ${plan.planner || "clip"} planner: ${plan.clips.length} clip${plan.clips.length === 1 ? "" : "s"}.`
-    : "");
-  const count = Math.max(clips.length, plan ? plan.clips.length : 0);
-  for (let index = 0; index < count; index += 1) {
-    const rendered = clips[index] || null;
-    const planned = (plan && (plan.clips.find((p) => rendered && Math.abs(p.start_s - rendered.start_s) < 0.5
-      && Math.abs(p.end_s - rendered.end_s) < 0.5) || plan.clips[index])) || {};
-    const start = rendered ? rendered.start_s : planned.start_s;
-    const end = rendered ? rendered.end_s : planned.end_s;
-    const title = planned.title || `Clip ${index + 1}`;
-    const headingId = `clip-${index + 1}-title`;
-    const item = element("li", { class: "clip" });
-    const article = element("article", { "aria-labelledby": headingId },
-      element("h4", { id: headingId, text: title }));
-    if (rendered && rendered.path) {
-      article.append(element("video", {
-        controls: true, preload: "metadata", src: url(rendered.path),
-        poster: rendered.thumbnail ? url(rendered.thumbnail) : null,
-        "aria-label": title, class: "clip-video",
-        width: rendered.width || null, height: rendered.height || null,
-      }));
-    } else {
-      article.append(element("p", { class: "note", text: "Not rendered." }));
-    }
-    const facts = [`${formatTime(start)} – ${formatTime(end)}`];
-    if (typeof planned.score === "number") facts.push(`score ${planned.score.toFixed(2)}`);
-    if (rendered && rendered.width) facts.push(`${rendered.width}×${rendered.height}`);
-    article.append(element("p", { class: "clip-facts" }, facts.join(" · "), " ", seekButton(start, "play in the proxy")));
-    if (planned.rationale) article.append(element("p", { class: "rationale", text: planned.rationale }));
-    item.append(article);
-    list.append(item);
-  }
 }
 
 async function readJson(path) {

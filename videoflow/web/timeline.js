@@ -73,12 +73,15 @@ function faceRuns(analysis, duration) {
   return runs;
 }
 
-// The planned clips (marked rendered when a rendered clip matches), or the rendered ones when there is no plan.
+// The planned clips (marked rendered when a rendered clip matches), or the rendered ones when there is no plan: one
+// item per span, a clip rendered in several aspects (9:16, 1:1, 16:9) being one clip.
 function clipItems(manifest) {
   const rendered = spans(manifest.clips);
   const planned = spans(manifest.plan && manifest.plan.clips);
   if (!planned.length) {
-    return rendered.map((clip, index) => ({ start_s: clip.start_s, end_s: clip.end_s, rendered: true,
+    const distinct = rendered.filter((clip, index) => rendered.findIndex((other) =>
+      other.start_s === clip.start_s && other.end_s === clip.end_s) === index);
+    return distinct.map((clip, index) => ({ start_s: clip.start_s, end_s: clip.end_s, rendered: true,
       label: clip.title || `Clip ${index + 1}` }));
   }
   return planned.map((clip, index) => ({
