@@ -79,10 +79,12 @@ def build_render_specs(request: BuildRenderSpecsRequest, settings: RenderSetting
     caption_mode = settings.captions if captions.vtt_key else "none"
     shots = _shots(request.analysis)
     words = _words(request.analysis)
+    # Whom the window follows is the same in every aspect; only the window's size differs.
+    followed = [follow(shots, words, frames, clip.start_s, clip.end_s) for clip in request.plan.plan.clips]
     items = []
     for (index, clip), aspect in product(enumerate(request.plan.plan.clips), settings.aspects):
         width, height = settings.frame_size(aspect)
-        moments = follow(shots, words, frames, clip.start_s, clip.end_s)
+        moments = followed[index]
         spec = RenderSpec.model_validate({
             "job_id": request.job_id, "clip_index": index,
             "source": {"bucket": request.source.bucket, "key": request.source.key,
