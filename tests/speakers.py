@@ -8,7 +8,8 @@ Nobody here filmed it; it is put together from real recordings in registry packa
 - the voices: Debian's pocketsphinx-testdata, the LibriVox reader (a woman) and the `cards`
   speaker (a man).
 Each person moves only during their own voice's turn and is a still picture while the other
-speaks, as a listener who keeps still: left (reader), right (cards), left (reader).
+speaks, as a listener who keeps still: the woman (reader), the man (cards), the woman (reader);
+she sits on the left unless `swapped`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 READER = [TESTDATA / "librivox" / f"sense_and_sensibility_01_austen_64kb-0{n}.wav" for n in (870, 890)]
-CARDS = [TESTDATA / "cards" / f"00{n}.wav" for n in range(1, 6)]
+CARDS = [TESTDATA / "cards" / f"00{n}.wav" for n in (1, 2, 5)]  # 6.6 s of his voice: enough to tell it apart
 RATE = 16000
 GAP_S = 0.3  # silence after each recording
 SIDE_PX = 480  # each person's square
@@ -57,13 +58,14 @@ def _speech(paths: list[Path]) -> np.ndarray:
     return np.concatenate(pieces)
 
 
-def two_people_in_turns(folder: Path) -> tuple[Path, list[Turn]]:
-    """An MP4 (960x480, 25 fps, AAC) of the two people, and its three turns."""
+def two_people_in_turns(folder: Path, swapped: bool = False) -> tuple[Path, list[Turn]]:
+    """An MP4 (960x480, 25 fps, AAC) of the two people, and its three turns; `swapped` seats the man on the left."""
     folder.mkdir(parents=True, exist_ok=True)
     voices = [_speech(READER[:1]), _speech(CARDS), _speech(READER[1:])]
     lengths = [len(voice) / RATE for voice in voices]
     turns, start = [], 0.0
-    for length, side in zip(lengths, ("left", "right", "left"), strict=True):
+    sides = ("right", "left", "right") if swapped else ("left", "right", "left")
+    for length, side in zip(lengths, sides, strict=True):
         turns.append(Turn(round(start, 3), round(start + length, 3), side))
         start += length
     audio = folder / "turns.wav"
@@ -75,22 +77,23 @@ def two_people_in_turns(folder: Path) -> tuple[Path, list[Turn]]:
     first, second, third = lengths
     square = f"fps={FPS},scale={SIDE_PX}:{SIDE_PX}"
     graph = ";".join([
-        # Left: she moves in turns 1 and 3, and holds her last picture of turn 1 through turn 2.
+        # She moves in turns 1 and 3, and holds her last picture of turn 1 through turn 2.
         f"[0:v]crop=360:360:250:0,{square},split[l1][l3]",
         f"[l1]trim=start={LEFT_START_S}:duration={first},setpts=PTS-STARTPTS,"
-        f"tpad=stop_mode=clone:stop_duration={second}[left1]",
-        f"[l3]trim=start={LEFT_START_S + first}:duration={third},setpts=PTS-STARTPTS[left3]",
-        "[left1][left3]concat=n=2[left]",
-        # Right: he holds his first picture through turn 1, moves in turn 2 (his 2.4 s clip forward
+        f"tpad=stop_mode=clone:stop_duration={second}[her1]",
+        f"[l3]trim=start={LEFT_START_S + first}:duration={third},setpts=PTS-STARTPTS[her3]",
+        "[her1][her3]concat=n=2[woman]",
+        # He holds his first picture through turn 1, moves in turn 2 (his 2.4 s clip forward
         # then back, over again), and holds his last picture through turn 3.
         f"[1:v]crop=360:360:140:0,{square},split[r1][r2]",
         f"[r1]trim=end_frame=1,setpts=PTS-STARTPTS,tpad=stop_mode=clone:stop_duration={first}[still]",
         "[r2]split[fw][bw];[bw]reverse[back];[fw][back]concat=n=2,loop=loop=3:size=120,setpts=N/FRAME_RATE/TB,"
         f"trim=duration={second},setpts=PTS-STARTPTS,tpad=stop_mode=clone:stop_duration={third}[moving]",
-        "[still][moving]concat=n=2[right]",
-        f"[left][right]hstack=inputs=2,trim=duration={first + second + third},format=yuv420p[video]",
+        "[still][moving]concat=n=2[man]",
+        f"{'[man][woman]' if swapped else '[woman][man]'}hstack=inputs=2,trim=duration={first + second + third},"
+        "format=yuv420p[video]",
     ])
-    video = folder / "two-people-in-turns.mp4"
+    video = folder / f"two-people-in-turns{'-swapped' if swapped else ''}.mp4"
     subprocess.run(
         [shutil.which("ffmpeg"), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
          "-i", str(feat_clip("WolfgangLanger_Pexels.mp4")), "-i", str(feat_clip("single_face.mp4")),

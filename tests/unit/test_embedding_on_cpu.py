@@ -78,7 +78,8 @@ def test_given_a_copy_still_starting_past_the_bound_then_the_index_is_built_on_c
 def test_given_a_copy_that_comes_while_waiting_then_the_index_is_built_by_the_endpoint(
         component, aws_state, monkeypatch, inference_url):
     monkeypatch.setenv("INFERENCE_WARM_WAIT_S", "30")
-    component.shared_url, component._start_server = None, lambda: slow_starting_server_fake(inference_url, 0.3)
+    # 1 s: longer than the handler takes to reach its wait on a busy machine (at 0.3 s the copy was sometimes up first).
+    component.shared_url, component._start_server = None, lambda: slow_starting_server_fake(inference_url, 1.0)
     component.set_copies(1)  # warm_inference's copy, still starting
 
     answer = keyframe_handler(_step_event(aws_state), CONTEXT)
