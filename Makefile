@@ -81,6 +81,7 @@ bench: setup
 	$(BIN)/python bench/shots.py
 	$(BIN)/python bench/diarization.py
 	$(BIN)/python bench/faces.py
+	$(BIN)/python bench/speakers.py
 
 # Needs AWS credentials; the CDK CLI is the pinned one in tools/.
 deploy: synth
