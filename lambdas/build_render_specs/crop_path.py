@@ -8,8 +8,8 @@ moved most while that speaker's words were being said (`match_speakers`); a spea
 such face (off screen, or no mouth readable) matches none. At any moment the window follows,
 in this order:
   1. the face matched to the speaker of the words being said (or said less than HOLD_TURN_S ago);
-  2. else the face whose mouth moves clearly most at the nearest sample (no transcript, or an
-     unmatched speaker);
+  2. else, while someone is speaking (or when there is no transcript to tell), the face whose
+     mouth moves clearly most at the nearest sample (no speaker labels, or an unmatched speaker);
   3. else the face it followed before, while that face is on screen;
   4. else the largest face;
   5. with no face at all, the sampled frame's centre of interest (its sharpest detail), or the
@@ -124,8 +124,25 @@ def _nearest(track: dict, t_s: float) -> dict:
     return min(track["faces"], key=lambda face: abs(face["t_s"] - t_s))
 
 
+def speech_spans(words: list[dict]) -> list[tuple[float, float]] | None:
+    """When anyone is speaking (pauses under HOLD_TURN_S bridged); None without a transcript: unknown."""
+    if not words:
+        return None
+    spans: list[list[float]] = []
+    for word in sorted(words, key=lambda word: word["start_s"]):
+        if spans and word["start_s"] - spans[-1][1] < HOLD_TURN_S:
+            spans[-1][1] = max(spans[-1][1], word["end_s"])
+        else:
+            spans.append([word["start_s"], word["end_s"]])
+    return [(start, end) for start, end in spans]
+
+
+def _during(spans: list[tuple[float, float]] | None, t_s: float) -> bool:
+    return spans is None or any(start - MATCH_WINDOW_S <= t_s <= end + MATCH_WINDOW_S for start, end in spans)
+
+
 def subject_at(shot: dict, t_s: float, turns, matched: dict[str, str], previous: Subject | None,
-               frames: list[dict]) -> Subject:
+               frames: list[dict], speech: list[tuple[float, float]] | None = None) -> Subject:
     """What the window follows at t_s inside `shot` (the order in the module docstring)."""
     visible = {track["id"]: face for track in shot.get("tracks") or [] if (face := _face_at(track, t_s))}
     by_id = {track["id"]: track for track in shot.get("tracks") or []}
@@ -135,7 +152,7 @@ def subject_at(shot: dict, t_s: float, turns, matched: dict[str, str], previous:
         chosen = matched[speaker]
     elif speaker and previous is not None and matched.get(speaker) == previous.track:
         return previous  # the speaker's face is lost for a moment (turned away): stay where it was
-    if chosen is None and visible:
+    if chosen is None and visible and _during(speech, t_s):  # a mouth that moves in silence is not speaking
         scores = sorted(((_nearest(by_id[track], t_s).get("speaking") or 0.0, track) for track in visible),
                         reverse=True)
         runner_up = scores[1][0] if len(scores) > 1 else 0.0
@@ -173,7 +190,7 @@ def _moments(shot: dict, start_s: float, end_s: float, turns) -> list[float]:
 def follow(shots: list[dict], words: list[dict], frames: list[dict], start_s: float,
            end_s: float) -> list[tuple[float, Subject, bool]]:
     """(time, subject, starts a shot) at each moment of the clip where the subject may change."""
-    turns = speaker_turns(words)
+    turns, speech = speaker_turns(words), speech_spans(words)
     moments: list[tuple[float, Subject, bool]] = []
     for shot in shots:
         shot_end = shot["end_s"] if shot.get("end_s") is not None else end_s
@@ -183,7 +200,7 @@ def follow(shots: list[dict], words: list[dict], frames: list[dict], start_s: fl
         matched = match_speakers(shot.get("tracks") or [], turns)
         previous = None
         for number, t_s in enumerate(_moments(shot, begin, finish, turns)):
-            subject = subject_at(shot, t_s, turns, matched, previous, frames)
+            subject = subject_at(shot, t_s, turns, matched, previous, frames, speech)
             previous = subject
             moments.append((t_s, subject, number == 0))
     return moments

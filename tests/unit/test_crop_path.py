@@ -145,3 +145,17 @@ def test_given_a_face_low_in_the_frame_when_captions_are_placed_then_they_go_up_
     moments = follow([low, high, filling], [], [], 0.0, 10.0)
 
     assert caption_top_spans(moments, 0.0, 10.0) == [[0.0, 4.0]]
+
+
+def test_given_a_transcript_without_speaker_labels_when_followed_then_mouths_count_only_while_someone_speaks():
+    words = [{"text": "word", "start_s": t / 2, "end_s": t / 2 + 0.4, "speaker": None} for t in range(20, 24)]
+    # The left face's mouth moves in silence (0-6 s, a laugh); speech comes at 10-12 s, from the right.
+
+    shot = _two_people_shot()
+    shot["tracks"][1] = _track("s0-f2", RIGHT_X, [0.01, 0.02, 0.01, 0.6, 0.7, 0.6, 0.5], size=0.25)  # the larger
+
+    path = crop_path(follow([shot], words, [], 0.0, 12.0), 0.0)
+
+    assert abs(_x_at(path, 3.0) - RIGHT_X) < 0.01  # not the left one, moving in silence: the largest face
+    assert abs(_x_at(path, 11.0) - RIGHT_X) < 0.01
+    assert abs(_x_at(crop_path(follow([shot], [], [], 0.0, 12.0), 0.0), 3.0) - LEFT_X) < 0.01  # no transcript
