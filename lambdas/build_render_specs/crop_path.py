@@ -37,6 +37,7 @@ EASE_STEPS = 4  # keys per slide besides its ends (the renderer is linear betwee
 DEAD_ZONE = 0.06  # of the frame's width or height: smaller moves of the followed face are ignored
 CLEAR_SPEAKER = 0.3  # a mouth score must be at least this, and this much above the next, to pick a face alone
 MATCH_WINDOW_S = 1.0  # a sampled face counts toward a speaker whose words are this close to it
+NEARBY_TURNS = 4  # the turns before a moment that may still hold it (turns may overlap a little)
 LOWER_THIRD = 2 / 3  # a face whose bottom edge is below this (of the frame's height) would be covered
 UPPER_THIRD = 1 / 3  # ... and captions may go up only when its top edge is below this
 
@@ -89,11 +90,15 @@ def speaker_at(turns: list[tuple[float, float, str]], t_s: float) -> str | None:
 def match_speakers(tracks: list[dict], turns: list[tuple[float, float, str]]) -> dict[str, str]:
     """speaker -> track id within one shot: the face whose mouth moved most while that speaker spoke."""
     evidence: dict[tuple[str, str], float] = {}
+    starts = [turn[0] for turn in turns]
     for track in tracks:
         for face in track["faces"]:
             if face.get("speaking") is None:
                 continue
-            for start, end, speaker in turns:
+            # Turns follow one another, so only the last few starting before the face can hold it: a
+            # four-hour shot's thousands of faces are not each compared with thousands of turns.
+            last = bisect.bisect_right(starts, face["t_s"] + MATCH_WINDOW_S)
+            for start, end, speaker in turns[max(0, last - NEARBY_TURNS):last]:
                 if start - MATCH_WINDOW_S <= face["t_s"] <= end + MATCH_WINDOW_S:
                     pair = (speaker, track["id"])
                     evidence[pair] = evidence.get(pair, 0.0) + face["speaking"]

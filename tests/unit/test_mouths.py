@@ -100,3 +100,12 @@ def test_given_two_objects_one_moving_when_its_interest_is_found_then_the_moving
 
 def test_given_a_flat_frame_when_its_interest_is_found_then_it_is_the_middle():
     assert interest.centre_of_interest(interest.small_gray(np.zeros((90, 160, 3), np.uint8))) == (0.5, 0.5)
+
+
+def test_given_a_crowd_when_read_then_only_the_largest_faces_are_watched(talking):
+    frames, t_s, face = talking
+    small = [{**face, "w": face["w"] / 2, "h": face["h"] / 2} for _ in range(mouths.MAX_FACES_WATCHED)]
+
+    scores, = mouths.read_speaking(frames[:6], [mouths.Sample(t_s, [*small, face])])
+
+    assert scores[-1] is not None and scores[:-1].count(None) == 1  # the smallest one left out: None
