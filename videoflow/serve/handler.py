@@ -18,8 +18,10 @@ from videoflow.serve import files, sse
 from videoflow.serve.origin import BadContentLength, content_length
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-WEB_FILES = {"/": "index.html", "/index.html": "index.html", "/display.js": "display.js", "/app.js": "app.js",
-             "/style.css": "style.css", "/timeline.js": "timeline.js", "/clips.js": "clips.js"}
+# The page's files, each served at /<name>: index.html loads the scripts (one idea each) in its own order.
+PAGE_FILES = ("index.html", "style.css", "display.js", "elements.js", "format.js", "api.js", "timeline.js",
+              "clips.js", "upload.js", "steps.js", "job.js", "results.js", "job-list.js", "app.js")
+WEB_FILES = {"/": "index.html", **{f"/{name}": name for name in PAGE_FILES}}
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 MAX_API_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 

@@ -1,6 +1,6 @@
 // The job page's clips: one card per planned clip, holding its renders, one per aspect ratio (9:16, 1:1, 16:9), each
-// labelled with its aspect and frame size. Plain JavaScript; the page's helpers (element, setText, formatTime,
-// seekButton, $) come from app.js, loaded after this file and called only once the page runs. The pure part
+// labelled with its aspect and frame size. Plain JavaScript; the page's helpers (element, setText, $ from
+// elements.js, formatTime from format.js, seekButton from results.js) are called only once the page runs. The pure part
 // (clipGroups) has no DOM and is what Node reads in tests/e2e/test_clip_groups.py.
 "use strict";
 

@@ -1,6 +1,6 @@
 // The job page's timeline: lanes for shots, speakers, chapters, clips and faces on screen under the proxy, and the
-// transcript's spoken word followed as the proxy plays. Plain JavaScript; the page's helpers (element, setText,
-// formatTime, $) come from app.js, loaded after this file and called only once the page runs. The pure part
+// transcript's spoken word followed as the proxy plays. Plain JavaScript; the page's helpers (element, setText, $
+// from elements.js, formatTime from format.js) are called only once the page runs. The pure part
 // (lanes, wordAt) has no DOM and is what Node reads in tests/e2e/test_timeline_lanes.py.
 "use strict";
 
