@@ -36,6 +36,7 @@ the first frame of the next: the true cut lies somewhere in that gap, so the bou
 off by at most half the interval (1 s). The last shot ends at the media's duration.
 """
 
+import bisect
 import math
 import statistics
 
@@ -188,10 +189,13 @@ def detect_shots(request: ShotsRequest, events: EventLog) -> ShotsRef:
             "shots": shots,
         })
     shots = document["shots"]
-    for number, shot in enumerate(shots):  # a frame belongs to the last shot that starts at or before it
+    # A frame belongs to the last shot that starts at or before it; frames are in time order, so each shot's
+    # are one slice (found by bisection, not by scanning every frame for every shot of a long video).
+    times = [frame["t_s"] for frame in frames]
+    for number, shot in enumerate(shots):
         following = shots[number + 1]["start_s"] if number + 1 < len(shots) else math.inf
-        shot["tracks"] = link_tracks(number, [frame for frame in frames
-                                              if shot["start_s"] <= frame["t_s"] < following])
+        members = frames[bisect.bisect_left(times, shot["start_s"]):bisect.bisect_left(times, following)]
+        shot["tracks"] = link_tracks(number, members)
     key = shots_key(request.job_id)
     storage.put_json(ref.bucket, key, document)
     events.append(request.job_id, "shots.detected", "DetectShots", shot_count=len(shots), shots_key=key)
