@@ -63,18 +63,29 @@ class Subject:
     bottom: float = 0.0
 
 
+def _runs(words: list[dict], label) -> list[tuple[float, float, object]]:
+    """(start, end, label) for each run of words with one label, pauses under HOLD_TURN_S bridged; words whose
+    label is None are skipped."""
+    runs: list[list] = []
+    for word in sorted(words, key=lambda word: word["start_s"]):
+        key = label(word)
+        if key is None:
+            continue
+        if runs and runs[-1][2] == key and word["start_s"] - runs[-1][1] < HOLD_TURN_S:
+            runs[-1][1] = max(runs[-1][1], word["end_s"])
+        else:
+            runs.append([word["start_s"], word["end_s"], key])
+    return [(start, end, key) for start, end, key in runs]
+
+
 def speaker_turns(words: list[dict]) -> list[tuple[float, float, str]]:
     """(start, end, speaker) for each run of words by one speaker; words without a speaker are skipped."""
-    turns: list[list] = []
-    for word in words:
-        speaker = word.get("speaker")
-        if not speaker:
-            continue
-        if turns and turns[-1][2] == speaker and word["start_s"] - turns[-1][1] < HOLD_TURN_S:
-            turns[-1][1] = max(turns[-1][1], word["end_s"])
-        else:
-            turns.append([word["start_s"], word["end_s"], speaker])
-    return [(start, end, speaker) for start, end, speaker in turns]
+    return _runs(words, lambda word: word.get("speaker") or None)
+
+
+def speech_spans(words: list[dict]) -> list[tuple[float, float]] | None:
+    """When anyone is speaking (pauses under HOLD_TURN_S bridged); None without a transcript: unknown."""
+    return [(start, end) for start, end, _ in _runs(words, lambda word: True)] if words else None
 
 
 def speaker_at(turns: list[tuple[float, float, str]], t_s: float) -> str | None:
@@ -127,19 +138,6 @@ def _face_at(track: dict, t_s: float) -> dict | None:
 
 def _nearest(track: dict, t_s: float) -> dict:
     return min(track["faces"], key=lambda face: abs(face["t_s"] - t_s))
-
-
-def speech_spans(words: list[dict]) -> list[tuple[float, float]] | None:
-    """When anyone is speaking (pauses under HOLD_TURN_S bridged); None without a transcript: unknown."""
-    if not words:
-        return None
-    spans: list[list[float]] = []
-    for word in sorted(words, key=lambda word: word["start_s"]):
-        if spans and word["start_s"] - spans[-1][1] < HOLD_TURN_S:
-            spans[-1][1] = max(spans[-1][1], word["end_s"])
-        else:
-            spans.append([word["start_s"], word["end_s"]])
-    return [(start, end) for start, end in spans]
 
 
 def _during(spans: list[tuple[float, float]] | None, t_s: float) -> bool:
