@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import wave
 import zlib
 from pathlib import Path
 
@@ -92,6 +93,22 @@ def make_video(
         _ffmpeg("-i", str(plain), "-map", "0", "-c", "copy",
                 "-metadata:s:v:0", f"rotate={(360 - rotate) % 360}", *muxer, str(path))
     return path
+
+
+def write_wav(path, pcm: bytes, rate: int = 16_000) -> Path:
+    """Mono 16-bit PCM samples (little-endian bytes) as a WAV file: speech models' input, at 16 kHz by default."""
+    path = Path(path)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    return path
+
+
+def silent_wav(path, seconds: float = 3.0) -> Path:
+    """`seconds` of digital silence, 16 kHz mono."""
+    return write_wav(path, b"\x00\x00" * int(seconds * 16_000))
 
 
 def make_audio_only(path, seconds: float = 3, container: str = "mp4") -> Path:

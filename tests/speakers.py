@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.media import write_wav
+
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 READER = [TESTDATA / "librivox" / f"sense_and_sensibility_01_austen_64kb-0{n}.wav" for n in (870, 890)]
 CARDS = [TESTDATA / "cards" / f"00{n}.wav" for n in (1, 2, 5)]  # 6.6 s of his voice: enough to tell it apart
@@ -68,12 +70,7 @@ def two_people_in_turns(folder: Path, swapped: bool = False) -> tuple[Path, list
     for length, side in zip(lengths, sides, strict=True):
         turns.append(Turn(round(start, 3), round(start + length, 3), side))
         start += length
-    audio = folder / "turns.wav"
-    with wave.open(str(audio), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(np.concatenate(voices).tobytes())
+    audio = write_wav(folder / "turns.wav", np.concatenate(voices).astype("<i2").tobytes(), RATE)
     first, second, third = lengths
     square = f"fps={FPS},scale={SIDE_PX}:{SIDE_PX}"
     graph = ";".join([

@@ -5,7 +5,6 @@ shipped in Debian's pocketsphinx-testdata package (apt-get install pocketsphinx-
 """
 
 import socket
-import wave
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from lambdas.build_captions.logic import CaptionsRequest, build_captions
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.normalize_transcript.logic import NormalizeTranscriptRequest, normalize_transcript
+from tests.media import silent_wav, write_wav
 from videoflow.local.transcribe import (
     REASON_FORMAT_MISMATCH,
     REASON_MEDIA_MISSING,
@@ -67,15 +67,6 @@ def _request(name: str, key: str = AUDIO_KEY, **overrides) -> dict:
 
 def _upload(s3, path: Path, key: str = AUDIO_KEY) -> None:
     s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
-
-
-def _silence(path: Path, seconds: float = 3.0) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes(b"\x00\x00" * int(seconds * 16_000))
-    return path
 
 
 def _transcribe(service: LocalTranscribe, name: str, **overrides) -> dict:
@@ -152,7 +143,7 @@ def test_given_read_speech_when_transcribed_then_the_words_and_their_times_follo
 
 
 def test_given_silence_when_transcribed_then_the_job_completes_with_an_empty_transcript(aws_state, service, tmp_path):
-    _upload(aws_state, _silence(tmp_path / "silence.wav"))
+    _upload(aws_state, silent_wav(tmp_path / "silence.wav"))
 
     job = _transcribe(service, "silence")
 
@@ -173,7 +164,7 @@ def test_given_missing_media_when_transcribed_then_the_job_fails_with_the_servic
 
 def test_given_a_media_format_that_does_not_match_the_bytes_when_transcribed_then_the_job_fails(aws_state, service,
                                                                                                 tmp_path):
-    _upload(aws_state, _silence(tmp_path / "silence.wav"))
+    _upload(aws_state, silent_wav(tmp_path / "silence.wav"))
 
     job = _transcribe(service, "format-mismatch", MediaFormat="mp3")
 
@@ -181,7 +172,7 @@ def test_given_a_media_format_that_does_not_match_the_bytes_when_transcribed_the
 
 
 def test_given_a_job_name_in_use_when_started_again_then_conflict_exception(aws_state, service, tmp_path):
-    _upload(aws_state, _silence(tmp_path / "silence.wav"))
+    _upload(aws_state, silent_wav(tmp_path / "silence.wav"))
     _transcribe(service, "twice")
 
     with pytest.raises(ConflictException, match="already exists") as raised:
@@ -261,12 +252,7 @@ def test_given_the_stand_ins_output_when_normalized_and_captioned_then_words_sen
 
 
 def _write_wav(path: Path, samples) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes((samples.clip(-1, 1) * 32767).astype("<i2").tobytes())
-    return path
+    return write_wav(path, (samples.clip(-1, 1) * 32767).astype("<i2").tobytes())
 
 
 def test_given_two_real_speakers_when_transcribed_with_speaker_labels_then_two_speakers_hold_their_own_words(

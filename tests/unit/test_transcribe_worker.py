@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from containers import batch_job
 from containers.transcribe import engine, main
 from lambdas.normalize_transcript.logic import transcript_from_transcribe
 from stacks.images import stage_image
-from tests.media import make_video
+from tests.media import make_video, silent_wav
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 BUCKET = "videoflow-output"
@@ -56,15 +55,6 @@ def _document(s3) -> dict:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=TRANSCRIPT_KEY)["Body"].read())
 
 
-def _silence(path: Path, seconds: float) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes(b"\x00\x00" * int(seconds * 16_000))
-    return path
-
-
 # --- speech, silence, no audio -----------------------------------------------------------------
 
 
@@ -91,7 +81,7 @@ def test_given_read_speech_when_the_job_runs_then_transcribes_output_holds_its_w
 
 
 def test_given_silence_when_the_job_runs_then_it_writes_an_empty_transcription_and_succeeds(s3, speech, tmp_path):
-    s3.upload_file(str(_silence(tmp_path / "silence.wav", 3)), BUCKET, AUDIO_KEY)
+    s3.upload_file(str(silent_wav(tmp_path / "silence.wav", 3)), BUCKET, AUDIO_KEY)
 
     assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_OK
 
@@ -102,7 +92,7 @@ def test_given_silence_when_the_job_runs_then_it_writes_an_empty_transcription_a
 def test_given_silence_and_max_speakers_when_the_job_runs_then_transcribes_speaker_labels_hold_no_speaker(
     s3, speech, tmp_path,
 ):
-    s3.upload_file(str(_silence(tmp_path / "silence.wav", 1)), BUCKET, AUDIO_KEY)
+    s3.upload_file(str(silent_wav(tmp_path / "silence.wav", 1)), BUCKET, AUDIO_KEY)
 
     assert main.main({**ENV, "MAX_SPEAKERS": "4"}, s3=s3, speech=speech) == batch_job.EXIT_OK
 
@@ -110,7 +100,7 @@ def test_given_silence_and_max_speakers_when_the_job_runs_then_transcribes_speak
 
 
 def test_given_audio_with_no_samples_when_the_job_runs_then_the_transcription_is_empty(s3, speech, tmp_path):
-    s3.upload_file(str(_silence(tmp_path / "empty.wav", 0)), BUCKET, AUDIO_KEY)
+    s3.upload_file(str(silent_wav(tmp_path / "empty.wav", 0)), BUCKET, AUDIO_KEY)
 
     assert main.main(ENV, s3=s3, speech=speech) == batch_job.EXIT_OK
 
