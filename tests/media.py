@@ -10,10 +10,10 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import wave
 import zlib
 from pathlib import Path
 
+from bench.transcript_wer import SAMPLE_RATE_HZ, write_wav
 from lambdas.common.models import SourceObject
 
 # container -> (video codec options, audio codec options, muxer options)
@@ -95,20 +95,9 @@ def make_video(
     return path
 
 
-def write_wav(path, pcm: bytes, rate: int = 16_000) -> Path:
-    """Mono 16-bit PCM samples (little-endian bytes) as a WAV file: speech models' input, at 16 kHz by default."""
-    path = Path(path)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm)
-    return path
-
-
 def silent_wav(path, seconds: float = 3.0) -> Path:
-    """`seconds` of digital silence, 16 kHz mono."""
-    return write_wav(path, b"\x00\x00" * int(seconds * 16_000))
+    """`seconds` of digital silence, 16 kHz mono (the transcript benchmark's WAV writer)."""
+    return write_wav(Path(path), b"\x00\x00" * int(seconds * SAMPLE_RATE_HZ))
 
 
 def make_audio_only(path, seconds: float = 3, container: str = "mp4") -> Path:

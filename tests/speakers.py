@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.media import write_wav
+from bench.transcript_wer import SAMPLE_RATE_HZ, write_wav
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 READER = [TESTDATA / "librivox" / f"sense_and_sensibility_01_austen_64kb-0{n}.wav" for n in (870, 890)]
 CARDS = [TESTDATA / "cards" / f"00{n}.wav" for n in (1, 2, 5)]  # 6.6 s of his voice: enough to tell it apart
-RATE = 16000
+RATE = SAMPLE_RATE_HZ  # what write_wav writes
 GAP_S = 0.3  # silence after each recording
 SIDE_PX = 480  # each person's square
 FPS = 25
@@ -70,7 +70,7 @@ def two_people_in_turns(folder: Path, swapped: bool = False) -> tuple[Path, list
     for length, side in zip(lengths, sides, strict=True):
         turns.append(Turn(round(start, 3), round(start + length, 3), side))
         start += length
-    audio = write_wav(folder / "turns.wav", np.concatenate(voices).astype("<i2").tobytes(), RATE)
+    audio = write_wav(folder / "turns.wav", np.concatenate(voices).astype("<i2").tobytes())
     first, second, third = lengths
     square = f"fps={FPS},scale={SIDE_PX}:{SIDE_PX}"
     graph = ";".join([

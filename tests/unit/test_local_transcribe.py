@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from bench.diarization import made_conversation
-from bench.transcript_wer import joined_clip, librivox_clips, normalize, word_errors
+from bench.transcript_wer import joined_clip, librivox_clips, normalize, word_errors, write_wav
 from containers.transcribe.engine import RecognizedSegment, RecognizedWord
 from lambdas.build_captions.logic import CaptionsRequest, build_captions
 from lambdas.common import storage
 from lambdas.common.events import EventLog
 from lambdas.normalize_transcript.logic import NormalizeTranscriptRequest, normalize_transcript
-from tests.media import silent_wav, write_wav
+from tests.media import silent_wav
 from videoflow.local.transcribe import (
     REASON_FORMAT_MISMATCH,
     REASON_MEDIA_MISSING,
