@@ -49,7 +49,6 @@ sys.path.insert(0, str(ROOT))
 from bench.transcript_wer import (  # noqa: E402
     LONG_GAP_S,
     SAMPLE_RATE_HZ,
-    TESTDATA,
     Clip,
     _version,
     command_clips,
@@ -58,6 +57,8 @@ from bench.transcript_wer import (  # noqa: E402
     normalize,
     pocketsphinx_decoder,
     read_pcm,
+    testdata_arguments,
+    testdata_missing,
     whisper_transcript,
     word_errors,
     write_wav,
@@ -213,11 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CTranslate2 cpu_threads")
     parser.add_argument("--long-s", type=float, default=DEFAULT_LONG_S, help="length of the long sample")
     parser.add_argument("--no-baseline", action="store_true", help="skip pocketsphinx")
-    parser.add_argument("--testdata", type=Path, default=TESTDATA)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    testdata_arguments(parser, RESULTS)
     args = parser.parse_args(argv)
-    if not (args.testdata / "librivox" / "transcription").is_file():
-        print(f"No test clips in {args.testdata}: apt-get install pocketsphinx-testdata", file=sys.stderr)
+    if testdata_missing(args.testdata):
         return 2
 
     engine = WhisperEngine(cpu_threads=args.threads)

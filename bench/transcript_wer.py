@@ -292,14 +292,26 @@ def _version(distribution: str) -> str | None:
         return None
 
 
+def testdata_arguments(parser: argparse.ArgumentParser, results: Path) -> None:
+    """--testdata (the read-speech clips) and --out (the results file): both transcript benchmarks take them."""
+    parser.add_argument("--testdata", type=Path, default=TESTDATA)
+    parser.add_argument("--out", type=Path, default=results)
+
+
+def testdata_missing(testdata: Path) -> bool:
+    """Whether the read-speech clips are missing (then it has said how to install them)."""
+    if (testdata / "librivox" / "transcription").is_file():
+        return False
+    print(f"No test clips in {testdata}: apt-get install pocketsphinx-testdata", file=sys.stderr)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-baseline", action="store_true", help="skip the pocketsphinx baseline")
-    parser.add_argument("--testdata", type=Path, default=TESTDATA)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    testdata_arguments(parser, RESULTS)
     args = parser.parse_args(argv)
-    if not (args.testdata / "librivox" / "transcription").is_file():
-        print(f"No test clips in {args.testdata}: apt-get install pocketsphinx-testdata", file=sys.stderr)
+    if testdata_missing(args.testdata):
         return 2
 
     with tempfile.TemporaryDirectory() as folder:
