@@ -40,6 +40,38 @@ def worker_retry_strategies() -> list[batch.RetryStrategy]:
         batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
     ]
 
+def batch_worker(scope: Construct, image: str, role: iam.IRole, config: VideoFlowConfig, *, vcpu: float,
+                 memory_mb: int, attempts: int, timeout: cdk.Duration, what: str, stream_prefix: str,
+                 environment: dict[str, str] | None = None) -> tuple[logs.LogGroup, batch.EcsJobDefinition]:
+    """A Batch worker's log group and its Fargate job definition, made from containers/<image> (staged at synth, no
+    Docker needed; built and pushed by `cdk deploy`), retried as `worker_retry_strategies` says."""
+    log_group = logs.LogGroup(
+        scope, "Logs", retention=logs.RetentionDays[config.log_retention], removal_policy=cdk.RemovalPolicy.DESTROY,
+    )
+    job_definition = batch.EcsJobDefinition(
+        scope, "JobDefinition",
+        container=batch.EcsFargateContainerDefinition(
+            scope, "Container",
+            image=ecs.ContainerImage.from_asset(str(stage_image(image))),
+            cpu=vcpu,
+            memory=cdk.Size.mebibytes(memory_mb),
+            environment=environment,
+            assign_public_ip=True,
+            job_role=role,
+            logging=ecs.LogDriver.aws_logs(stream_prefix=stream_prefix, log_group=log_group),
+            fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
+        ),
+        retry_attempts=attempts,
+        retry_strategies=worker_retry_strategies(),
+        timeout=timeout,
+    )
+    acknowledge(job_definition.container.execution_role, {
+        "AwsSolutions-IAM5[Resource::*]": f"ecr:GetAuthorizationToken, added by CDK to pull the {what} image, "
+                                          "has no resource-level permissions.",
+    })
+    return log_group, job_definition
+
+
 class FrameWorkers(Construct):
     """Fargate Spot compute, a queue and the job definition built from containers/frames."""
 
@@ -91,28 +123,8 @@ class FrameWorkers(Construct):
             object_wildcard(output, MANIFESTS_PREFIX): "Frame manifests live under a per-job prefix.",
             object_wildcard(output, ANALYSIS_PREFIX): "Chunk results go under a per-job prefix.",
         })
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays[config.log_retention], removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        self.job_definition = batch.EcsJobDefinition(
-            self, "JobDefinition",
-            container=batch.EcsFargateContainerDefinition(
-                self, "Container",
-                # Staged at synth (no Docker needed); built and pushed by `cdk deploy`.
-                image=ecs.ContainerImage.from_asset(str(stage_image("frames"))),
-                cpu=FRAME_WORKER_VCPU,
-                memory=cdk.Size.mebibytes(FRAME_WORKER_MEMORY_MB),
-                assign_public_ip=True,
-                job_role=self.job_role,
-                logging=ecs.LogDriver.aws_logs(stream_prefix="frames", log_group=self.log_group),
-                fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
-            ),
+        self.log_group, self.job_definition = batch_worker(
+            self, "frames", self.job_role, config, vcpu=FRAME_WORKER_VCPU, memory_mb=FRAME_WORKER_MEMORY_MB,
             # Capacity lost under the worker is retried; a worker that fails on its own is not.
-            retry_attempts=3,
-            retry_strategies=worker_retry_strategies(),
-            timeout=cdk.Duration.minutes(config.frames_attempt_timeout_min),
-        )
-        acknowledge(self.job_definition.container.execution_role, {
-            "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken, added by CDK to pull the worker image, "
-                                              "has no resource-level permissions.",
-        })
+            attempts=3, timeout=cdk.Duration.minutes(config.frames_attempt_timeout_min), what="worker",
+            stream_prefix="frames")

@@ -16,18 +16,15 @@ key; the output bucket is S3-managed encryption, so no KMS grant is needed.
 import aws_cdk as cdk
 from aws_cdk import (
     aws_batch as batch,
-    aws_ecs as ecs,
     aws_iam as iam,
-    aws_logs as logs,
     aws_stepfunctions as sfn,
     aws_stepfunctions_tasks as tasks,
 )
 from constructs import Construct
 
 from lambdas.common.constants import DERIVATIVES_PREFIX, TRANSCRIPTS_PREFIX
-from stacks.analysis import FrameWorkers, worker_retry_strategies
+from stacks.analysis import FrameWorkers, batch_worker
 from stacks.config import WHISPER_ATTEMPTS, WHISPER_MEMORY_MB, WHISPER_VCPU, VideoFlowConfig
-from stacks.images import stage_image
 from stacks.nag import acknowledge, logical_id
 from stacks.state import StateLayer
 
@@ -79,34 +76,14 @@ class WhisperTranscriber(Construct):
             f"AwsSolutions-IAM5[Resource::{bucket}/{TRANSCRIBE_OUTPUT_OBJECTS}]":
                 "The transcription output is one key under a per-job prefix decided at run time.",
         })
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays[config.log_retention], removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        self.job_definition = batch.EcsJobDefinition(
-            self, "JobDefinition",
-            container=batch.EcsFargateContainerDefinition(
-                self, "Container",
-                # Staged at synth (no Docker needed); built and pushed by `cdk deploy`.
-                image=ecs.ContainerImage.from_asset(str(stage_image("transcribe"))),
-                cpu=WHISPER_VCPU,
-                memory=cdk.Size.mebibytes(WHISPER_MEMORY_MB),
-                environment={"WHISPER_CPU_THREADS": str(WHISPER_VCPU)},
-                assign_public_ip=True,
-                job_role=self.job_role,
-                logging=ecs.LogDriver.aws_logs(stream_prefix="whisper", log_group=self.log_group),
-                fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
-            ),
+        self.log_group, self.job_definition = batch_worker(
+            self, "transcribe", self.job_role, config, vcpu=WHISPER_VCPU, memory_mb=WHISPER_MEMORY_MB,
+            environment={"WHISPER_CPU_THREADS": str(WHISPER_VCPU)},
             # Capacity lost under the job (a Spot interruption) is retried; a transcriber that fails on its own
             # is not. The workflow bounds each attempt by the video's length (AttemptDurationSeconds); this is
             # the bound for the longest video allowed.
-            retry_attempts=WHISPER_ATTEMPTS,
-            retry_strategies=worker_retry_strategies(),
-            timeout=cdk.Duration.seconds(config.transcribe_timeout_s(config.max_duration_s)),
-        )
-        acknowledge(self.job_definition.container.execution_role, {
-            "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken, added by CDK to pull the transcriber "
-                                              "image, has no resource-level permissions.",
-        })
+            attempts=WHISPER_ATTEMPTS, timeout=cdk.Duration.seconds(config.transcribe_timeout_s(config.max_duration_s)),
+            what="transcriber", stream_prefix="whisper")
 
 
 def submit_whisper_job(scope: Construct, transcriber: WhisperTranscriber,
