@@ -18,6 +18,7 @@ Apache-2.0), read through OpenCV's DNN module, its SHA-256 checked before it is 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -100,28 +101,64 @@ def speaking_score(openings: list[float]) -> float | None:
     return round(spread / (spread + SPEAKING_HALF_POINT), 4)
 
 
+class MouthWatch:
+    """The samples' mouths, read from frames handed over one by one in time order (`feed`), then `scores`.
+
+    As a proxy pass's `FullSize` (proxy.py) it asks for about MOUTH_FPS frames a second inside its
+    samples' windows only: `wants` and `take` take frame indexes at `fps`.
+    """
+
+    def __init__(self, samples: list[Sample], fps: float = MOUTH_FPS):
+        self.samples = samples
+        self.fps = fps
+        self.every = max(1, round(fps / MOUTH_FPS))
+        self.seconds = 0.0  # spent reading mouths
+        self._openings: list[list[list[float]]] = [[[] for _ in sample.faces] for sample in samples]
+        self._watched = [set(sorted(range(len(sample.faces)),
+                                    key=lambda n: -sample.faces[n]["w"] * sample.faces[n]["h"])[:MAX_FACES_WATCHED])
+                         for sample in samples]
+        self._ordered = sorted(range(len(samples)), key=lambda number: samples[number].t_s)
+        self._first = 0
+        times = [sample.t_s for sample in samples]
+        self.start_s = min(times, default=0.0) - SPEAKING_WINDOW_S
+        self.end_s = max(times, default=0.0) + SPEAKING_WINDOW_S
+
+    def wants(self, index: int) -> bool:
+        return index % self.every == 0 and self.start_s <= index / self.fps <= self.end_s
+
+    def take(self, index: int, picture: np.ndarray) -> None:
+        self.feed(index / self.fps, picture)
+
+    def feed(self, t_s: float, image: np.ndarray) -> None:
+        """One frame: each sample whose window holds it reads its watched faces' mouths in it."""
+        started = time.process_time()
+        ordered, samples = self._ordered, self.samples
+        while self._first < len(ordered) and samples[ordered[self._first]].t_s + SPEAKING_WINDOW_S < t_s:
+            self._first += 1
+        for number in ordered[self._first:]:
+            sample = samples[number]
+            if sample.t_s - SPEAKING_WINDOW_S > t_s:
+                break
+            for position, face in enumerate(sample.faces):
+                if position not in self._watched[number]:
+                    continue
+                opening = mouth_opening(image, face)
+                if opening is not None and math.isfinite(opening):
+                    self._openings[number][position].append(opening)
+        self.seconds += time.process_time() - started
+
+    def scores(self) -> list[list[float | None]]:
+        """The `speaking` score of every face of every sample, in the samples' order."""
+        return [[speaking_score(series) for series in sample] for sample in self._openings]
+
+
 def read_speaking(frames: Iterable[tuple[float, np.ndarray]], samples: list[Sample]) -> list[list[float | None]]:
     """The `speaking` score of every face of every sample, in the samples' order.
 
     `frames` are (seconds, BGR picture) in time order, already thinned to about MOUTH_FPS; each
     feeds the samples whose window holds it.
     """
-    openings: list[list[list[float]]] = [[[] for _ in sample.faces] for sample in samples]
-    watched = [set(sorted(range(len(sample.faces)), key=lambda n: -sample.faces[n]["w"] * sample.faces[n]["h"])
-                   [:MAX_FACES_WATCHED]) for sample in samples]
-    ordered = sorted(range(len(samples)), key=lambda number: samples[number].t_s)
-    first = 0
+    watch = MouthWatch(samples)
     for t_s, image in frames:
-        while first < len(ordered) and samples[ordered[first]].t_s + SPEAKING_WINDOW_S < t_s:
-            first += 1
-        for number in ordered[first:]:
-            sample = samples[number]
-            if sample.t_s - SPEAKING_WINDOW_S > t_s:
-                break
-            for position, face in enumerate(sample.faces):
-                if position not in watched[number]:
-                    continue
-                opening = mouth_opening(image, face)
-                if opening is not None and math.isfinite(opening):
-                    openings[number][position].append(opening)
-    return [[speaking_score(series) for series in sample] for sample in openings]
+        watch.feed(t_s, image)
+    return watch.scores()

@@ -17,6 +17,7 @@ import io
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from typing import Protocol
 
 import av
 import numpy as np
@@ -94,6 +95,14 @@ class S3RangeFile(io.RawIOBase):
         return data
 
 
+class FullSize(Protocol):
+    """What wants some frames of a pass at the proxy's own size, besides the small pictures it yields."""
+
+    def wants(self, index: int) -> bool: ...
+
+    def take(self, index: int, picture: np.ndarray) -> None: ...
+
+
 class Proxy:
     """An open video: its frame rate, and its frames over any time range (see `frames`)."""
 
@@ -129,12 +138,12 @@ class Proxy:
         return round(Fraction(seconds) * self.rate)
 
     def frames(self, start_s: float, end_s: float | None, width: int,
-               every: int = 1) -> Iterator[tuple[int, bool, np.ndarray]]:
+               full_size: FullSize | None = None) -> Iterator[tuple[int, bool, np.ndarray]]:
         """(frame index, is the video's last frame, BGR picture `width` wide) for each frame in [start_s, end_s).
 
-        `end_s` None reads to the end. `every` > 1 keeps only the frames whose index it divides (every
-        frame is still decoded, but only those are scaled). Call once per open Proxy: decoding goes
-        forward only.
+        `end_s` None reads to the end. `full_size`, if given, is also handed the frames it wants at the
+        proxy's own size, from the same decoding (the mouths are read in the cut detector's pass). Call
+        once per open Proxy: decoding goes forward only.
         """
         stream, container = self._stream, self._container
         height = max(2, int(round(width * self.height / self.width / 2)) * 2)
@@ -145,6 +154,7 @@ class Proxy:
         first_index = self.index_at(start_s)
         last_index = None if end_s is None else self.index_at(end_s)
         reformatter = VideoReformatter()  # one scaler for all frames: making one costs more than scaling
+        full_reformatter = VideoReformatter()  # and one for the full size, so neither is remade frame by frame
         pending = None
         try:
             for frame in container.decode(stream):
@@ -155,8 +165,8 @@ class Proxy:
                     continue
                 if last_index is not None and index >= last_index:
                     break
-                if index % every:
-                    continue
+                if full_size is not None and full_size.wants(index):
+                    full_size.take(index, full_reformatter.reformat(frame, format="bgr24").to_ndarray())
                 picture = reformatter.reformat(frame, width=width, height=height, format="bgr24",
                                                interpolation="AREA").to_ndarray()
                 if pending is not None:

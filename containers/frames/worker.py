@@ -15,8 +15,8 @@ It writes s3://<bucket>/<RESULTS_PREFIX>chunk-NNNNN.json = {"chunk": n, "frames"
 "key", "shot_change_score", "sharpness", "brightness", "interest": [x, y], "faces": [{x, y, w, h,
 score, keypoints, speaking}]}], "cuts": [{"frame", "t_s", "kind", "score", "span"}], "cut_detection":
 {...}, "speaking": {...}}. `interest` is the frame's centre of interest (interest.py); `speaking`,
-how much each sampled face's mouth moves around its frame (mouths.py, read from the proxy, only
-when the chunk has faces). The first frame of a chunk is
+how much each sampled face's mouth moves around its frame (mouths.py, read in the same pass over the
+proxy as the cuts, only when the chunk has faces). The first frame of a chunk is
 compared with the last frame of the chunk before it, so a cut exactly on a chunk boundary is
 still seen. Running it again rewrites the same key with the same content: a retried child is
 harmless.
@@ -156,9 +156,7 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
         "frames": results,
     }
     if manifest.get("proxy"):
-        document.update(find_cuts(s3, manifest["proxy"], by_index[config.chunk], config.chunk, log))
-        if any(frame["faces"] for frame in results):
-            document["speaking"] = find_speaking(s3, manifest["proxy"], results, config.chunk, log)
+        document.update(find_cuts(s3, manifest["proxy"], by_index[config.chunk], config.chunk, log, results))
     key = result_key(config.results_prefix, config.chunk)
     batch_job.call_s3(lambda: s3.put_object(Bucket=config.results_bucket, Key=key, ContentType="application/json",
                                 Body=json.dumps(document, separators=(",", ":")).encode()),
@@ -169,18 +167,26 @@ def analyze_chunk(config: WorkerConfig, s3, log=None) -> dict:
     return document
 
 
-def find_cuts(s3, video: dict, chunk: dict, number: int, log) -> dict:
-    """The shot boundaries in the chunk's time range of the proxy: {"cuts": [...], "cut_detection": {...}}."""
+def find_cuts(s3, video: dict, chunk: dict, number: int, log, results: list[dict] | None = None) -> dict:
+    """The shot boundaries in the chunk's time range of the proxy: {"cuts": [...], "cut_detection": {...}}.
+
+    When the chunk's sampled `results` have faces, the same pass over the proxy also reads their mouths
+    (mouths.py, at the proxy's own size): each face gets its `speaking` score, and the document a
+    "speaking" entry saying how they were read.
+    """
     bucket, key = video["bucket"], video["key"]
     start_s, end_s = float(chunk.get("start_s") or 0.0), chunk.get("end_s")
     started = time.monotonic()
     source = proxy.S3RangeFile.for_object(s3, bucket, key, call=batch_job.call_s3)
+    with_faces = [frame for frame in results or [] if frame["faces"]]
+    samples = [mouths.Sample(t_s=float(frame["t_s"]), faces=frame["faces"]) for frame in with_faces]
     try:
         with proxy.Proxy(source) as opened:
+            watch = mouths.MouthWatch(samples, opened.fps) if samples else None
             own = (opened.index_at(start_s), None if end_s is None else opened.index_at(float(end_s)))
             found, count = cuts.scan(
                 opened.frames(max(0.0, start_s - cuts.CONTEXT_S), None if end_s is None else end_s + cuts.CONTEXT_S,
-                              cuts.WORK_WIDTH_PX),
+                              cuts.WORK_WIDTH_PX, full_size=watch),
                 opened.fps, (own[0], own[1] if own[1] is not None else 2**62))
             fps = opened.fps
     except proxy.ProxyUnreadable as error:
@@ -189,40 +195,26 @@ def find_cuts(s3, video: dict, chunk: dict, number: int, log) -> dict:
     log(f"chunk {number}: {len(found)} cut(s) in frames {own[0]}..{'end' if own[1] is None else own[1] - 1} "
         f"({count} decoded at {fps:g} fps, {count / max(seconds, 1e-6):.0f} frames/s, "
         f"{source.requests} range read(s))")
-    return {
+    document = {
         "cuts": [transition.as_dict(fps) for transition in found],
         "cut_detection": {"detector_version": cuts.DETECTOR_VERSION, "fps": fps, "first_frame": own[0],
                           "end_frame": own[1], "frames_decoded": count},
     }
+    if watch is not None:
+        document["speaking"] = _speaking(with_faces, watch, number, log)
+    return document
 
 
-def find_speaking(s3, video: dict, results: list[dict], number: int, log) -> dict:
-    """Each sampled face's `speaking` score (mouths.py), set on the faces in `results`; returns how it was read.
-
-    The proxy is read at its full size from SPEAKING_WINDOW_S before the chunk's first sample to as
-    long after its last, keeping about MOUTH_FPS frames a second.
-    """
-    samples = [mouths.Sample(t_s=float(frame["t_s"]), faces=frame["faces"]) for frame in results]
-    start_s = max(0.0, min(sample.t_s for sample in samples) - mouths.SPEAKING_WINDOW_S)
-    end_s = max(sample.t_s for sample in samples) + mouths.SPEAKING_WINDOW_S + 1e-3
-    started = time.monotonic()
-    source = proxy.S3RangeFile.for_object(s3, video["bucket"], video["key"], call=batch_job.call_s3)
-    try:
-        with proxy.Proxy(source) as opened:
-            every = max(1, round(opened.fps / mouths.MOUTH_FPS))
-            pictures = ((index / opened.fps, picture)
-                        for index, _, picture in opened.frames(start_s, end_s, opened.width, every=every))
-            scores = mouths.read_speaking(pictures, samples)
-    except proxy.ProxyUnreadable as error:
-        raise batch_job.InputError(f"the proxy s3://{video['bucket']}/{video['key']} cannot be read: {error}") from None
-    for frame, frame_scores in zip(results, scores, strict=True):
+def _speaking(frames: list[dict], watch: mouths.MouthWatch, number: int, log) -> dict:
+    """Each sampled face's `speaking` score, set on the faces in `frames`; returns how they were read."""
+    scores = watch.scores()
+    for frame, frame_scores in zip(frames, scores, strict=True):
         for face, score in zip(frame["faces"], frame_scores, strict=True):
             face["speaking"] = score
     faces_read = sum(1 for frame_scores in scores for score in frame_scores if score is not None)
-    seconds = time.monotonic() - started
-    log(f"chunk {number}: mouths of {faces_read} sampled face(s) read from the proxy in {seconds:.1f}s")
+    log(f"chunk {number}: mouths of {faces_read} sampled face(s) read in {watch.seconds:.1f} s of CPU")
     return {"model": mouths.LANDMARK_MODEL, "window_s": mouths.SPEAKING_WINDOW_S, "fps": mouths.MOUTH_FPS,
-            "faces_read": faces_read, "seconds": round(seconds, 2)}
+            "faces_read": faces_read, "seconds": round(watch.seconds, 2)}
 
 
 def main(environ: Mapping[str, str] | None = None, s3=None) -> int:
